@@ -1,0 +1,4 @@
+//! Protocol tests: wire snapshots and the transition table.
+
+mod transitions;
+mod wire;

@@ -1,0 +1,40 @@
+//! Baton's chat widget.
+//!
+//! `loader/baton.js` paints the launcher inside a shadow root and calls [`mount`]. The app is
+//! a Leptos CSR tree: components in [`ui`] read and call the [`store::Chat`] store, which
+//! alone talks to [`transport`]. Bot, agent and visitor text is only ever rendered as text
+//! nodes.
+
+pub mod store;
+pub mod texts;
+pub mod transport;
+pub mod ui;
+
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+
+pub use store::{Chat, Settings};
+
+/// Mounts the widget into `root` (the loader's shadow root), talking to `server`.
+/// `open` opens the panel at once (the visitor clicked the launcher while loading).
+#[wasm_bindgen]
+pub fn mount(root: web_sys::ShadowRoot, server: String, title: String, open: bool) -> Result<(), JsValue> {
+    let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
+    let container: web_sys::HtmlElement = document.create_element("div")?.unchecked_into();
+    container.set_class_name("baton-root");
+    root.append_child(&container)?;
+    let chat = Chat::new(Settings { server, title });
+    chat.open.set(open);
+    mount_in(container, chat);
+    Ok(())
+}
+
+/// Mounts the app with a given store into an element (the tests use this directly).
+pub fn mount_in(parent: web_sys::HtmlElement, chat: Chat) {
+    leptos::mount::mount_to(parent, move || {
+        provide_context(chat);
+        view! { <ui::App/> }
+    })
+    .forget();
+}

@@ -1,0 +1,84 @@
+//! The network, and only the network: JSON over `fetch` for the bot and handover endpoints,
+//! and the visitor WebSocket. Components never call this; the store does.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{CloseEvent, Event, MessageEvent, Request, RequestInit, Response, WebSocket};
+
+use baton_protocol::bot::ApiError;
+
+/// POSTs `body` as JSON and decodes the JSON answer. Errors are sentences for people.
+pub async fn post_json<T: Serialize, R: DeserializeOwned>(url: &str, body: &T) -> Result<R, String> {
+    let init = RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&JsValue::from_str(&serde_json::to_string(body).map_err(|e| e.to_string())?));
+    let req = Request::new_with_str_and_init(url, &init).map_err(js_err)?;
+    req.headers().set("Content-Type", "application/json").map_err(js_err)?;
+    let window = web_sys::window().ok_or("no window")?;
+    let resp: Response = JsFuture::from(window.fetch_with_request(&req))
+        .await
+        .map_err(|_| "The chat server cannot be reached.".to_string())?
+        .unchecked_into();
+    let text = JsFuture::from(resp.text().map_err(js_err)?).await.map_err(js_err)?.as_string().unwrap_or_default();
+    if !resp.ok() {
+        return Err(match serde_json::from_str::<ApiError>(&text) {
+            Ok(e) => e.message,
+            Err(_) => format!("The chat server answered {}.", resp.status()),
+        });
+    }
+    serde_json::from_str(&text).map_err(|e| format!("The chat server sent something unexpected: {e}"))
+}
+
+fn js_err(e: JsValue) -> String {
+    e.as_string().unwrap_or_else(|| format!("{e:?}"))
+}
+
+/// An open visitor socket. Dropping it closes the socket and releases its callbacks.
+pub struct Socket {
+    ws: WebSocket,
+    _on_open: Closure<dyn FnMut(Event)>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_close: Closure<dyn FnMut(CloseEvent)>,
+}
+
+impl Socket {
+    /// Connects; the callbacks run on open, on each text frame and on close (with the code).
+    /// Callbacks must not drop the socket synchronously; defer that with `spawn_local`.
+    pub fn open(
+        url: &str,
+        mut on_open: impl FnMut() + 'static,
+        mut on_text: impl FnMut(String) + 'static,
+        mut on_close: impl FnMut(u16) + 'static,
+    ) -> Result<Self, String> {
+        let ws = WebSocket::new(url).map_err(js_err)?;
+        let on_open = Closure::<dyn FnMut(Event)>::new(move |_| on_open());
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            if let Some(text) = e.data().as_string() {
+                on_text(text);
+            }
+        });
+        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| on_close(e.code()));
+        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        Ok(Self { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close })
+    }
+
+    /// Sends a frame; false when the socket is not open (the caller keeps it in its outbox).
+    pub fn send<T: Serialize>(&self, frame: &T) -> bool {
+        self.ws.ready_state() == WebSocket::OPEN
+            && serde_json::to_string(frame).is_ok_and(|t| self.ws.send_with_str(&t).is_ok())
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onclose(None);
+        let _ = self.ws.close_with_code(1000);
+    }
+}
