@@ -2,12 +2,11 @@
 //!
 //! `loader/baton.js` paints the launcher inside a shadow root and calls [`mount`]. The app is
 //! a Leptos CSR tree: components in [`ui`] read and call the [`store::Chat`] store, which
-//! alone talks to [`transport`]. Bot, agent and visitor text is only ever rendered as text
+//! alone talks to the network (through `baton_browser`). Bot, agent and visitor text is only ever rendered as text
 //! nodes.
 
 pub mod store;
 pub mod texts;
-pub mod transport;
 pub mod ui;
 
 use leptos::prelude::*;

@@ -15,7 +15,7 @@ use baton_protocol::ws::{
 };
 use baton_protocol::{MAX_TEXT_BYTES, PROTOCOL_VERSION};
 
-use crate::transport::{Socket, post_json};
+use baton_browser::{Socket, post_json};
 
 /// Whether a visitor message reached the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

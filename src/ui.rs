@@ -50,6 +50,7 @@ fn Launcher() -> impl IntoView {
 fn Panel() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let title = chat.settings.with_value(|s| s.title.clone());
+    let label = title.clone();
     let on_keydown = move |ev: ev::KeyboardEvent| {
         if ev.key() == "Escape" {
             if chat.menu_open.get_untracked() {
@@ -60,7 +61,7 @@ fn Panel() -> impl IntoView {
         }
     };
     view! {
-        <section class="baton-panel" role="dialog" aria-label=title.clone() on:keydown=on_keydown>
+        <section class="baton-panel" role="dialog" aria-label=label on:keydown=on_keydown>
             <header class="baton-panel__header">
                 <div class="baton-panel__heading">
                     <h2 class="baton-panel__title">{title}</h2>

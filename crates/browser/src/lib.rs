@@ -1,5 +1,5 @@
-//! The network, and only the network: JSON over `fetch` for the bot and handover endpoints,
-//! and the visitor WebSocket. Components never call this; the store does.
+//! Browser I/O shared by the widget and the console: JSON over `fetch`, and a WebSocket
+//! handle that owns its callbacks. Components never call this; each app's store does.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -36,7 +36,7 @@ fn js_err(e: JsValue) -> String {
     e.as_string().unwrap_or_else(|| format!("{e:?}"))
 }
 
-/// An open visitor socket. Dropping it closes the socket and releases its callbacks.
+/// An open socket. Dropping it closes the socket and releases its callbacks.
 pub struct Socket {
     ws: WebSocket,
     _on_open: Closure<dyn FnMut(Event)>,

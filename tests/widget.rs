@@ -1,0 +1,235 @@
+//! Widget tests in a real headless Chromium (wasm-bindgen-test): mount into a fresh shadow
+//! root, act, let Leptos settle, then check the DOM. The network is real too: the
+//! "unreachable server" tests point the widget at a closed local port.
+#![cfg(target_arch = "wasm32")]
+
+use baton_protocol::bot::BotMessage;
+use baton_protocol::ids::{AgentId, VisitorId};
+use baton_protocol::state::{AgentRef, ConversationState, EndedBy};
+use baton_protocol::status::{OffloadState, OffloadStatus};
+use baton_protocol::ws::{Event, EventBody, HandoverResponse, Role};
+use baton_widget::{Chat, Settings, mount_in};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+use web_sys::{Element, HtmlElement};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// A widget mounted in its own shadow root (appended to the body, never replacing it).
+struct Mounted {
+    root: web_sys::ShadowRoot,
+    chat: Chat,
+}
+
+fn mount(server: &str) -> Mounted {
+    let document = web_sys::window().unwrap().document().unwrap();
+    let host = document.create_element("div").unwrap();
+    document.body().unwrap().append_child(&host).unwrap();
+    let root = host.attach_shadow(&web_sys::ShadowRootInit::new(web_sys::ShadowRootMode::Open)).unwrap();
+    let container: HtmlElement = document.create_element("div").unwrap().unchecked_into();
+    root.append_child(&container).unwrap();
+    let visitor = VisitorId(format!("v_test_{}", js_sys::Math::random()));
+    let chat = Chat::with_visitor(Settings { server: server.into(), title: "Support".into() }, visitor);
+    mount_in(container, chat);
+    Mounted { root, chat }
+}
+
+/// Lets effects, renders and pending promises run.
+async fn tick() {
+    let p = js_sys::Promise::new(&mut |resolve, _| {
+        web_sys::window().unwrap().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 10).unwrap();
+    });
+    JsFuture::from(p).await.unwrap();
+}
+
+impl Mounted {
+    fn find(&self, selector: &str) -> Option<Element> {
+        self.root.query_selector(selector).unwrap()
+    }
+
+    fn get(&self, selector: &str) -> Element {
+        self.find(selector).unwrap_or_else(|| panic!("no element matches {selector}"))
+    }
+
+    fn text(&self, selector: &str) -> String {
+        self.find(selector).and_then(|e| e.text_content()).unwrap_or_default()
+    }
+
+    fn click(&self, selector: &str) {
+        self.get(selector).unchecked_into::<HtmlElement>().click();
+    }
+
+    async fn wait_for_text(&self, selector: &str, needle: &str) -> String {
+        for _ in 0..200 {
+            let t = self.text(selector);
+            if t.contains(needle) {
+                return t;
+            }
+            tick().await;
+        }
+        panic!("{selector} never contained {needle:?}; it has {:?}", self.text(selector));
+    }
+}
+
+const NOWHERE: &str = "http://127.0.0.1:9";
+
+#[wasm_bindgen_test]
+async fn the_launcher_opens_the_panel_and_the_menu_offers_a_live_agent() {
+    let w = mount(NOWHERE);
+    tick().await;
+    assert_eq!(w.get(".baton-launcher").get_attribute("aria-label").as_deref(), Some("Open chat"));
+    assert!(w.find("[role=dialog]").is_none());
+
+    w.click(".baton-launcher");
+    tick().await;
+    assert_eq!(w.get("[role=dialog]").get_attribute("aria-label").as_deref(), Some("Support"));
+    assert_eq!(w.get(".baton-launcher").get_attribute("aria-expanded").as_deref(), Some("true"));
+
+    w.click("[aria-label='More options']");
+    tick().await;
+    let item = w.get("[role=menu] [role=menuitem]");
+    assert_eq!(item.text_content().unwrap().trim(), "Request live agent");
+    assert!(!item.has_attribute("disabled"));
+    // Focus moves into the menu, and Escape closes it.
+    assert_eq!(w.root.active_element().map(|e| e.text_content().unwrap_or_default().trim().to_owned()).as_deref(), Some("Request live agent"));
+    let esc = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &{
+        let init = web_sys::KeyboardEventInit::new();
+        init.set_key("Escape");
+        init.set_bubbles(true);
+        init
+    })
+    .unwrap();
+    item.dispatch_event(&esc).unwrap();
+    tick().await;
+    assert!(w.find("[role=menu]").is_none());
+    assert!(w.find("[role=dialog]").is_some(), "the first Escape only closes the menu");
+}
+
+#[wasm_bindgen_test]
+async fn party_text_is_never_interpreted_as_html() {
+    let w = mount(NOWHERE);
+    w.chat.open.set(true);
+    let evil = "<img src=x onerror=\"window.pwned=1\"><b>bold</b>";
+    w.chat.on_bot_answer(vec![BotMessage { text: Some(evil.into()), ..Default::default() }]);
+    w.chat.apply_event(Event {
+        seq: 1,
+        ts: "t".into(),
+        body: EventBody::Message { role: Role::Agent, text: evil.into(), client_msg_id: None, agent: None, buttons: vec![] },
+    });
+    tick().await;
+    let texts = w.root.query_selector_all(".baton-message__text").unwrap();
+    assert_eq!(texts.length(), 2);
+    for i in 0..texts.length() {
+        assert_eq!(texts.item(i).unwrap().text_content().unwrap(), evil);
+    }
+    assert!(w.find(".baton-transcript img").is_none());
+    assert!(w.find(".baton-transcript b").is_none());
+}
+
+fn status(state: OffloadState) -> OffloadStatus {
+    OffloadStatus { v: 1, state, agents_online: Some(true), queue_length: 0, next_open_at: None, message: None }
+}
+
+#[wasm_bindgen_test]
+async fn each_offloading_state_shows_its_own_message() {
+    let w = mount(NOWHERE);
+    w.chat.open.set(true);
+    tick().await;
+    assert_eq!(w.text(".baton-status"), "", "no status line while the bot answers");
+
+    w.chat.on_handover(HandoverResponse {
+        state: ConversationState::Queued { position: Some(1), agents_online: Some(true) },
+        message: "Please wait for a couple of minutes while a live agent connects.".into(),
+        status: status(OffloadState::Open),
+        session: None,
+    });
+    tick().await;
+    assert_eq!(w.text(".baton-status"), "Please wait for a couple of minutes while a live agent connects. You are next in line.");
+    assert_eq!(w.text(".baton-panel__subtitle"), "Waiting for an agent");
+
+    w.chat.on_handover(HandoverResponse {
+        state: ConversationState::Closed { next_open_at: Some("2030-01-07T08:00:00+00:00".into()) },
+        message: "We are closed.".into(),
+        status: status(OffloadState::Closed),
+        session: None,
+    });
+    tick().await;
+    let closed = w.text(".baton-status");
+    assert!(closed.starts_with("We are closed. We are back "), "{closed}");
+    assert!(closed.contains("2030"), "the next opening is shown: {closed}");
+
+    w.chat.on_handover(HandoverResponse {
+        state: ConversationState::Disabled,
+        message: "Live chat is switched off.".into(),
+        status: status(OffloadState::Disabled),
+        session: None,
+    });
+    tick().await;
+    assert_eq!(w.text(".baton-status"), "Live chat is switched off.");
+    assert_eq!(w.text(".baton-panel__subtitle"), "Assistant");
+}
+
+#[wasm_bindgen_test]
+async fn durable_events_apply_once_and_drive_the_state() {
+    let w = mount(NOWHERE);
+    w.chat.open.set(true);
+    w.chat.state.set(ConversationState::Queued { position: Some(1), agents_online: Some(true) });
+    let dana = AgentRef { id: AgentId::from("a_1"), name: "Dana".into() };
+    let joined = Event { seq: 5, ts: "t".into(), body: EventBody::AgentJoined { agent: dana.clone() } };
+    w.chat.apply_event(joined.clone());
+    w.chat.apply_event(joined); // replayed after a reconnect
+    let hello = Event {
+        seq: 6,
+        ts: "t".into(),
+        body: EventBody::Message { role: Role::Agent, text: "Hi, I'm Dana".into(), client_msg_id: None, agent: Some(dana), buttons: vec![] },
+    };
+    w.chat.apply_event(hello.clone());
+    w.chat.apply_event(hello);
+    tick().await;
+    assert_eq!(w.root.query_selector_all(".baton-message--agent").unwrap().length(), 1);
+    assert_eq!(w.root.query_selector_all(".baton-message--system").unwrap().length(), 1);
+    assert_eq!(w.text(".baton-message--agent .baton-message__author"), "Dana");
+    assert_eq!(w.text(".baton-status"), "You are chatting with Dana.");
+    assert_eq!(w.text(".baton-panel__subtitle"), "Live agent");
+
+    w.chat.apply_event(Event { seq: 7, ts: "t".into(), body: EventBody::ChatEnded { by: EndedBy::Agent } });
+    tick().await;
+    assert!(matches!(w.chat.state.get_untracked(), ConversationState::Ended { by: EndedBy::Agent }));
+    assert!(w.text(".baton-transcript").contains("Dana ended the chat."));
+    assert!(w.text(".baton-status").contains("has ended"));
+    // The menu offers a person again.
+    w.click("[aria-label='More options']");
+    tick().await;
+    assert!(!w.get("[role=menuitem]").has_attribute("disabled"));
+}
+
+#[wasm_bindgen_test]
+async fn an_unreachable_server_is_reported_and_nothing_is_lost() {
+    let w = mount(NOWHERE);
+    w.click(".baton-launcher");
+    tick().await;
+    let input: web_sys::HtmlTextAreaElement = w.get("textarea").unchecked_into();
+    input.set_value("hello?");
+    input.dispatch_event(&web_sys::Event::new("input").unwrap()).unwrap();
+    w.click(".baton-composer__send");
+    tick().await;
+    assert_eq!(w.text(".baton-message--visitor .baton-message__text"), "hello?", "the message stays on screen");
+    w.wait_for_text(".baton-message--visitor", "Not sent").await;
+    assert!(w.find(".baton-message--visitor .baton-link").is_some(), "with a Retry button");
+    w.wait_for_text(".baton-error", "cannot be reached").await;
+
+    // Asking for a person against a dead server is honest too: back with the bot, with an error.
+    w.click("[aria-label='More options']");
+    tick().await;
+    w.click("[role=menuitem]");
+    tick().await;
+    for _ in 0..200 {
+        if w.chat.state.get_untracked() == ConversationState::Bot {
+            break;
+        }
+        tick().await;
+    }
+    assert_eq!(w.chat.state.get_untracked(), ConversationState::Bot);
+    assert!(w.text(".baton-error").contains("cannot be reached"));
+}
