@@ -18,8 +18,15 @@ pub use store::{Chat, Settings};
 /// Mounts the widget into `root` (the loader's shadow root), talking to `server`.
 /// `open` opens the panel at once (the visitor clicked the launcher while loading).
 #[wasm_bindgen]
-pub fn mount(root: web_sys::ShadowRoot, server: String, title: String, open: bool) -> Result<(), JsValue> {
-    let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
+pub fn mount(
+    root: web_sys::ShadowRoot,
+    server: String,
+    title: String,
+    open: bool,
+) -> Result<(), JsValue> {
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("no document")?;
     let container: web_sys::HtmlElement = document.create_element("div")?.unchecked_into();
     container.set_class_name("baton-root");
     root.append_child(&container)?;

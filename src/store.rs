@@ -7,11 +7,14 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use baton_protocol::bot::{BotMessage, BotMetadata, BotRequest, Button, HandoverDirective, MessageSource, WcpMetadata};
+use baton_protocol::bot::{
+    BotMessage, BotMetadata, BotRequest, Button, HandoverDirective, MessageSource, WcpMetadata,
+};
 use baton_protocol::ids::{ClientMsgId, VisitorId};
 use baton_protocol::state::{ConversationState, EndedBy, Input, Transport, transition};
 use baton_protocol::ws::{
-    ErrorCode, Event, EventBody, HandoverRequest, HandoverResponse, Role, VisitorFrame, VisitorServerFrame, VisitorSession,
+    ErrorCode, Event, EventBody, HandoverRequest, HandoverResponse, Role, VisitorFrame,
+    VisitorServerFrame, VisitorSession,
 };
 use baton_protocol::{MAX_TEXT_BYTES, PROTOCOL_VERSION};
 
@@ -91,14 +94,23 @@ fn new_id() -> String {
     web_sys::window()
         .and_then(|w| w.crypto().ok())
         .map(|c| c.random_uuid())
-        .unwrap_or_else(|| format!("{:x}{:x}", js_sys::Date::now() as u64, (js_sys::Math::random() * 1e15) as u64))
+        .unwrap_or_else(|| {
+            format!(
+                "{:x}{:x}",
+                js_sys::Date::now() as u64,
+                (js_sys::Math::random() * 1e15) as u64
+            )
+        })
 }
 
 /// The stable visitor id from `localStorage`, created on first use. Storage can be blocked
 /// (privacy modes, sandboxed frames); then the id lasts for this page view only.
 fn visitor_id() -> VisitorId {
     let storage = web_sys::window().and_then(|w| w.local_storage().ok().flatten());
-    if let Some(id) = storage.as_ref().and_then(|s| s.get_item(VISITOR_KEY).ok().flatten()) {
+    if let Some(id) = storage
+        .as_ref()
+        .and_then(|s| s.get_item(VISITOR_KEY).ok().flatten())
+    {
         return VisitorId(id);
     }
     let id = format!("v_{}", new_id());
@@ -136,15 +148,35 @@ impl Chat {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.settings.with_value(|s| s.server.trim_end_matches('/').to_owned()))
+        format!(
+            "{}{path}",
+            self.settings
+                .with_value(|s| s.server.trim_end_matches('/').to_owned())
+        )
     }
 
     /// Appends a line and returns its delivery handle.
-    pub fn push(&self, role: Role, text: String, author: Option<String>, client_msg_id: Option<ClientMsgId>, buttons: Vec<Button>, delivery: Delivery) -> ArcRwSignal<Delivery> {
+    pub fn push(
+        &self,
+        role: Role,
+        text: String,
+        author: Option<String>,
+        client_msg_id: Option<ClientMsgId>,
+        buttons: Vec<Button>,
+        delivery: Delivery,
+    ) -> ArcRwSignal<Delivery> {
         let key = self.next_key.get_value();
         self.next_key.set_value(key + 1);
         let delivery = ArcRwSignal::new(delivery);
-        let line = Line { key, role, text, author, client_msg_id, delivery: delivery.clone(), buttons };
+        let line = Line {
+            key,
+            role,
+            text,
+            author,
+            client_msg_id,
+            delivery: delivery.clone(),
+            buttons,
+        };
         self.lines.update(|l| l.push(line));
         delivery
     }
@@ -168,7 +200,11 @@ impl Chat {
 
     /// Sends a bot button: the title is shown, the payload goes to the bot.
     pub fn send_button(&self, button: &Button) {
-        self.send(button.title.clone(), button.payload.clone(), MessageSource::Button);
+        self.send(
+            button.title.clone(),
+            button.payload.clone(),
+            MessageSource::Button,
+        );
     }
 
     fn send(&self, shown: String, message: String, source: MessageSource) {
@@ -177,23 +213,41 @@ impl Chat {
             return;
         }
         if message.len() > MAX_TEXT_BYTES {
-            self.error.set(Some(format!("That message is too long (the limit is {MAX_TEXT_BYTES} characters).")));
+            self.error.set(Some(format!(
+                "That message is too long (the limit is {MAX_TEXT_BYTES} characters)."
+            )));
             return;
         }
         self.error.set(None);
         let id = ClientMsgId(new_id());
-        let delivery = self.push(Role::Visitor, shown, None, Some(id.clone()), vec![], Delivery::Pending);
+        let delivery = self.push(
+            Role::Visitor,
+            shown,
+            None,
+            Some(id.clone()),
+            vec![],
+            Delivery::Pending,
+        );
         self.deliver(id, message, source, delivery);
     }
 
-    fn deliver(&self, id: ClientMsgId, message: String, source: MessageSource, delivery: ArcRwSignal<Delivery>) {
+    fn deliver(
+        &self,
+        id: ClientMsgId,
+        message: String,
+        source: MessageSource,
+        delivery: ArcRwSignal<Delivery>,
+    ) {
         match self.state.get_untracked().transport() {
             Transport::AgentSocket => {
                 // If the socket is down, the line stays pending and is re-sent after the
                 // next welcome (same client_msg_id, so never twice).
                 self.socket.with_value(|s| {
                     if let Some(s) = s {
-                        s.send(&VisitorFrame::Message { client_msg_id: id, text: message });
+                        s.send(&VisitorFrame::Message {
+                            client_msg_id: id,
+                            text: message,
+                        });
                     }
                 });
             }
@@ -206,16 +260,36 @@ impl Chat {
 
     /// Re-sends a failed line with its original id.
     pub fn retry(&self, key: u64) {
-        let line = self.lines.with_untracked(|l| l.iter().find(|l| l.key == key).cloned());
-        if let Some(Line { client_msg_id: Some(id), text, delivery, .. }) = line {
+        let line = self
+            .lines
+            .with_untracked(|l| l.iter().find(|l| l.key == key).cloned());
+        if let Some(Line {
+            client_msg_id: Some(id),
+            text,
+            delivery,
+            ..
+        }) = line
+        {
             delivery.set(Delivery::Pending);
             self.deliver(id, text, MessageSource::Text, delivery);
         }
     }
 
-    async fn bot_turn(self, id: ClientMsgId, message: String, source: MessageSource, delivery: ArcRwSignal<Delivery>) {
+    async fn bot_turn(
+        self,
+        id: ClientMsgId,
+        message: String,
+        source: MessageSource,
+        delivery: ArcRwSignal<Delivery>,
+    ) {
         // After an agent chat ended, the next bot call says so (the bot may greet back).
-        if matches!(self.state.get_untracked(), ConversationState::Ended { .. } | ConversationState::Closed { .. } | ConversationState::Disabled | ConversationState::Unavailable) {
+        if matches!(
+            self.state.get_untracked(),
+            ConversationState::Ended { .. }
+                | ConversationState::Closed { .. }
+                | ConversationState::Disabled
+                | ConversationState::Unavailable
+        ) {
             self.apply(Input::ReturnToBot);
         }
         let event = self.handback.get_value().then(|| "handback".to_owned());
@@ -223,11 +297,17 @@ impl Chat {
             sender: self.visitor.get_value(),
             message,
             metadata: Some(BotMetadata {
-                wcp: Some(WcpMetadata { v: PROTOCOL_VERSION, client_msg_id: Some(id), source: Some(source), event }),
+                wcp: Some(WcpMetadata {
+                    v: PROTOCOL_VERSION,
+                    client_msg_id: Some(id),
+                    source: Some(source),
+                    event,
+                }),
             }),
         };
         self.busy.set(true);
-        let answer: Result<Vec<BotMessage>, String> = post_json(&self.url("/webhooks/rest/webhook"), &req).await;
+        let answer: Result<Vec<BotMessage>, String> =
+            post_json(&self.url("/webhooks/rest/webhook"), &req).await;
         self.busy.set(false);
         match answer {
             Ok(items) => {
@@ -250,7 +330,14 @@ impl Chat {
                 directive = Some(d);
             }
             if item.text.is_some() || item.buttons.is_some() {
-                self.push(Role::Bot, item.text.unwrap_or_default(), None, None, item.buttons.unwrap_or_default(), Delivery::Sent);
+                self.push(
+                    Role::Bot,
+                    item.text.unwrap_or_default(),
+                    None,
+                    None,
+                    item.buttons.unwrap_or_default(),
+                    Delivery::Sent,
+                );
             }
         }
         if let Some(d) = directive {
@@ -270,7 +357,10 @@ impl Chat {
         self.notice.set(None);
         let chat = *self;
         spawn_local(async move {
-            let req = HandoverRequest { visitor_id: chat.visitor.get_value(), directive };
+            let req = HandoverRequest {
+                visitor_id: chat.visitor.get_value(),
+                directive,
+            };
             match post_json::<_, HandoverResponse>(&chat.url("/api/v1/handover"), &req).await {
                 Ok(resp) => chat.on_handover(resp),
                 Err(e) => {
@@ -286,7 +376,8 @@ impl Chat {
         self.notice.set(Some(resp.message));
         self.state.set(resp.state);
         if let Some(session) = resp.session {
-            self.last_seq.set_value(self.last_seq.get_value().max(session.head_seq));
+            self.last_seq
+                .set_value(self.last_seq.get_value().max(session.head_seq));
             self.session.set_value(Some(session));
             self.connect();
         }
@@ -305,7 +396,9 @@ impl Chat {
     // ---- the agent socket ----
 
     fn connect(&self) {
-        let Some(session) = self.session.get_value() else { return };
+        let Some(session) = self.session.get_value() else {
+            return;
+        };
         let base = self.url("").replacen("http", "ws", 1);
         let url = format!("{base}/api/v1/visitor/ws?token={}", session.token);
         let chat = *self;
@@ -342,7 +435,10 @@ impl Chat {
         self.retries.set_value(attempt + 1);
         let delay = (500 * 2u32.saturating_pow(attempt)).min(10_000);
         let chat = *self;
-        set_timeout(move || chat.connect(), std::time::Duration::from_millis(u64::from(delay)));
+        set_timeout(
+            move || chat.connect(),
+            std::time::Duration::from_millis(u64::from(delay)),
+        );
     }
 
     /// Handles one frame from the visitor socket.
@@ -354,9 +450,15 @@ impl Chat {
                 self.resend_outbox();
             }
             VisitorServerFrame::Event { event } => self.apply_event(event),
-            VisitorServerFrame::Ack { client_msg_id, .. } => self.mark(&client_msg_id, Delivery::Sent),
+            VisitorServerFrame::Ack { client_msg_id, .. } => {
+                self.mark(&client_msg_id, Delivery::Sent)
+            }
             VisitorServerFrame::Queue { position } => self.apply(Input::QueueUpdate(position)),
-            VisitorServerFrame::Error { code, message, client_msg_id } => {
+            VisitorServerFrame::Error {
+                code,
+                message,
+                client_msg_id,
+            } => {
                 if let Some(id) = client_msg_id {
                     self.mark(&id, Delivery::Failed);
                 }
@@ -364,7 +466,9 @@ impl Chat {
                     self.error.set(Some(message));
                 }
             }
-            VisitorServerFrame::Status { .. } | VisitorServerFrame::Pong | VisitorServerFrame::Unknown => {}
+            VisitorServerFrame::Status { .. }
+            | VisitorServerFrame::Pong
+            | VisitorServerFrame::Unknown => {}
         }
     }
 
@@ -380,14 +484,19 @@ impl Chat {
         let pending: Vec<(ClientMsgId, String)> = self.lines.with_untracked(|lines| {
             lines
                 .iter()
-                .filter(|l| l.role == Role::Visitor && l.delivery.get_untracked() == Delivery::Pending)
+                .filter(|l| {
+                    l.role == Role::Visitor && l.delivery.get_untracked() == Delivery::Pending
+                })
                 .filter_map(|l| Some((l.client_msg_id.clone()?, l.text.clone())))
                 .collect()
         });
         self.socket.with_value(|s| {
             if let Some(s) = s {
                 for (client_msg_id, text) in pending {
-                    s.send(&VisitorFrame::Message { client_msg_id, text });
+                    s.send(&VisitorFrame::Message {
+                        client_msg_id,
+                        text,
+                    });
                 }
             }
         });
@@ -401,28 +510,58 @@ impl Chat {
         }
         self.last_seq.set_value(event.seq);
         match event.body {
-            EventBody::Message { role, text, client_msg_id, agent, buttons } => {
+            EventBody::Message {
+                role,
+                text,
+                client_msg_id,
+                agent,
+                buttons,
+            } => {
                 let ours = client_msg_id.as_ref().is_some_and(|id| {
-                    self.lines.with_untracked(|l| l.iter().any(|l| l.client_msg_id.as_ref() == Some(id)))
+                    self.lines
+                        .with_untracked(|l| l.iter().any(|l| l.client_msg_id.as_ref() == Some(id)))
                 });
                 if ours {
                     // The echo of our own message (another tab would show it).
                     self.mark(client_msg_id.as_ref().unwrap(), Delivery::Sent);
                 } else {
-                    self.push(role, text, agent.map(|a| a.name), client_msg_id, buttons, Delivery::Sent);
+                    self.push(
+                        role,
+                        text,
+                        agent.map(|a| a.name),
+                        client_msg_id,
+                        buttons,
+                        Delivery::Sent,
+                    );
                 }
             }
             EventBody::AgentJoined { agent } => {
-                self.push(Role::System, format!("{} joined the chat.", agent.name), None, None, vec![], Delivery::Sent);
+                self.push(
+                    Role::System,
+                    format!("{} joined the chat.", agent.name),
+                    None,
+                    None,
+                    vec![],
+                    Delivery::Sent,
+                );
                 self.apply(Input::AgentAccepted(agent));
             }
             EventBody::ChatEnded { by } => {
                 let who = match (&self.state.get_untracked(), by) {
-                    (ConversationState::AgentJoined { agent }, EndedBy::Agent) => agent.name.clone(),
+                    (ConversationState::AgentJoined { agent }, EndedBy::Agent) => {
+                        agent.name.clone()
+                    }
                     (_, EndedBy::Visitor) => "You".into(),
                     _ => "The agent".into(),
                 };
-                self.push(Role::System, format!("{who} ended the chat. The assistant will answer your next message."), None, None, vec![], Delivery::Sent);
+                self.push(
+                    Role::System,
+                    format!("{who} ended the chat. The assistant will answer your next message."),
+                    None,
+                    None,
+                    vec![],
+                    Delivery::Sent,
+                );
                 self.apply(Input::ChatEnded(by));
                 self.handback.set_value(true);
                 self.session.set_value(None);
@@ -432,11 +571,21 @@ impl Chat {
             }
             EventBody::HandoverCancelled => {
                 self.apply(Input::VisitorCancelled);
-                self.push(Role::System, "You left the queue. The assistant is back.".into(), None, None, vec![], Delivery::Sent);
+                self.push(
+                    Role::System,
+                    "You left the queue. The assistant is back.".into(),
+                    None,
+                    None,
+                    vec![],
+                    Delivery::Sent,
+                );
                 let chat = *self;
                 spawn_local(async move { chat.socket.set_value(None) });
             }
-            EventBody::HandoverRequested { .. } | EventBody::HandoverOutcome { .. } | EventBody::ReturnedToBot | EventBody::Unknown => {}
+            EventBody::HandoverRequested { .. }
+            | EventBody::HandoverOutcome { .. }
+            | EventBody::ReturnedToBot
+            | EventBody::Unknown => {}
         }
     }
 }

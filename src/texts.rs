@@ -6,11 +6,17 @@ use baton_protocol::state::ConversationState;
 /// The status line under the header, or `None` while the bot simply answers.
 /// `notice` is the server's text for the latest handover outcome; `next_open` formats a
 /// closed state's next opening in the visitor's locale.
-pub fn status_line(state: &ConversationState, notice: Option<&str>, next_open: impl Fn(&str) -> String) -> Option<String> {
+pub fn status_line(
+    state: &ConversationState,
+    notice: Option<&str>,
+    next_open: impl Fn(&str) -> String,
+) -> Option<String> {
     let or = |fallback: &str| notice.unwrap_or(fallback).to_owned();
     Some(match state {
         ConversationState::Bot => return None,
-        ConversationState::HandoverRequested { .. } => "Checking whether an agent is available…".into(),
+        ConversationState::HandoverRequested { .. } => {
+            "Checking whether an agent is available…".into()
+        }
         ConversationState::Queued { position, .. } => {
             let waiting = or("Please wait for a couple of minutes while a live agent connects.");
             match position {
@@ -19,8 +25,12 @@ pub fn status_line(state: &ConversationState, notice: Option<&str>, next_open: i
                 None => waiting,
             }
         }
-        ConversationState::AgentJoined { agent } => format!("You are chatting with {}.", agent.name),
-        ConversationState::Ended { .. } => "The chat with the agent has ended. The assistant will answer your next message.".into(),
+        ConversationState::AgentJoined { agent } => {
+            format!("You are chatting with {}.", agent.name)
+        }
+        ConversationState::Ended { .. } => {
+            "The chat with the agent has ended. The assistant will answer your next message.".into()
+        }
         ConversationState::Closed { next_open_at } => {
             let closed = or("Our team is away right now, so the assistant will keep helping you.");
             match next_open_at {
@@ -28,47 +38,22 @@ pub fn status_line(state: &ConversationState, notice: Option<&str>, next_open: i
                 None => closed,
             }
         }
-        ConversationState::Disabled => or("Live chat is switched off at the moment. The assistant is still here to help."),
-        ConversationState::Unavailable => or("No agent can take your chat right now. The assistant is still here to help."),
+        ConversationState::Disabled => {
+            or("Live chat is switched off at the moment. The assistant is still here to help.")
+        }
+        ConversationState::Unavailable => {
+            or("No agent can take your chat right now. The assistant is still here to help.")
+        }
     })
 }
 
 /// The short state label for the header.
 pub fn header_label(state: &ConversationState) -> &'static str {
     match state {
-        ConversationState::Queued { .. } | ConversationState::HandoverRequested { .. } => "Waiting for an agent",
+        ConversationState::Queued { .. } | ConversationState::HandoverRequested { .. } => {
+            "Waiting for an agent"
+        }
         ConversationState::AgentJoined { .. } => "Live agent",
         _ => "Assistant",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use baton_protocol::bot::HandoverReason;
-    use baton_protocol::ids::AgentId;
-    use baton_protocol::state::{AgentRef, EndedBy};
-
-    fn line(s: &ConversationState, notice: Option<&str>) -> Option<String> {
-        status_line(s, notice, |at| format!("on {at}"))
-    }
-
-    #[test]
-    fn every_state_has_its_own_sentence() {
-        assert_eq!(line(&ConversationState::Bot, None), None);
-        assert!(line(&ConversationState::HandoverRequested { reason: HandoverReason::UserRequest }, None).unwrap().starts_with("Checking"));
-        assert_eq!(
-            line(&ConversationState::Queued { position: Some(3), agents_online: Some(true) }, Some("Hold on.")).unwrap(),
-            "Hold on. You are number 3 in line."
-        );
-        let dana = AgentRef { id: AgentId::from("a"), name: "Dana".into() };
-        assert_eq!(line(&ConversationState::AgentJoined { agent: dana }, None).unwrap(), "You are chatting with Dana.");
-        assert!(line(&ConversationState::Ended { by: EndedBy::Agent }, None).unwrap().contains("has ended"));
-        assert_eq!(
-            line(&ConversationState::Closed { next_open_at: Some("X".into()) }, Some("Closed.")).unwrap(),
-            "Closed. We are back on X."
-        );
-        assert_eq!(line(&ConversationState::Disabled, Some("Off today.")).unwrap(), "Off today.");
-        assert!(line(&ConversationState::Unavailable, None).unwrap().starts_with("No agent"));
     }
 }

@@ -98,7 +98,13 @@ fn format_local(at: &str) -> String {
 #[component]
 fn StatusLine() -> impl IntoView {
     let chat = expect_context::<Chat>();
-    let text = Memo::new(move |_| texts::status_line(&chat.state.get(), chat.notice.get().as_deref(), format_local));
+    let text = Memo::new(move |_| {
+        texts::status_line(
+            &chat.state.get(),
+            chat.notice.get().as_deref(),
+            format_local,
+        )
+    });
     view! {
         <div class="baton-status" role="status">
             {move || text.get().map(|t| view! { <p class="baton-status__text">{t}</p> })}
@@ -141,7 +147,10 @@ fn Message(line: Line) -> impl IntoView {
     let (modifier, who) = match line.role {
         Role::Visitor => ("visitor", "You".to_owned()),
         Role::Bot => ("bot", "Assistant".to_owned()),
-        Role::Agent => ("agent", line.author.clone().unwrap_or_else(|| "Agent".into())),
+        Role::Agent => (
+            "agent",
+            line.author.clone().unwrap_or_else(|| "Agent".into()),
+        ),
         Role::System => ("system", "Notice".to_owned()),
     };
     let key = line.key;

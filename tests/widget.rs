@@ -9,6 +9,7 @@ use baton_protocol::state::{AgentRef, ConversationState, EndedBy};
 use baton_protocol::status::{OffloadState, OffloadStatus};
 use baton_protocol::ws::{Event, EventBody, HandoverResponse, Role};
 use baton_widget::{Chat, Settings, mount_in};
+use leptos::prelude::{GetUntracked, Set};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
@@ -26,11 +27,19 @@ fn mount(server: &str) -> Mounted {
     let document = web_sys::window().unwrap().document().unwrap();
     let host = document.create_element("div").unwrap();
     document.body().unwrap().append_child(&host).unwrap();
-    let root = host.attach_shadow(&web_sys::ShadowRootInit::new(web_sys::ShadowRootMode::Open)).unwrap();
+    let root = host
+        .attach_shadow(&web_sys::ShadowRootInit::new(web_sys::ShadowRootMode::Open))
+        .unwrap();
     let container: HtmlElement = document.create_element("div").unwrap().unchecked_into();
     root.append_child(&container).unwrap();
     let visitor = VisitorId(format!("v_test_{}", js_sys::Math::random()));
-    let chat = Chat::with_visitor(Settings { server: server.into(), title: "Support".into() }, visitor);
+    let chat = Chat::with_visitor(
+        Settings {
+            server: server.into(),
+            title: "Support".into(),
+        },
+        visitor,
+    );
     mount_in(container, chat);
     Mounted { root, chat }
 }
@@ -38,7 +47,10 @@ fn mount(server: &str) -> Mounted {
 /// Lets effects, renders and pending promises run.
 async fn tick() {
     let p = js_sys::Promise::new(&mut |resolve, _| {
-        web_sys::window().unwrap().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 10).unwrap();
+        web_sys::window()
+            .unwrap()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 10)
+            .unwrap();
     });
     JsFuture::from(p).await.unwrap();
 }
@@ -49,11 +61,14 @@ impl Mounted {
     }
 
     fn get(&self, selector: &str) -> Element {
-        self.find(selector).unwrap_or_else(|| panic!("no element matches {selector}"))
+        self.find(selector)
+            .unwrap_or_else(|| panic!("no element matches {selector}"))
     }
 
     fn text(&self, selector: &str) -> String {
-        self.find(selector).and_then(|e| e.text_content()).unwrap_or_default()
+        self.find(selector)
+            .and_then(|e| e.text_content())
+            .unwrap_or_default()
     }
 
     fn click(&self, selector: &str) {
@@ -68,7 +83,10 @@ impl Mounted {
             }
             tick().await;
         }
-        panic!("{selector} never contained {needle:?}; it has {:?}", self.text(selector));
+        panic!(
+            "{selector} never contained {needle:?}; it has {:?}",
+            self.text(selector)
+        );
     }
 }
 
@@ -78,13 +96,28 @@ const NOWHERE: &str = "http://127.0.0.1:9";
 async fn the_launcher_opens_the_panel_and_the_menu_offers_a_live_agent() {
     let w = mount(NOWHERE);
     tick().await;
-    assert_eq!(w.get(".baton-launcher").get_attribute("aria-label").as_deref(), Some("Open chat"));
+    assert_eq!(
+        w.get(".baton-launcher")
+            .get_attribute("aria-label")
+            .as_deref(),
+        Some("Open chat")
+    );
     assert!(w.find("[role=dialog]").is_none());
 
     w.click(".baton-launcher");
     tick().await;
-    assert_eq!(w.get("[role=dialog]").get_attribute("aria-label").as_deref(), Some("Support"));
-    assert_eq!(w.get(".baton-launcher").get_attribute("aria-expanded").as_deref(), Some("true"));
+    assert_eq!(
+        w.get("[role=dialog]")
+            .get_attribute("aria-label")
+            .as_deref(),
+        Some("Support")
+    );
+    assert_eq!(
+        w.get(".baton-launcher")
+            .get_attribute("aria-expanded")
+            .as_deref(),
+        Some("true")
+    );
 
     w.click("[aria-label='More options']");
     tick().await;
@@ -92,7 +125,13 @@ async fn the_launcher_opens_the_panel_and_the_menu_offers_a_live_agent() {
     assert_eq!(item.text_content().unwrap().trim(), "Request live agent");
     assert!(!item.has_attribute("disabled"));
     // Focus moves into the menu, and Escape closes it.
-    assert_eq!(w.root.active_element().map(|e| e.text_content().unwrap_or_default().trim().to_owned()).as_deref(), Some("Request live agent"));
+    assert_eq!(
+        w.root
+            .active_element()
+            .map(|e| e.text_content().unwrap_or_default().trim().to_owned())
+            .as_deref(),
+        Some("Request live agent")
+    );
     let esc = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &{
         let init = web_sys::KeyboardEventInit::new();
         init.set_key("Escape");
@@ -103,7 +142,10 @@ async fn the_launcher_opens_the_panel_and_the_menu_offers_a_live_agent() {
     item.dispatch_event(&esc).unwrap();
     tick().await;
     assert!(w.find("[role=menu]").is_none());
-    assert!(w.find("[role=dialog]").is_some(), "the first Escape only closes the menu");
+    assert!(
+        w.find("[role=dialog]").is_some(),
+        "the first Escape only closes the menu"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -111,11 +153,20 @@ async fn party_text_is_never_interpreted_as_html() {
     let w = mount(NOWHERE);
     w.chat.open.set(true);
     let evil = "<img src=x onerror=\"window.pwned=1\"><b>bold</b>";
-    w.chat.on_bot_answer(vec![BotMessage { text: Some(evil.into()), ..Default::default() }]);
+    w.chat.on_bot_answer(vec![BotMessage {
+        text: Some(evil.into()),
+        ..Default::default()
+    }]);
     w.chat.apply_event(Event {
         seq: 1,
         ts: "t".into(),
-        body: EventBody::Message { role: Role::Agent, text: evil.into(), client_msg_id: None, agent: None, buttons: vec![] },
+        body: EventBody::Message {
+            role: Role::Agent,
+            text: evil.into(),
+            client_msg_id: None,
+            agent: None,
+            buttons: vec![],
+        },
     });
     tick().await;
     let texts = w.root.query_selector_all(".baton-message__text").unwrap();
@@ -128,7 +179,14 @@ async fn party_text_is_never_interpreted_as_html() {
 }
 
 fn status(state: OffloadState) -> OffloadStatus {
-    OffloadStatus { v: 1, state, agents_online: Some(true), queue_length: 0, next_open_at: None, message: None }
+    OffloadStatus {
+        v: 1,
+        state,
+        agents_online: Some(true),
+        queue_length: 0,
+        next_open_at: None,
+        message: None,
+    }
 }
 
 #[wasm_bindgen_test]
@@ -136,28 +194,46 @@ async fn each_offloading_state_shows_its_own_message() {
     let w = mount(NOWHERE);
     w.chat.open.set(true);
     tick().await;
-    assert_eq!(w.text(".baton-status"), "", "no status line while the bot answers");
+    assert_eq!(
+        w.text(".baton-status"),
+        "",
+        "no status line while the bot answers"
+    );
 
     w.chat.on_handover(HandoverResponse {
-        state: ConversationState::Queued { position: Some(1), agents_online: Some(true) },
+        state: ConversationState::Queued {
+            position: Some(1),
+            agents_online: Some(true),
+        },
         message: "Please wait for a couple of minutes while a live agent connects.".into(),
         status: status(OffloadState::Open),
         session: None,
     });
     tick().await;
-    assert_eq!(w.text(".baton-status"), "Please wait for a couple of minutes while a live agent connects. You are next in line.");
+    assert_eq!(
+        w.text(".baton-status"),
+        "Please wait for a couple of minutes while a live agent connects. You are next in line."
+    );
     assert_eq!(w.text(".baton-panel__subtitle"), "Waiting for an agent");
 
     w.chat.on_handover(HandoverResponse {
-        state: ConversationState::Closed { next_open_at: Some("2030-01-07T08:00:00+00:00".into()) },
+        state: ConversationState::Closed {
+            next_open_at: Some("2030-01-07T08:00:00+00:00".into()),
+        },
         message: "We are closed.".into(),
         status: status(OffloadState::Closed),
         session: None,
     });
     tick().await;
     let closed = w.text(".baton-status");
-    assert!(closed.starts_with("We are closed. We are back "), "{closed}");
-    assert!(closed.contains("2030"), "the next opening is shown: {closed}");
+    assert!(
+        closed.starts_with("We are closed. We are back "),
+        "{closed}"
+    );
+    assert!(
+        closed.contains("2030"),
+        "the next opening is shown: {closed}"
+    );
 
     w.chat.on_handover(HandoverResponse {
         state: ConversationState::Disabled,
@@ -174,28 +250,68 @@ async fn each_offloading_state_shows_its_own_message() {
 async fn durable_events_apply_once_and_drive_the_state() {
     let w = mount(NOWHERE);
     w.chat.open.set(true);
-    w.chat.state.set(ConversationState::Queued { position: Some(1), agents_online: Some(true) });
-    let dana = AgentRef { id: AgentId::from("a_1"), name: "Dana".into() };
-    let joined = Event { seq: 5, ts: "t".into(), body: EventBody::AgentJoined { agent: dana.clone() } };
+    w.chat.state.set(ConversationState::Queued {
+        position: Some(1),
+        agents_online: Some(true),
+    });
+    let dana = AgentRef {
+        id: AgentId::from("a_1"),
+        name: "Dana".into(),
+    };
+    let joined = Event {
+        seq: 5,
+        ts: "t".into(),
+        body: EventBody::AgentJoined {
+            agent: dana.clone(),
+        },
+    };
     w.chat.apply_event(joined.clone());
     w.chat.apply_event(joined); // replayed after a reconnect
     let hello = Event {
         seq: 6,
         ts: "t".into(),
-        body: EventBody::Message { role: Role::Agent, text: "Hi, I'm Dana".into(), client_msg_id: None, agent: Some(dana), buttons: vec![] },
+        body: EventBody::Message {
+            role: Role::Agent,
+            text: "Hi, I'm Dana".into(),
+            client_msg_id: None,
+            agent: Some(dana),
+            buttons: vec![],
+        },
     };
     w.chat.apply_event(hello.clone());
     w.chat.apply_event(hello);
     tick().await;
-    assert_eq!(w.root.query_selector_all(".baton-message--agent").unwrap().length(), 1);
-    assert_eq!(w.root.query_selector_all(".baton-message--system").unwrap().length(), 1);
-    assert_eq!(w.text(".baton-message--agent .baton-message__author"), "Dana");
+    assert_eq!(
+        w.root
+            .query_selector_all(".baton-message--agent")
+            .unwrap()
+            .length(),
+        1
+    );
+    assert_eq!(
+        w.root
+            .query_selector_all(".baton-message--system")
+            .unwrap()
+            .length(),
+        1
+    );
+    assert_eq!(
+        w.text(".baton-message--agent .baton-message__author"),
+        "Dana"
+    );
     assert_eq!(w.text(".baton-status"), "You are chatting with Dana.");
     assert_eq!(w.text(".baton-panel__subtitle"), "Live agent");
 
-    w.chat.apply_event(Event { seq: 7, ts: "t".into(), body: EventBody::ChatEnded { by: EndedBy::Agent } });
+    w.chat.apply_event(Event {
+        seq: 7,
+        ts: "t".into(),
+        body: EventBody::ChatEnded { by: EndedBy::Agent },
+    });
     tick().await;
-    assert!(matches!(w.chat.state.get_untracked(), ConversationState::Ended { by: EndedBy::Agent }));
+    assert!(matches!(
+        w.chat.state.get_untracked(),
+        ConversationState::Ended { by: EndedBy::Agent }
+    ));
     assert!(w.text(".baton-transcript").contains("Dana ended the chat."));
     assert!(w.text(".baton-status").contains("has ended"));
     // The menu offers a person again.
@@ -211,12 +327,21 @@ async fn an_unreachable_server_is_reported_and_nothing_is_lost() {
     tick().await;
     let input: web_sys::HtmlTextAreaElement = w.get("textarea").unchecked_into();
     input.set_value("hello?");
-    input.dispatch_event(&web_sys::Event::new("input").unwrap()).unwrap();
+    input
+        .dispatch_event(&web_sys::Event::new("input").unwrap())
+        .unwrap();
     w.click(".baton-composer__send");
     tick().await;
-    assert_eq!(w.text(".baton-message--visitor .baton-message__text"), "hello?", "the message stays on screen");
+    assert_eq!(
+        w.text(".baton-message--visitor .baton-message__text"),
+        "hello?",
+        "the message stays on screen"
+    );
     w.wait_for_text(".baton-message--visitor", "Not sent").await;
-    assert!(w.find(".baton-message--visitor .baton-link").is_some(), "with a Retry button");
+    assert!(
+        w.find(".baton-message--visitor .baton-link").is_some(),
+        "with a Retry button"
+    );
     w.wait_for_text(".baton-error", "cannot be reached").await;
 
     // Asking for a person against a dead server is honest too: back with the bot, with an error.
@@ -232,4 +357,67 @@ async fn an_unreachable_server_is_reported_and_nothing_is_lost() {
     }
     assert_eq!(w.chat.state.get_untracked(), ConversationState::Bot);
     assert!(w.text(".baton-error").contains("cannot be reached"));
+}
+
+#[wasm_bindgen_test]
+fn every_state_has_its_own_sentence() {
+    use baton_protocol::bot::HandoverReason;
+    use baton_widget::texts::status_line;
+    let line = |s: &ConversationState, notice: Option<&str>| {
+        status_line(s, notice, |at| format!("on {at}"))
+    };
+    assert_eq!(line(&ConversationState::Bot, None), None);
+    assert!(
+        line(
+            &ConversationState::HandoverRequested {
+                reason: HandoverReason::UserRequest
+            },
+            None
+        )
+        .unwrap()
+        .starts_with("Checking")
+    );
+    assert_eq!(
+        line(
+            &ConversationState::Queued {
+                position: Some(3),
+                agents_online: Some(true)
+            },
+            Some("Hold on.")
+        )
+        .unwrap(),
+        "Hold on. You are number 3 in line."
+    );
+    let dana = AgentRef {
+        id: AgentId::from("a"),
+        name: "Dana".into(),
+    };
+    assert_eq!(
+        line(&ConversationState::AgentJoined { agent: dana }, None).unwrap(),
+        "You are chatting with Dana."
+    );
+    assert!(
+        line(&ConversationState::Ended { by: EndedBy::Agent }, None)
+            .unwrap()
+            .contains("has ended")
+    );
+    assert_eq!(
+        line(
+            &ConversationState::Closed {
+                next_open_at: Some("X".into())
+            },
+            Some("Closed.")
+        )
+        .unwrap(),
+        "Closed. We are back on X."
+    );
+    assert_eq!(
+        line(&ConversationState::Disabled, Some("Off today.")).unwrap(),
+        "Off today."
+    );
+    assert!(
+        line(&ConversationState::Unavailable, None)
+            .unwrap()
+            .starts_with("No agent")
+    );
 }

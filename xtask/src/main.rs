@@ -1,1 +1,500 @@
-fn main() {}
+//! The project's driver: `cargo xtask demo`, `cargo xtask test`, `cargo xtask bench`.
+//!
+//! Every command first installs what is missing (see `../shared/design/toolchain.md` for why
+//! each pin is what it is): the wasm32 target, trunk 0.21.14, wasm-bindgen-cli at exactly the
+//! Cargo.lock version, binaryen 132 from npm, and for tests Debian's chromium and
+//! chromium-driver (installed with apt-get when running as root; otherwise xtask stops and
+//! prints the command to run).
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+const TRUNK_VERSION: &str = "0.21.14";
+const BINARYEN_VERSION: &str = "132";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+  demo [--listen ADDR]  install what is missing, build widget and console, run the server
+                        (default 127.0.0.1:8080) and print the demo and console URLs
+  test                  install what is missing and run every test layer: fmt, clippy (native
+                        and wasm32), native unit and integration tests, wasm-bindgen tests in
+                        headless Chromium, and the browser end-to-end test
+  bench                 build the release widget and print raw, gzip and brotli sizes";
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("demo") => demo(&args[1..]),
+        Some("test") => test(),
+        Some("bench") => bench(),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\nxtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The repository root and the PATH under which the pinned tools are found.
+struct Env {
+    root: PathBuf,
+    path: String,
+    wasm_bindgen: String,
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the repository")
+        .to_owned()
+}
+
+impl Env {
+    /// A command run from the repository root with the tools on PATH.
+    fn cmd(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        c.current_dir(&self.root)
+            .env("PATH", &self.path)
+            .env("TRUNK_TOOLS_WASM_BINDGEN", &self.wasm_bindgen);
+        c
+    }
+}
+
+fn show(c: &Command) -> String {
+    let mut s = c.get_program().to_string_lossy().into_owned();
+    for a in c.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+fn run(c: &mut Command) -> Result {
+    println!("$ {}", show(c));
+    let _ = std::io::stdout().flush();
+    let status = c
+        .status()
+        .map_err(|e| format!("cannot run `{}`: {e}", show(c)))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{}` failed ({status})", show(c)))
+    }
+}
+
+/// The first line a tool prints for `--version`, if it runs at all.
+fn version_of(env_path: &str, program: &str) -> Option<String> {
+    let out = Command::new(program)
+        .arg("--version")
+        .env("PATH", env_path)
+        .output()
+        .ok()?;
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_owned()
+    })
+}
+
+/// The version of `package` in Cargo.lock.
+fn locked_version(lock: &str, package: &str) -> Option<String> {
+    let needle = format!("name = \"{package}\"\nversion = \"");
+    let start = lock.find(&needle)? + needle.len();
+    Some(lock[start..].split('"').next()?.to_owned())
+}
+
+/// The `[tools] wasm_bindgen` pin in a Trunk.toml.
+fn trunk_pin(trunk_toml: &str) -> Option<&str> {
+    let line = trunk_toml
+        .lines()
+        .find(|l| l.trim_start().starts_with("wasm_bindgen"))?;
+    line.split('"').nth(1)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Installs whatever is missing; `browser` adds Chromium and chromedriver.
+fn setup(browser: bool) -> Result<Env> {
+    let root = root();
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .ok_or("neither CARGO_HOME nor HOME is set")?;
+    let node_bin = root.join(".tools/node_modules/.bin");
+    let path = std::env::join_paths(
+        [node_bin.clone(), cargo_home.join("bin")]
+            .into_iter()
+            .chain(std::env::split_paths(
+                &std::env::var_os("PATH").unwrap_or_default(),
+            )),
+    )
+    .map_err(|e| e.to_string())?
+    .to_string_lossy()
+    .into_owned();
+
+    let lock =
+        std::fs::read_to_string(root.join("Cargo.lock")).map_err(|e| format!("Cargo.lock: {e}"))?;
+    let wasm_bindgen =
+        locked_version(&lock, "wasm-bindgen").ok_or("Cargo.lock has no wasm-bindgen")?;
+    for trunk_toml in ["Trunk.toml", "crates/console/Trunk.toml"] {
+        let text = std::fs::read_to_string(root.join(trunk_toml))
+            .map_err(|e| format!("{trunk_toml}: {e}"))?;
+        if trunk_pin(&text) != Some(wasm_bindgen.as_str()) {
+            return Err(format!(
+                "{trunk_toml} pins wasm_bindgen {:?} but Cargo.lock has {wasm_bindgen}; make them equal",
+                trunk_pin(&text)
+            ));
+        }
+    }
+    let env = Env {
+        root,
+        path,
+        wasm_bindgen,
+    };
+
+    // The wasm target (rust-toolchain.toml names it; older rustups do not add it by themselves).
+    let targets = env
+        .cmd("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map_err(|e| format!("rustup: {e}"))?;
+    if !String::from_utf8_lossy(&targets.stdout).contains("wasm32-unknown-unknown") {
+        run(env
+            .cmd("rustup")
+            .args(["target", "add", "wasm32-unknown-unknown"]))?;
+    }
+
+    if version_of(&env.path, "trunk").as_deref() != Some(&format!("trunk {TRUNK_VERSION}")) {
+        println!("trunk {TRUNK_VERSION} is missing; installing it (about 7 minutes on 2 cores)");
+        run(env
+            .cmd("cargo")
+            .args(["install", "trunk", "--version", TRUNK_VERSION, "--locked"]))?;
+    }
+    if version_of(&env.path, "wasm-bindgen").as_deref()
+        != Some(&format!("wasm-bindgen {}", env.wasm_bindgen))
+    {
+        println!(
+            "wasm-bindgen-cli {} is missing; installing it (about 3 minutes)",
+            env.wasm_bindgen
+        );
+        // Without --locked: its lockfile pins a webpki-roots the registry no longer serves.
+        run(env.cmd("cargo").args([
+            "install",
+            "wasm-bindgen-cli",
+            "--version",
+            &env.wasm_bindgen,
+        ]))?;
+    }
+    let wasm_opt = node_bin.join("wasm-opt");
+    let has_binaryen = Command::new(&wasm_opt)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout).contains(&format!("version {BINARYEN_VERSION}"))
+        });
+    if !has_binaryen {
+        if version_of(&env.path, "npm").is_none() {
+            return Err(format!(
+                "npm is needed to install binaryen {BINARYEN_VERSION} (wasm-opt); install Node.js and npm, then rerun"
+            ));
+        }
+        // npm's binaryen, not Debian's 108, which corrupts this wasm.
+        run(env.cmd("npm").args([
+            "install",
+            "--prefix",
+            ".tools",
+            "--no-save",
+            "--no-audit",
+            "--no-fund",
+            &format!("binaryen@{BINARYEN_VERSION}"),
+        ]))?;
+    }
+    if browser && !(Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists()) {
+        if !is_root() {
+            return Err("Chromium and chromedriver are missing. Run:\n  sudo apt-get update && sudo apt-get install -y chromium chromium-driver\nthen rerun `cargo xtask test`".into());
+        }
+        run(env.cmd("apt-get").arg("update"))?;
+        run(env
+            .cmd("apt-get")
+            .args(["install", "-y", "chromium", "chromium-driver"])
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    // Trunk builds with `cargo --offline`, so every crate must be downloaded first.
+    run(env.cmd("cargo").args(["fetch", "--locked"]))?;
+    Ok(env)
+}
+
+fn build_widget(env: &Env) -> Result {
+    run(env.cmd("trunk").args(["build", "--release"]))
+}
+
+fn build_console(env: &Env) -> Result {
+    run(env
+        .cmd("trunk")
+        .args(["build", "--release"])
+        .current_dir(env.root.join("crates/console")))
+}
+
+fn demo(args: &[String]) -> Result {
+    let env = setup(false)?;
+    build_widget(&env)?;
+    build_console(&env)?;
+    let mut server = env.cmd("cargo");
+    server
+        .args(["run", "--quiet", "-p", "baton-server", "--"])
+        .args(args);
+    println!("\nStarting Baton; Ctrl-C stops it.\n");
+    run(&mut server)
+}
+
+/// One named step of `cargo xtask test`.
+type Step<'a> = (&'a str, Box<dyn FnOnce() -> Result + 'a>);
+
+/// Runs `steps` in order, timing each, and prints a summary.
+fn timed(steps: Vec<Step<'_>>) -> Result {
+    let mut times: Vec<(&str, Duration)> = vec![];
+    let mut result = Ok(());
+    for (name, step) in steps {
+        println!("\n==> {name}");
+        let start = Instant::now();
+        result = step();
+        times.push((name, start.elapsed()));
+        if result.is_err() {
+            break;
+        }
+    }
+    let mut summary = String::from("\nxtask timings:\n");
+    for (name, t) in &times {
+        let _ = writeln!(summary, "  {:>7.1}s  {name}", t.as_secs_f64());
+    }
+    let _ = writeln!(
+        summary,
+        "  {:>7.1}s  total",
+        times.iter().map(|(_, t)| t.as_secs_f64()).sum::<f64>()
+    );
+    println!("{summary}");
+    result
+}
+
+fn test() -> Result {
+    let start = Instant::now();
+    let env = setup(true)?;
+    println!("set-up took {:.1}s", start.elapsed().as_secs_f64());
+    let e = &env;
+    let widget_dir = env.root.join("dist");
+    let console_dir = env.root.join("crates/console/dist");
+    timed(vec![
+        (
+            "cargo fmt --check",
+            Box::new(|| run(e.cmd("cargo").args(["fmt", "--all", "--", "--check"]))),
+        ),
+        (
+            "clippy (native)",
+            Box::new(|| {
+                run(e.cmd("cargo").args([
+                    "clippy",
+                    "--locked",
+                    "-p",
+                    "baton-protocol",
+                    "-p",
+                    "baton-server",
+                    "-p",
+                    "baton-e2e",
+                    "-p",
+                    "xtask",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ]))
+            }),
+        ),
+        (
+            "clippy (wasm32)",
+            Box::new(|| {
+                run(e.cmd("cargo").args([
+                    "clippy",
+                    "--locked",
+                    "--target",
+                    "wasm32-unknown-unknown",
+                    "-p",
+                    "baton-widget",
+                    "-p",
+                    "baton-console",
+                    "-p",
+                    "baton-browser",
+                    "-p",
+                    "baton-protocol",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ]))
+            }),
+        ),
+        (
+            "native unit and integration tests",
+            Box::new(|| {
+                run(e.cmd("cargo").args([
+                    "test",
+                    "--locked",
+                    "-p",
+                    "baton-protocol",
+                    "-p",
+                    "baton-server",
+                    "-p",
+                    "xtask",
+                ]))
+            }),
+        ),
+        ("build widget (release)", Box::new(|| build_widget(e))),
+        ("build console (release)", Box::new(|| build_console(e))),
+        (
+            "wasm-bindgen tests in headless Chromium",
+            Box::new(|| {
+                run(e
+                    .cmd("cargo")
+                    .args([
+                        "test",
+                        "--locked",
+                        "-p",
+                        "baton-widget",
+                        "--target",
+                        "wasm32-unknown-unknown",
+                    ])
+                    .env("CHROMEDRIVER", CHROMEDRIVER)
+                    .env("WASM_BINDGEN_TEST_TIMEOUT", "120"))
+            }),
+        ),
+        (
+            "browser end-to-end tests",
+            Box::new(|| {
+                run(e
+                    .cmd("cargo")
+                    .args(["test", "--locked", "-p", "baton-e2e"])
+                    .env("CHROMEDRIVER", CHROMEDRIVER)
+                    .env("CHROMIUM", CHROMIUM)
+                    .env("BATON_WIDGET_DIR", &widget_dir)
+                    .env("BATON_CONSOLE_DIR", &console_dir))
+            }),
+        ),
+    ])
+}
+
+/// Reference figures from `../shared/research/peer-bundles.md` and the brief's quality bars.
+const BUDGET_TOTAL_BROTLI: usize = 120 * 1024;
+const BUDGET_LOADER_BROTLI: usize = 4 * 1024;
+const LIGHTEST_PEER_BROTLI: usize = 160 * 1024;
+
+fn gzip_len(data: &[u8]) -> usize {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(data).expect("in-memory write");
+    enc.finish().expect("in-memory write").len()
+}
+
+fn brotli_len(data: &[u8]) -> usize {
+    let mut out = Vec::new();
+    {
+        let mut w = brotli::CompressorWriter::new(&mut out, 4096, 11, 22);
+        w.write_all(data).expect("in-memory write");
+    }
+    out.len()
+}
+
+fn bench() -> Result {
+    let env = setup(false)?;
+    build_widget(&env)?;
+    let shipped = [
+        "baton.js",
+        "baton-widget.js",
+        "baton-widget_bg.wasm",
+        "baton.css",
+    ];
+    println!("\nWidget size (what a host page downloads):\n");
+    println!(
+        "  {:<24} {:>10} {:>10} {:>10}",
+        "file", "raw", "gzip", "brotli"
+    );
+    let (mut raw, mut gz, mut br) = (0, 0, 0);
+    let mut loader_br = 0;
+    for name in shipped {
+        let data = std::fs::read(env.root.join("dist").join(name))
+            .map_err(|e| format!("dist/{name}: {e}"))?;
+        let (g, b) = (gzip_len(&data), brotli_len(&data));
+        println!("  {name:<24} {:>10} {g:>10} {b:>10}", data.len());
+        raw += data.len();
+        gz += g;
+        br += b;
+        if name == "baton.js" {
+            loader_br = b;
+        }
+    }
+    println!("  {:<24} {raw:>10} {gz:>10} {br:>10}", "total");
+    let kb = |n: usize| n as f64 / 1024.0;
+    println!(
+        "\n  total brotli {:.1} KB = {:.2}x the 120 KB budget, {:.2}x the lightest peer (160 KB)",
+        kb(br),
+        br as f64 / BUDGET_TOTAL_BROTLI as f64,
+        br as f64 / LIGHTEST_PEER_BROTLI as f64
+    );
+    println!(
+        "  loader brotli {:.1} KB = {:.2}x the 4 KB budget",
+        kb(loader_br),
+        loader_br as f64 / BUDGET_LOADER_BROTLI as f64
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_locked_wasm_bindgen_version() {
+        let lock = "[[package]]\nname = \"wasm-bindgen-futures\"\nversion = \"0.4.1\"\n\n[[package]]\nname = \"wasm-bindgen\"\nversion = \"0.2.130\"\n";
+        assert_eq!(
+            locked_version(lock, "wasm-bindgen").as_deref(),
+            Some("0.2.130")
+        );
+        assert_eq!(locked_version(lock, "trunk"), None);
+    }
+
+    #[test]
+    fn the_trunk_pins_match_the_lockfile() {
+        let root = root();
+        let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap();
+        let locked = locked_version(&lock, "wasm-bindgen").unwrap();
+        for f in ["Trunk.toml", "crates/console/Trunk.toml"] {
+            let text = std::fs::read_to_string(root.join(f)).unwrap();
+            assert_eq!(trunk_pin(&text), Some(locked.as_str()), "{f}");
+        }
+    }
+
+    #[test]
+    fn compressed_sizes_are_smaller_for_repetitive_data() {
+        let data = vec![b'a'; 10_000];
+        assert!(gzip_len(&data) < 200);
+        assert!(brotli_len(&data) < 100);
+    }
+}

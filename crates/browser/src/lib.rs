@@ -11,25 +11,37 @@ use web_sys::{CloseEvent, Event, MessageEvent, Request, RequestInit, Response, W
 use baton_protocol::bot::ApiError;
 
 /// POSTs `body` as JSON and decodes the JSON answer. Errors are sentences for people.
-pub async fn post_json<T: Serialize, R: DeserializeOwned>(url: &str, body: &T) -> Result<R, String> {
+pub async fn post_json<T: Serialize, R: DeserializeOwned>(
+    url: &str,
+    body: &T,
+) -> Result<R, String> {
     let init = RequestInit::new();
     init.set_method("POST");
-    init.set_body(&JsValue::from_str(&serde_json::to_string(body).map_err(|e| e.to_string())?));
+    init.set_body(&JsValue::from_str(
+        &serde_json::to_string(body).map_err(|e| e.to_string())?,
+    ));
     let req = Request::new_with_str_and_init(url, &init).map_err(js_err)?;
-    req.headers().set("Content-Type", "application/json").map_err(js_err)?;
+    req.headers()
+        .set("Content-Type", "application/json")
+        .map_err(js_err)?;
     let window = web_sys::window().ok_or("no window")?;
     let resp: Response = JsFuture::from(window.fetch_with_request(&req))
         .await
         .map_err(|_| "The chat server cannot be reached.".to_string())?
         .unchecked_into();
-    let text = JsFuture::from(resp.text().map_err(js_err)?).await.map_err(js_err)?.as_string().unwrap_or_default();
+    let text = JsFuture::from(resp.text().map_err(js_err)?)
+        .await
+        .map_err(js_err)?
+        .as_string()
+        .unwrap_or_default();
     if !resp.ok() {
         return Err(match serde_json::from_str::<ApiError>(&text) {
             Ok(e) => e.message,
             Err(_) => format!("The chat server answered {}.", resp.status()),
         });
     }
-    serde_json::from_str(&text).map_err(|e| format!("The chat server sent something unexpected: {e}"))
+    serde_json::from_str(&text)
+        .map_err(|e| format!("The chat server sent something unexpected: {e}"))
 }
 
 fn js_err(e: JsValue) -> String {
@@ -60,11 +72,17 @@ impl Socket {
                 on_text(text);
             }
         });
-        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| on_close(e.code()));
+        let on_close =
+            Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| on_close(e.code()));
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-        Ok(Self { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close })
+        Ok(Self {
+            ws,
+            _on_open: on_open,
+            _on_message: on_message,
+            _on_close: on_close,
+        })
     }
 
     /// Sends a frame; false when the socket is not open (the caller keeps it in its outbox).

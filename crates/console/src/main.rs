@@ -15,5 +15,7 @@ fn main() {
 
 /// Reports panics in the browser console instead of failing silently.
 fn console_error_panic_hook() {
-    std::panic::set_hook(Box::new(|info| leptos::logging::error!("baton-console panicked: {info}")));
+    std::panic::set_hook(Box::new(|info| {
+        leptos::logging::error!("baton-console panicked: {info}")
+    }));
 }

@@ -8,7 +8,10 @@ use leptos::task::spawn_local;
 use baton_browser::{Socket, post_json};
 use baton_protocol::ids::{ClientMsgId, ConversationId};
 use baton_protocol::state::{AgentRef, ConversationState};
-use baton_protocol::ws::{AgentFrame, AgentServerFrame, ConversationSummary, Event, EventBody, LoginRequest, LoginResponse};
+use baton_protocol::ws::{
+    AgentFrame, AgentServerFrame, ConversationSummary, Event, EventBody, LoginRequest,
+    LoginResponse,
+};
 
 const TOKEN_KEY: &str = "baton.console.token";
 
@@ -50,7 +53,9 @@ fn session_storage() -> Option<web_sys::Storage> {
 }
 
 fn origin() -> String {
-    web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default()
+    web_sys::window()
+        .and_then(|w| w.location().origin().ok())
+        .unwrap_or_default()
 }
 
 impl Console {
@@ -79,7 +84,12 @@ impl Console {
     pub fn login(&self, email: String, password: String) {
         let c = *self;
         spawn_local(async move {
-            match post_json::<_, LoginResponse>(&format!("{}/api/v1/agent/login", origin()), &LoginRequest { email, password }).await {
+            match post_json::<_, LoginResponse>(
+                &format!("{}/api/v1/agent/login", origin()),
+                &LoginRequest { email, password },
+            )
+            .await
+            {
                 Ok(r) => {
                     if let Some(s) = session_storage() {
                         let _ = s.set_item(TOKEN_KEY, &r.token);
@@ -106,9 +116,14 @@ impl Console {
     }
 
     fn connect(&self) {
-        let Some(token) = self.token.get_value() else { return };
+        let Some(token) = self.token.get_value() else {
+            return;
+        };
         self.link.set(Link::Connecting);
-        let url = format!("{}/api/v1/agent/ws?token={token}", origin().replacen("http", "ws", 1));
+        let url = format!(
+            "{}/api/v1/agent/ws?token={token}",
+            origin().replacen("http", "ws", 1)
+        );
         let c = *self;
         let socket = Socket::open(
             &url,
@@ -135,55 +150,88 @@ impl Console {
         // A refused upgrade (expired session) closes before any welcome, again and again.
         if failures > 3 && self.link.get_untracked() != Link::Online {
             self.logout();
-            self.error.set(Some("Your session ended. Please log in again.".into()));
+            self.error
+                .set(Some("Your session ended. Please log in again.".into()));
             return;
         }
         self.link.set(Link::Connecting);
         let c = *self;
-        let delay = if code == 1001 { 1000 } else { 500 * u64::from(failures.min(8)) };
+        let delay = if code == 1001 {
+            1000
+        } else {
+            500 * u64::from(failures.min(8))
+        };
         set_timeout(move || c.connect(), std::time::Duration::from_millis(delay));
     }
 
     fn send(&self, frame: AgentFrame) {
-        let sent = self.socket.with_value(|s| s.as_ref().is_some_and(|s| s.send(&frame)));
+        let sent = self
+            .socket
+            .with_value(|s| s.as_ref().is_some_and(|s| s.send(&frame)));
         if !sent {
-            self.error.set(Some("Not connected; trying again shortly.".into()));
+            self.error
+                .set(Some("Not connected; trying again shortly.".into()));
         }
     }
 
     /// Shows a conversation's transcript.
     pub fn open(&self, id: ConversationId) {
         self.selected.set(Some(id.clone()));
-        self.send(AgentFrame::Open { conversation_id: id });
+        self.send(AgentFrame::Open {
+            conversation_id: id,
+        });
     }
 
     /// Takes a waiting conversation.
     pub fn accept(&self, id: ConversationId) {
         self.selected.set(Some(id.clone()));
-        self.send(AgentFrame::Accept { conversation_id: id });
+        self.send(AgentFrame::Accept {
+            conversation_id: id,
+        });
     }
 
     /// Replies.
     pub fn reply(&self, id: ConversationId, text: String) {
-        let client_msg_id = ClientMsgId(web_sys::window().and_then(|w| w.crypto().ok()).map(|c| c.random_uuid()).unwrap_or_default());
-        self.send(AgentFrame::Message { conversation_id: id, client_msg_id, text });
+        let client_msg_id = ClientMsgId(
+            web_sys::window()
+                .and_then(|w| w.crypto().ok())
+                .map(|c| c.random_uuid())
+                .unwrap_or_default(),
+        );
+        self.send(AgentFrame::Message {
+            conversation_id: id,
+            client_msg_id,
+            text,
+        });
     }
 
     /// Ends a conversation.
     pub fn end(&self, id: ConversationId) {
-        self.send(AgentFrame::End { conversation_id: id });
+        self.send(AgentFrame::End {
+            conversation_id: id,
+        });
     }
 
     fn upsert(list: RwSignal<Vec<ConversationSummary>>, s: ConversationSummary) {
-        list.update(|l| match l.iter_mut().find(|x| x.conversation_id == s.conversation_id) {
-            Some(x) => *x = s,
-            None => l.push(s),
+        list.update(|l| {
+            match l
+                .iter_mut()
+                .find(|x| x.conversation_id == s.conversation_id)
+            {
+                Some(x) => *x = s,
+                None => l.push(s),
+            }
         });
     }
 
     fn on_frame(&self, frame: AgentServerFrame) {
         match frame {
-            AgentServerFrame::Welcome { agent, waiting, mine, .. } => {
+            AgentServerFrame::Welcome {
+                agent,
+                waiting,
+                mine,
+                ..
+            } => {
                 self.failures.set_value(0);
                 self.link.set(Link::Online);
                 self.agent.set(Some(agent));
@@ -191,24 +239,36 @@ impl Console {
                 self.mine.set(mine);
                 // Re-open what was on screen, to catch up after a reconnect.
                 if let Some(id) = self.selected.get_untracked() {
-                    self.send(AgentFrame::Open { conversation_id: id });
+                    self.send(AgentFrame::Open {
+                        conversation_id: id,
+                    });
                 }
             }
             AgentServerFrame::Waiting { conversation } => Self::upsert(self.waiting, conversation),
             AgentServerFrame::Dequeued { conversation_id } => {
-                self.waiting.update(|l| l.retain(|s| s.conversation_id != conversation_id));
+                self.waiting
+                    .update(|l| l.retain(|s| s.conversation_id != conversation_id));
             }
-            AgentServerFrame::Transcript { conversation, events } => {
+            AgentServerFrame::Transcript {
+                conversation,
+                events,
+            } => {
                 let mine = matches!(&conversation.state, ConversationState::AgentJoined { agent }
                     if self.agent.with_untracked(|a| a.as_ref().is_some_and(|a| a.id == agent.id)));
                 self.transcripts.update(|t| {
-                    t.insert(conversation.conversation_id.clone(), (conversation.state.clone(), events));
+                    t.insert(
+                        conversation.conversation_id.clone(),
+                        (conversation.state.clone(), events),
+                    );
                 });
                 if mine {
                     Self::upsert(self.mine, conversation);
                 }
             }
-            AgentServerFrame::Event { conversation_id, event } => self.on_event(conversation_id, event),
+            AgentServerFrame::Event {
+                conversation_id,
+                event,
+            } => self.on_event(conversation_id, event),
             AgentServerFrame::Error { message, .. } => self.error.set(Some(message)),
             AgentServerFrame::Ack { .. } | AgentServerFrame::Pong | AgentServerFrame::Unknown => {}
         }
@@ -216,7 +276,9 @@ impl Console {
 
     fn on_event(&self, id: ConversationId, event: Event) {
         let new_state = match &event.body {
-            EventBody::AgentJoined { agent } => Some(ConversationState::AgentJoined { agent: agent.clone() }),
+            EventBody::AgentJoined { agent } => Some(ConversationState::AgentJoined {
+                agent: agent.clone(),
+            }),
             EventBody::ChatEnded { by } => Some(ConversationState::Ended { by: *by }),
             EventBody::HandoverCancelled => Some(ConversationState::Bot),
             EventBody::HandoverOutcome { outcome } => Some(outcome.clone()),
@@ -232,7 +294,10 @@ impl Console {
                 events.push(event);
             }
         });
-        if matches!(new_state, Some(ConversationState::Ended { .. } | ConversationState::Bot)) {
+        if matches!(
+            new_state,
+            Some(ConversationState::Ended { .. } | ConversationState::Bot)
+        ) {
             self.mine.update(|l| l.retain(|s| s.conversation_id != id));
         }
     }

@@ -80,7 +80,11 @@ fn Workspace() -> impl IntoView {
 
 /// A list of conversations.
 #[component]
-fn ConversationList(title: &'static str, list: RwSignal<Vec<ConversationSummary>>, empty: &'static str) -> impl IntoView {
+fn ConversationList(
+    title: &'static str,
+    list: RwSignal<Vec<ConversationSummary>>,
+    empty: &'static str,
+) -> impl IntoView {
     let c = expect_context::<Console>();
     view! {
         <section class="console-list">
@@ -139,11 +143,16 @@ fn ConversationPane() -> impl IntoView {
 fn Conversation(id: ConversationId, state: ConversationState, events: Vec<Event>) -> impl IntoView {
     let c = expect_context::<Console>();
     let mine = match &state {
-        ConversationState::AgentJoined { agent } => c.agent.with_untracked(|a| a.as_ref().is_some_and(|a| a.id == agent.id)),
+        ConversationState::AgentJoined { agent } => c
+            .agent
+            .with_untracked(|a| a.as_ref().is_some_and(|a| a.id == agent.id)),
         _ => false,
     };
     let note = events.iter().rev().find_map(|e| match &e.body {
-        EventBody::HandoverRequested { message_to_agent: Some(m), .. } => Some(m.clone()),
+        EventBody::HandoverRequested {
+            message_to_agent: Some(m),
+            ..
+        } => Some(m.clone()),
         _ => None,
     });
     let (draft, set_draft) = signal(String::new());
@@ -190,7 +199,9 @@ fn Conversation(id: ConversationId, state: ConversationState, events: Vec<Event>
 
 fn state_label(s: &ConversationState) -> String {
     match s {
-        ConversationState::Queued { position: Some(p), .. } => format!("Waiting (#{p})"),
+        ConversationState::Queued {
+            position: Some(p), ..
+        } => format!("Waiting (#{p})"),
         ConversationState::Queued { .. } => "Waiting".into(),
         ConversationState::AgentJoined { agent } => format!("With {}", agent.name),
         ConversationState::Ended { .. } => "Ended".into(),
@@ -201,19 +212,40 @@ fn state_label(s: &ConversationState) -> String {
 /// A transcript line for a durable event, or nothing for bookkeeping events.
 fn line(e: Event) -> Option<impl IntoView> {
     let (class, who, text) = match e.body {
-        EventBody::Message { role, text, agent, .. } => {
+        EventBody::Message {
+            role, text, agent, ..
+        } => {
             let (class, who) = match role {
                 Role::Visitor => ("visitor", "Visitor".to_owned()),
                 Role::Bot => ("bot", "Bot".to_owned()),
-                Role::Agent => ("agent", agent.map(|a| a.name).unwrap_or_else(|| "Agent".into())),
+                Role::Agent => (
+                    "agent",
+                    agent.map(|a| a.name).unwrap_or_else(|| "Agent".into()),
+                ),
                 Role::System => ("system", "Notice".to_owned()),
             };
             (class, who, text)
         }
-        EventBody::HandoverRequested { reason, .. } => ("system", "Handover".into(), format!("Handover requested ({})", reason.as_str().replace('_', " "))),
-        EventBody::AgentJoined { agent } => ("system", "Handover".into(), format!("{} joined", agent.name)),
-        EventBody::ChatEnded { .. } => ("system", "Handover".into(), "Chat ended; the visitor is back with the bot".into()),
-        EventBody::HandoverCancelled => ("system", "Handover".into(), "The visitor left the queue".into()),
+        EventBody::HandoverRequested { reason, .. } => (
+            "system",
+            "Handover".into(),
+            format!("Handover requested ({})", reason.as_str().replace('_', " ")),
+        ),
+        EventBody::AgentJoined { agent } => (
+            "system",
+            "Handover".into(),
+            format!("{} joined", agent.name),
+        ),
+        EventBody::ChatEnded { .. } => (
+            "system",
+            "Handover".into(),
+            "Chat ended; the visitor is back with the bot".into(),
+        ),
+        EventBody::HandoverCancelled => (
+            "system",
+            "Handover".into(),
+            "The visitor left the queue".into(),
+        ),
         EventBody::ReturnedToBot => ("system", "Handover".into(), "Back with the bot".into()),
         EventBody::HandoverOutcome { .. } | EventBody::Unknown => return None,
     };

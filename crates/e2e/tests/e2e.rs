@@ -22,7 +22,9 @@ fn repo() -> PathBuf {
 }
 
 fn dir_from_env(var: &str, default: &str) -> PathBuf {
-    let dir = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| repo().join(default));
+    let dir = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(default));
     assert!(
         dir.join("index.html").exists(),
         "{} has no index.html: build the widget and console first (cargo xtask test does), or set {var}",
@@ -39,7 +41,11 @@ struct Driver {
 }
 
 async fn start_chromedriver() -> Driver {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
     let child = Command::new(&bin)
         .arg(format!("--port={port}"))
@@ -49,8 +55,14 @@ async fn start_chromedriver() -> Driver {
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {bin}: {e} (cargo xtask test installs it)"));
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return Driver { _child: child, url: format!("http://127.0.0.1:{port}") };
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Driver {
+                _child: child,
+                url: format!("http://127.0.0.1:{port}"),
+            };
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -86,7 +98,10 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -96,7 +111,13 @@ struct Visitor(Client);
 
 impl Visitor {
     async fn root(&self) -> ShadowRoot {
-        self.0.find(Locator::Css("#baton-widget")).await.unwrap().shadow_root().await.unwrap()
+        self.0
+            .find(Locator::Css("#baton-widget"))
+            .await
+            .unwrap()
+            .shadow_root()
+            .await
+            .unwrap()
     }
 
     async fn find(&self, css: &str) -> Option<Element> {
@@ -105,7 +126,13 @@ impl Visitor {
 
     async fn texts(&self, css: &str) -> Vec<String> {
         let mut out = vec![];
-        for e in self.root().await.find_all(Locator::Css(css)).await.unwrap_or_default() {
+        for e in self
+            .root()
+            .await
+            .find_all(Locator::Css(css))
+            .await
+            .unwrap_or_default()
+        {
             out.push(e.text().await.unwrap_or_default());
         }
         out
@@ -113,7 +140,10 @@ impl Visitor {
 
     async fn wait_text(&self, css: &str, needle: &str) -> String {
         eventually(&format!("widget {css} containing {needle:?}"), || async {
-            self.texts(css).await.into_iter().find(|t| t.contains(needle))
+            self.texts(css)
+                .await
+                .into_iter()
+                .find(|t| t.contains(needle))
         })
         .await
     }
@@ -124,7 +154,10 @@ impl Visitor {
     }
 
     async fn say(&self, text: &str) {
-        let input = eventually("the composer", || self.find("textarea.baton-composer__input")).await;
+        let input = eventually("the composer", || {
+            self.find("textarea.baton-composer__input")
+        })
+        .await;
         input.send_keys(text).await.unwrap();
         input.send_keys("\u{E007}").await.unwrap(); // Enter
     }
@@ -142,7 +175,10 @@ struct Agent(Client);
 
 impl Agent {
     async fn find(&self, css: &str) -> Element {
-        eventually(&format!("console {css}"), || async { self.0.find(Locator::Css(css)).await.ok() }).await
+        eventually(&format!("console {css}"), || async {
+            self.0.find(Locator::Css(css)).await.ok()
+        })
+        .await
     }
 
     async fn wait_text(&self, css: &str, needle: &str) {
@@ -175,66 +211,132 @@ async fn a_visitor_is_handed_from_the_bot_to_an_agent_and_back() {
 
     // The agent logs in to the console (the demo account).
     agent.0.goto(&format!("{base}/console/")).await.unwrap();
-    agent.find("#email").await.send_keys("agent@baton.example").await.unwrap();
-    agent.find("#password").await.send_keys("baton-demo").await.unwrap();
-    agent.find("button[type=submit]").await.click().await.unwrap();
+    agent
+        .find("#email")
+        .await
+        .send_keys("agent@baton.example")
+        .await
+        .unwrap();
+    agent
+        .find("#password")
+        .await
+        .send_keys("baton-demo")
+        .await
+        .unwrap();
+    agent
+        .find("button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
     agent.wait_text(".console-header", "Online").await;
 
     // The visitor opens the demo host page: the launcher is there, styled by the widget's
     // stylesheet under the page's strict CSP.
     visitor.0.goto(&format!("{base}/demo/")).await.unwrap();
-    let launcher = eventually("the wasm launcher", || visitor.find(".baton-launcher:not([data-placeholder])")).await;
-    assert_eq!(launcher.css_value("position").await.unwrap(), "fixed", "baton.css applies inside the shadow root");
+    let launcher = eventually("the wasm launcher", || {
+        visitor.find(".baton-launcher:not([data-placeholder])")
+    })
+    .await;
+    assert_eq!(
+        launcher.css_value("position").await.unwrap(),
+        "fixed",
+        "baton.css applies inside the shadow root"
+    );
     launcher.click().await.unwrap();
     eventually("the chat panel", || visitor.find("[role=dialog]")).await;
 
     // 1. Visitor message → bot reply.
     visitor.say("hello").await;
-    visitor.wait_text(".baton-message--bot .baton-message__text", "demo assistant").await;
+    visitor
+        .wait_text(".baton-message--bot .baton-message__text", "demo assistant")
+        .await;
 
     // 2. Request live agent from the overflow menu → the waiting message.
     visitor.click("button[aria-label='More options']").await;
     visitor.click("[role=menuitem]").await;
     eventually("the waiting message", || async {
         let s = visitor.status().await;
-        s.contains("Please wait for a couple of minutes while a live agent connects").then_some(())
+        s.contains("Please wait for a couple of minutes while a live agent connects")
+            .then_some(())
     })
     .await;
 
     // 3. The agent sees the waiting conversation with its bot transcript, and accepts.
-    agent.find(".console-list__item").await.click().await.unwrap();
+    agent
+        .find(".console-list__item")
+        .await
+        .click()
+        .await
+        .unwrap();
     agent.wait_text(".console-message--visitor", "hello").await;
-    agent.wait_text(".console-message--bot", "demo assistant").await;
+    agent
+        .wait_text(".console-message--bot", "demo assistant")
+        .await;
     agent.find(".console-accept").await.click().await.unwrap();
     agent.wait_text(".console-state", "With Dana").await;
     eventually("the visitor told the agent joined", || async {
-        visitor.status().await.contains("You are chatting with Dana").then_some(())
+        visitor
+            .status()
+            .await
+            .contains("You are chatting with Dana")
+            .then_some(())
     })
     .await;
 
     // 4. The agent's reply appears in the widget, as text.
     let reply = agent.find("#reply").await;
-    reply.send_keys("Hi, I'm Dana. <b>How</b> can I help?").await.unwrap();
+    reply
+        .send_keys("Hi, I'm Dana. <b>How</b> can I help?")
+        .await
+        .unwrap();
     reply.send_keys("\u{E007}").await.unwrap();
-    visitor.wait_text(".baton-message--agent .baton-message__text", "Hi, I'm Dana. <b>How</b> can I help?").await;
-    assert!(visitor.find(".baton-message--agent b").await.is_none(), "agent text is never HTML");
+    visitor
+        .wait_text(
+            ".baton-message--agent .baton-message__text",
+            "Hi, I'm Dana. <b>How</b> can I help?",
+        )
+        .await;
+    assert!(
+        visitor.find(".baton-message--agent b").await.is_none(),
+        "agent text is never HTML"
+    );
     std::fs::create_dir_all(repo().join("target/e2e")).unwrap();
-    std::fs::write(repo().join("target/e2e/widget-with-agent.png"), visitor.0.screenshot().await.unwrap()).unwrap();
-    std::fs::write(repo().join("target/e2e/console.png"), agent.0.screenshot().await.unwrap()).unwrap();
+    std::fs::write(
+        repo().join("target/e2e/widget-with-agent.png"),
+        visitor.0.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        repo().join("target/e2e/console.png"),
+        agent.0.screenshot().await.unwrap(),
+    )
+    .unwrap();
 
     // The visitor answers over the agent socket.
     visitor.say("My order 1234 is late").await;
-    agent.wait_text(".console-message--visitor", "My order 1234 is late").await;
+    agent
+        .wait_text(".console-message--visitor", "My order 1234 is late")
+        .await;
 
     // 5. The agent ends the chat → the widget says so and the bot answers again.
     agent.find(".console-end").await.click().await.unwrap();
-    visitor.wait_text(".baton-message--system", "Dana ended the chat").await;
+    visitor
+        .wait_text(".baton-message--system", "Dana ended the chat")
+        .await;
     visitor.say("hello again").await;
     eventually("a second bot answer", || async {
-        (visitor.texts(".baton-message--bot .baton-message__text").await.len() >= 2).then_some(())
+        (visitor
+            .texts(".baton-message--bot .baton-message__text")
+            .await
+            .len()
+            >= 2)
+            .then_some(())
     })
     .await;
-    let bot = visitor.texts(".baton-message--bot .baton-message__text").await;
+    let bot = visitor
+        .texts(".baton-message--bot .baton-message__text")
+        .await;
     assert!(bot.last().unwrap().contains("demo assistant"), "{bot:?}");
 
     agent.0.close().await.unwrap();

@@ -204,7 +204,9 @@ impl BotMessage {
 
     /// The handover directive in this item, if any.
     pub fn handover(&self) -> Option<HandoverDirective> {
-        self.custom.as_ref().and_then(HandoverDirective::from_custom)
+        self.custom
+            .as_ref()
+            .and_then(HandoverDirective::from_custom)
     }
 }
 

@@ -66,8 +66,7 @@ impl Schedule {
             .filter(|&start| start > local_min)
             .min();
         Opening::Closed {
-            next_open_ms: next
-                .map(|m| (m - i64::from(self.utc_offset_minutes)) * MS_PER_MIN),
+            next_open_ms: next.map(|m| (m - i64::from(self.utc_offset_minutes)) * MS_PER_MIN),
         }
     }
 
@@ -137,7 +136,12 @@ pub fn parse_days(s: &str) -> Result<[bool; 7], String> {
         DAY_NAMES
             .iter()
             .position(|d| d.eq_ignore_ascii_case(name.trim()))
-            .ok_or_else(|| format!("`{}` is not a day (use mon, tue, wed, thu, fri, sat, sun)", name.trim()))
+            .ok_or_else(|| {
+                format!(
+                    "`{}` is not a day (use mon, tue, wed, thu, fri, sat, sun)",
+                    name.trim()
+                )
+            })
     };
     let mut days = [false; 7];
     if s.trim().eq_ignore_ascii_case("daily") {
@@ -202,7 +206,10 @@ mod tests {
         assert_eq!(office(0).at(FRI_1500_UTC), Opening::Open);
         // At +05:00 it is 20:00 local on Friday: closed until Monday 08:00 local.
         let s = office(300);
-        let Opening::Closed { next_open_ms: Some(next) } = s.at(FRI_1500_UTC) else {
+        let Opening::Closed {
+            next_open_ms: Some(next),
+        } = s.at(FRI_1500_UTC)
+        else {
             panic!("expected closed");
         };
         assert_eq!(s.format_local(next), "2026-11-23T08:00:00+05:00");
@@ -212,20 +219,30 @@ mod tests {
     fn close_time_is_exclusive_and_no_windows_means_open() {
         let s = office(-180); // 12:00 local
         assert_eq!(s.at(FRI_1500_UTC), Opening::Open);
-        let at_close = Schedule { utc_offset_minutes: 0, windows: vec![parse_window("fri 08:00-15:00").unwrap()] };
+        let at_close = Schedule {
+            utc_offset_minutes: 0,
+            windows: vec![parse_window("fri 08:00-15:00").unwrap()],
+        };
         assert!(matches!(at_close.at(FRI_1500_UTC), Opening::Closed { .. }));
         assert_eq!(Schedule::default().at(FRI_1500_UTC), Opening::Open);
     }
 
     #[test]
     fn parses_days_times_and_offsets() {
-        assert_eq!(parse_days("sat-mon").unwrap(), [true, true, false, false, false, false, true]);
+        assert_eq!(
+            parse_days("sat-mon").unwrap(),
+            [true, true, false, false, false, false, true]
+        );
         assert_eq!(parse_days("daily").unwrap(), [true; 7]);
         assert!(parse_days("funday").unwrap_err().contains("funday"));
         assert_eq!(parse_hhmm("24:00").unwrap(), 1440);
         assert!(parse_hhmm("8:00").is_err());
         assert_eq!(parse_offset("-05:30").unwrap(), -330);
         assert!(parse_offset("0100").is_err());
-        assert!(parse_window("mon 18:00-08:00").unwrap_err().contains("closes before it opens"));
+        assert!(
+            parse_window("mon 18:00-08:00")
+                .unwrap_err()
+                .contains("closes before it opens")
+        );
     }
 }

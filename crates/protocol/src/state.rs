@@ -138,7 +138,11 @@ pub struct Rejected {
 
 impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}` is not allowed in state `{}`", self.input, self.state)
+        write!(
+            f,
+            "`{}` is not allowed in state `{}`",
+            self.input, self.state
+        )
     }
 }
 
@@ -203,7 +207,10 @@ pub fn transition(state: &ConversationState, input: &Input) -> Result<Conversati
         ) => S::HandoverRequested { reason: *reason },
 
         (S::HandoverRequested { .. }, I::Offload(decision)) => match decision {
-            OffloadDecision::Open { position, agents_online } => S::Queued {
+            OffloadDecision::Open {
+                position,
+                agents_online,
+            } => S::Queued {
                 position: *position,
                 agents_online: *agents_online,
             },
@@ -223,11 +230,15 @@ pub fn transition(state: &ConversationState, input: &Input) -> Result<Conversati
         (S::Queued { .. }, I::Offload(OffloadDecision::Closed { next_open_at })) => S::Closed {
             next_open_at: next_open_at.clone(),
         },
-        (S::Queued { .. }, I::AgentAccepted(agent)) => S::AgentJoined { agent: agent.clone() },
+        (S::Queued { .. }, I::AgentAccepted(agent)) => S::AgentJoined {
+            agent: agent.clone(),
+        },
         (S::Queued { .. }, I::VisitorCancelled) => S::Bot,
         (S::Queued { .. } | S::AgentJoined { .. }, I::ChatEnded(by)) => S::Ended { by: *by },
 
-        (S::Ended { .. } | S::Closed { .. } | S::Disabled | S::Unavailable, I::ReturnToBot) => S::Bot,
+        (S::Ended { .. } | S::Closed { .. } | S::Disabled | S::Unavailable, I::ReturnToBot) => {
+            S::Bot
+        }
 
         _ => {
             return Err(Rejected {

@@ -8,7 +8,10 @@ use crate::config::{BotConfig, Intent};
 /// Lower-cases and keeps only words, so `"Hello, there!"` becomes `" hello there "`.
 fn normalise(s: &str) -> String {
     let mut out = String::from(" ");
-    for word in s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+    for word in s
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
         out.push_str(&word.to_lowercase());
         out.push(' ');
     }
@@ -87,7 +90,10 @@ mod tests {
         assert!(answer[0].text.is_some());
         assert!(answer[1].handover().is_some());
         let not_understood = bot.answer(&v, "xyzzy");
-        assert_eq!(not_understood[0].text.as_deref(), Some(bot.not_understood.as_str()));
+        assert_eq!(
+            not_understood[0].text.as_deref(),
+            Some(bot.not_understood.as_str())
+        );
         assert!(not_understood.iter().all(|m| m.handover().is_none()));
     }
 }

@@ -128,7 +128,14 @@ impl fmt::Display for ConfigError {
         if self.line == 0 {
             write!(f, "{}: {}", self.path.display(), self.reason)
         } else {
-            write!(f, "{}:{}:{}: {}", self.path.display(), self.line, self.column, self.reason)
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.path.display(),
+                self.line,
+                self.column,
+                self.reason
+            )
         }
     }
 }
@@ -210,7 +217,12 @@ impl Source<'_> {
             }
             None => (0, 0),
         };
-        ConfigError { path: self.path.to_owned(), line, column, reason: reason.into() }
+        ConfigError {
+            path: self.path.to_owned(),
+            line,
+            column,
+            reason: reason.into(),
+        }
     }
 
     fn parse(&self) -> Result<RawConfig, ConfigError> {
@@ -237,7 +249,10 @@ impl Config {
 
     /// Reads config text (named `path` in errors) on top of the defaults.
     pub fn load_str(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        let defaults = Source { path: Path::new("<embedded default.toml>"), text: DEFAULT_TOML };
+        let defaults = Source {
+            path: Path::new("<embedded default.toml>"),
+            text: DEFAULT_TOML,
+        };
         let base = defaults.parse()?;
         let user_src = Source { path, text };
         let user = user_src.parse()?;
@@ -268,7 +283,10 @@ fn resolve(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
             unavailable: String::new(),
         },
         agents: vec![],
-        bot: BotConfig { not_understood: String::new(), intents: vec![] },
+        bot: BotConfig {
+            not_understood: String::new(),
+            intents: vec![],
+        },
     };
     overlay(src, &mut cfg, raw)?;
     Ok(cfg)
@@ -278,7 +296,13 @@ fn overlay(src: &Source<'_>, cfg: &mut Config, raw: RawConfig) -> Result<(), Con
     if let Some(s) = raw.server {
         if let Some(listen) = s.listen {
             cfg.listen = listen.get_ref().parse().map_err(|_| {
-                src.error(Some(listen.span()), format!("`{}` is not an address like `127.0.0.1:8080`", listen.get_ref()))
+                src.error(
+                    Some(listen.span()),
+                    format!(
+                        "`{}` is not an address like `127.0.0.1:8080`",
+                        listen.get_ref()
+                    ),
+                )
             })?;
         }
         set(&mut cfg.database, s.database);
@@ -290,12 +314,15 @@ fn overlay(src: &Source<'_>, cfg: &mut Config, raw: RawConfig) -> Result<(), Con
         set(&mut cfg.offloading.when_no_agents, o.when_no_agents);
         if let Some(offset) = o.utc_offset {
             cfg.offloading.schedule.utc_offset_minutes =
-                schedule::parse_offset(offset.get_ref()).map_err(|e| src.error(Some(offset.span()), e))?;
+                schedule::parse_offset(offset.get_ref())
+                    .map_err(|e| src.error(Some(offset.span()), e))?;
         }
         if let Some(hours) = o.hours {
             cfg.offloading.schedule.windows = hours
                 .iter()
-                .map(|h| schedule::parse_window(h.get_ref()).map_err(|e| src.error(Some(h.span()), e)))
+                .map(|h| {
+                    schedule::parse_window(h.get_ref()).map_err(|e| src.error(Some(h.span()), e))
+                })
                 .collect::<Result<_, _>>()?;
         }
     }
@@ -321,7 +348,10 @@ fn overlay(src: &Source<'_>, cfg: &mut Config, raw: RawConfig) -> Result<(), Con
                     return Err(src.error(Some(i.name.span()), "intent name is empty"));
                 }
                 if out.iter().any(|o| o.name == name) {
-                    return Err(src.error(Some(i.name.span()), format!("intent `{name}` is defined twice")));
+                    return Err(src.error(
+                        Some(i.name.span()),
+                        format!("intent `{name}` is defined twice"),
+                    ));
                 }
                 let examples: Vec<String> = i
                     .examples
@@ -331,10 +361,15 @@ fn overlay(src: &Source<'_>, cfg: &mut Config, raw: RawConfig) -> Result<(), Con
                     .filter(|e| !e.is_empty())
                     .collect();
                 if examples.is_empty() {
-                    return Err(src.error(Some(i.examples.span()), format!("intent `{name}` has no examples")));
+                    return Err(src.error(
+                        Some(i.examples.span()),
+                        format!("intent `{name}` has no examples"),
+                    ));
                 }
                 if i.answer.trim().is_empty() {
-                    return Err(src.error(Some(span), format!("intent `{name}` has an empty answer")));
+                    return Err(
+                        src.error(Some(span), format!("intent `{name}` has an empty answer"))
+                    );
                 }
                 out.push(Intent {
                     name,
@@ -385,7 +420,8 @@ mod tests {
 
     #[test]
     fn errors_name_the_line_and_the_reason() {
-        let e = load("[offloading]\nenabled = true\nhours = [\"mon-fri 18:00-08:00\"]\n").unwrap_err();
+        let e =
+            load("[offloading]\nenabled = true\nhours = [\"mon-fri 18:00-08:00\"]\n").unwrap_err();
         assert!(e.starts_with("baton.toml:3:"), "{e}");
         assert!(e.contains("closes before it opens"), "{e}");
 

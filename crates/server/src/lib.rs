@@ -44,7 +44,9 @@ impl Running {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        self.task
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 }
 
@@ -55,14 +57,22 @@ pub async fn spawn(config: Config) -> Result<Running, Box<dyn std::error::Error 
         let _ = stopped.await;
     })
     .await
-    .map(|(addr, service, task)| Running { addr, service, stop: Some(stop), task })
+    .map(|(addr, service, task)| Running {
+        addr,
+        service,
+        stop: Some(stop),
+        task,
+    })
 }
 
 /// Like `spawn`, but serves until `shutdown` completes.
 pub async fn spawn_until(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(SocketAddr, Arc<Service>, JoinHandle<std::io::Result<()>>), Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<
+    (SocketAddr, Arc<Service>, JoinHandle<std::io::Result<()>>),
+    Box<dyn std::error::Error + Send + Sync>,
+> {
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;

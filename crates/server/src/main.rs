@@ -17,7 +17,9 @@ fn parse_args() -> Result<Config, String> {
         match arg.as_str() {
             "-h" | "--help" => return Err(USAGE.into()),
             "--config" | "--listen" | "--database" | "--widget-dir" | "--console-dir" => {
-                let value = args.next().ok_or_else(|| format!("{arg} needs a value\n\n{USAGE}"))?;
+                let value = args
+                    .next()
+                    .ok_or_else(|| format!("{arg} needs a value\n\n{USAGE}"))?;
                 if arg == "--config" {
                     config = Some(value.into());
                 } else {
@@ -33,7 +35,11 @@ fn parse_args() -> Result<Config, String> {
     };
     for (flag, value) in overrides {
         match flag.as_str() {
-            "--listen" => cfg.listen = value.parse().map_err(|_| format!("--listen: `{value}` is not an address like 127.0.0.1:8080"))?,
+            "--listen" => {
+                cfg.listen = value.parse().map_err(|_| {
+                    format!("--listen: `{value}` is not an address like 127.0.0.1:8080")
+                })?
+            }
             "--database" => cfg.database = value.into(),
             "--widget-dir" => cfg.widget_dir = value.into(),
             "--console-dir" => cfg.console_dir = value.into(),
@@ -47,7 +53,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
     }
     #[cfg(not(unix))]
@@ -67,13 +74,21 @@ async fn main() -> ExitCode {
     };
     for dir in [&config.widget_dir, &config.console_dir] {
         if !dir.join("index.html").exists() {
-            tracing::warn!("{} has no index.html: build it first (cargo xtask demo does)", dir.display());
+            tracing::warn!(
+                "{} has no index.html: build it first (cargo xtask demo does)",
+                dir.display()
+            );
         }
     }
     let demo_login = config
         .agents
         .iter()
-        .find(|a| Config::defaults().agents.iter().any(|d| d.email == a.email && d.password == a.password))
+        .find(|a| {
+            Config::defaults()
+                .agents
+                .iter()
+                .any(|d| d.email == a.email && d.password == a.password)
+        })
         .map(|a| format!("{} / {}", a.email, a.password));
     let database = config.database.clone();
     let (addr, _svc, task) = match baton_server::spawn_until(config, shutdown_signal()).await {

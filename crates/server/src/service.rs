@@ -36,7 +36,10 @@ pub struct Refusal {
 
 impl Refusal {
     fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -68,7 +71,9 @@ pub struct Service {
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// A random hex token of `bytes` bytes.
@@ -86,7 +91,10 @@ fn check_text(text: &str) -> Result<&str, Refusal> {
     if text.len() > MAX_TEXT_BYTES {
         return Err(Refusal::new(
             ErrorCode::TooLarge,
-            format!("message text is {} bytes; the limit is {MAX_TEXT_BYTES}", text.len()),
+            format!(
+                "message text is {} bytes; the limit is {MAX_TEXT_BYTES}",
+                text.len()
+            ),
         ));
     }
     Ok(text)
@@ -94,7 +102,8 @@ fn check_text(text: &str) -> Result<&str, Refusal> {
 
 /// Applies a transition or refuses with `invalid_state`.
 fn step(conv: &mut Conversation, input: &Input) -> Result<(), Refusal> {
-    conv.state = transition(&conv.state, input).map_err(|e| Refusal::new(ErrorCode::InvalidState, e.to_string()))?;
+    conv.state = transition(&conv.state, input)
+        .map_err(|e| Refusal::new(ErrorCode::InvalidState, e.to_string()))?;
     Ok(())
 }
 
@@ -109,24 +118,36 @@ impl Service {
             let existing = store.tx(|tx| store::agent_by_email(tx, &a.email))?;
             let unchanged = existing.as_ref().is_some_and(|(agent, hash)| {
                 agent.name == a.name
-                    && PasswordHash::new(hash).is_ok_and(|h| argon.verify_password(a.password.as_bytes(), &h).is_ok())
+                    && PasswordHash::new(hash)
+                        .is_ok_and(|h| argon.verify_password(a.password.as_bytes(), &h).is_ok())
             });
             if unchanged {
                 continue;
             }
-            let salt = SaltString::encode_b64(random_hex(16).as_bytes()).map_err(|e| e.to_string())?;
-            let hash = argon.hash_password(a.password.as_bytes(), &salt).map_err(|e| e.to_string())?.to_string();
+            let salt =
+                SaltString::encode_b64(random_hex(16).as_bytes()).map_err(|e| e.to_string())?;
+            let hash = argon
+                .hash_password(a.password.as_bytes(), &salt)
+                .map_err(|e| e.to_string())?
+                .to_string();
             let id = AgentId(format!("a_{}", random_hex(6)));
             store.tx(|tx| store::upsert_agent(tx, &id, &a.email, &a.name, &hash))?;
         }
-        Ok(Arc::new(Self { config, store, hub: Hub::default() }))
+        Ok(Arc::new(Self {
+            config,
+            store,
+            hub: Hub::default(),
+        }))
     }
 
     // ---- offloading ----
 
     /// The offloading status now.
     pub fn status(&self) -> Result<OffloadStatus, Refusal> {
-        let queue_length = self.store.tx(|tx| store::conversations_in(tx, "queued", None))?.len() as u32;
+        let queue_length = self
+            .store
+            .tx(|tx| store::conversations_in(tx, "queued", None))?
+            .len() as u32;
         let agents_online = Some(self.hub.agents_online() > 0);
         let o = &self.config.offloading;
         let t = &self.config.texts;
@@ -142,26 +163,43 @@ impl Service {
                 ),
             }
         };
-        Ok(OffloadStatus { v: PROTOCOL_VERSION, state, agents_online, queue_length, next_open_at, message: Some(message) })
+        Ok(OffloadStatus {
+            v: PROTOCOL_VERSION,
+            state,
+            agents_online,
+            queue_length,
+            next_open_at,
+            message: Some(message),
+        })
     }
 
     fn decide(&self, status: &OffloadStatus) -> OffloadDecision {
         let agents_online = status.agents_online;
         match status.state {
             OffloadState::Disabled => OffloadDecision::Disabled,
-            OffloadState::Closed => OffloadDecision::Closed { next_open_at: status.next_open_at.clone() },
+            OffloadState::Closed => OffloadDecision::Closed {
+                next_open_at: status.next_open_at.clone(),
+            },
             OffloadState::Open
-                if agents_online == Some(false) && self.config.offloading.when_no_agents == NoAgentsPolicy::Unavailable =>
+                if agents_online == Some(false)
+                    && self.config.offloading.when_no_agents == NoAgentsPolicy::Unavailable =>
             {
                 OffloadDecision::NoAgents
             }
-            OffloadState::Open => OffloadDecision::Open { position: None, agents_online },
+            OffloadState::Open => OffloadDecision::Open {
+                position: None,
+                agents_online,
+            },
         }
     }
 
     // ---- conversations ----
 
-    fn conversation_for(&self, tx: &Transaction<'_>, visitor: &VisitorId) -> Result<Conversation, StoreError> {
+    fn conversation_for(
+        &self,
+        tx: &Transaction<'_>,
+        visitor: &VisitorId,
+    ) -> Result<Conversation, StoreError> {
         if let Some(c) = store::conversation_by_visitor(tx, visitor)? {
             return Ok(c);
         }
@@ -180,7 +218,11 @@ impl Service {
         Ok(c)
     }
 
-    fn summary(&self, tx: &Transaction<'_>, c: &Conversation) -> Result<ConversationSummary, StoreError> {
+    fn summary(
+        &self,
+        tx: &Transaction<'_>,
+        c: &Conversation,
+    ) -> Result<ConversationSummary, StoreError> {
         let mut state = c.state.clone();
         if let ConversationState::Queued { position, .. } = &mut state {
             *position = queue_position(tx, c)?;
@@ -203,23 +245,34 @@ impl Service {
     /// delivered to the agent instead and the answer is empty: nothing is lost.
     pub fn bot_turn(&self, req: &BotRequest) -> Result<Vec<BotMessage>, Refusal> {
         let text = check_text(&req.message)?.to_owned();
-        let client_msg_id = req.metadata.as_ref().and_then(|m| m.wcp.as_ref()).and_then(|w| w.client_msg_id.clone());
+        let client_msg_id = req
+            .metadata
+            .as_ref()
+            .and_then(|m| m.wcp.as_ref())
+            .and_then(|w| w.client_msg_id.clone());
         let answer = self.config.bot.answer(&req.sender, &text);
         let now = now_ms();
         let (conv_id, answer) = self.store.tx(|tx| -> Result<_, Refusal> {
             let mut conv = self.conversation_for(tx, &req.sender)?;
-            if let Some(id) = &client_msg_id {
-                if store::seq_of_client_msg(tx, &conv.id, id)?.is_some() {
-                    // A retry of a message already answered: answer again without storing twice.
-                    return Ok((conv.id, answer.clone()));
-                }
+            if let Some(id) = &client_msg_id
+                && store::seq_of_client_msg(tx, &conv.id, id)?.is_some()
+            {
+                // A retry of a message already answered: answer again without storing twice.
+                return Ok((conv.id, answer.clone()));
             }
             if transition(&conv.state, &Input::ReturnToBot).is_ok() {
                 step(&mut conv, &Input::ReturnToBot)?;
                 store::append_event(tx, &mut conv, EventBody::ReturnedToBot, None, now)?;
             }
-            let with_agent = conv.state.transport() == baton_protocol::state::Transport::AgentSocket;
-            store::append_event(tx, &mut conv, visitor_message(&text, client_msg_id.clone()), client_msg_id.as_ref(), now)?;
+            let with_agent =
+                conv.state.transport() == baton_protocol::state::Transport::AgentSocket;
+            store::append_event(
+                tx,
+                &mut conv,
+                visitor_message(&text, client_msg_id.clone()),
+                client_msg_id.as_ref(),
+                now,
+            )?;
             let answer = if with_agent { vec![] } else { answer };
             for m in &answer {
                 if let Some(text) = &m.text {
@@ -241,7 +294,11 @@ impl Service {
     }
 
     /// A handover request (overflow menu, or a bot directive the widget received).
-    pub fn request_handover(&self, visitor: &VisitorId, d: &HandoverDirective) -> Result<HandoverResponse, Refusal> {
+    pub fn request_handover(
+        &self,
+        visitor: &VisitorId,
+        d: &HandoverDirective,
+    ) -> Result<HandoverResponse, Refusal> {
         let status = self.status()?;
         let decision = self.decide(&status);
         let now = now_ms();
@@ -255,17 +312,24 @@ impl Service {
             conv.reason = d.reason;
             conv.message_to_agent = d.message_to_agent.clone();
             conv.waiting_since_ms = now;
-            let requested = EventBody::HandoverRequested { reason: d.reason, message_to_agent: d.message_to_agent.clone() };
+            let requested = EventBody::HandoverRequested {
+                reason: d.reason,
+                message_to_agent: d.message_to_agent.clone(),
+            };
             store::append_event(tx, &mut conv, requested, None, now)?;
             step(&mut conv, &Input::Offload(decision.clone()))?;
             let position = queue_position(tx, &conv)?;
             if let ConversationState::Queued { position: p, .. } = &mut conv.state {
                 *p = position;
             }
-            let outcome = EventBody::HandoverOutcome { outcome: conv.state.clone() };
+            let outcome = EventBody::HandoverOutcome {
+                outcome: conv.state.clone(),
+            };
             store::append_event(tx, &mut conv, outcome, None, now)?;
             store::update_conversation(tx, &conv)?;
-            let summary = matches!(conv.state, ConversationState::Queued { .. }).then(|| self.summary(tx, &conv)).transpose()?;
+            let summary = matches!(conv.state, ConversationState::Queued { .. })
+                .then(|| self.summary(tx, &conv))
+                .transpose()?;
             Ok((conv, summary))
         })?;
         self.hub.notify(Notice::Conversation(conv.id.clone()));
@@ -274,25 +338,40 @@ impl Service {
         }
         let t = &self.config.texts;
         let message = match &conv.state {
-            ConversationState::Queued { agents_online: Some(false), .. } => t.waiting_no_agents.clone(),
-            ConversationState::Queued { .. } | ConversationState::AgentJoined { .. } => {
-                d.agent_available.as_ref().map_or_else(|| t.waiting.clone(), |o| o.message.clone())
-            }
+            ConversationState::Queued {
+                agents_online: Some(false),
+                ..
+            } => t.waiting_no_agents.clone(),
+            ConversationState::Queued { .. } | ConversationState::AgentJoined { .. } => d
+                .agent_available
+                .as_ref()
+                .map_or_else(|| t.waiting.clone(), |o| o.message.clone()),
             ConversationState::Closed { .. } => t.closed.clone(),
             ConversationState::Disabled => t.disabled.clone(),
-            _ => d.agent_unavailable.as_ref().map_or_else(|| t.unavailable.clone(), |o| o.message.clone()),
+            _ => d
+                .agent_unavailable
+                .as_ref()
+                .map_or_else(|| t.unavailable.clone(), |o| o.message.clone()),
         };
-        let session = (conv.state.transport() == baton_protocol::state::Transport::AgentSocket).then(|| VisitorSession {
-            conversation_id: conv.id.clone(),
-            token: conv.token.clone(),
-            head_seq: conv.head_seq,
-        });
-        Ok(HandoverResponse { state: conv.state, message, status, session })
+        let session = (conv.state.transport() == baton_protocol::state::Transport::AgentSocket)
+            .then(|| VisitorSession {
+                conversation_id: conv.id.clone(),
+                token: conv.token.clone(),
+                head_seq: conv.head_seq,
+            });
+        Ok(HandoverResponse {
+            state: conv.state,
+            message,
+            status,
+            session,
+        })
     }
 
     /// The conversation a visitor token opens.
     pub fn visitor_conversation(&self, token: &str) -> Result<Option<Conversation>, Refusal> {
-        Ok(self.store.tx(|tx| store::conversation_by_token(tx, token))?)
+        Ok(self
+            .store
+            .tx(|tx| store::conversation_by_token(tx, token))?)
     }
 
     /// A conversation by id.
@@ -303,8 +382,15 @@ impl Service {
     }
 
     /// Durable events after `after`, at most `limit`.
-    pub fn events_after(&self, id: &ConversationId, after: u64, limit: usize) -> Result<Vec<Event>, Refusal> {
-        Ok(self.store.tx(|tx| store::events_after(tx, id, after, limit))?)
+    pub fn events_after(
+        &self,
+        id: &ConversationId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, Refusal> {
+        Ok(self
+            .store
+            .tx(|tx| store::events_after(tx, id, after, limit))?)
     }
 
     /// The 1-based queue position of a conversation, if queued.
@@ -317,13 +403,22 @@ impl Service {
 
     /// A visitor message over the socket (queued or with an agent). While queued, the bot
     /// still answers it.
-    pub fn visitor_message(&self, id: &ConversationId, client_msg_id: &ClientMsgId, text: &str) -> Result<Stored, Refusal> {
+    pub fn visitor_message(
+        &self,
+        id: &ConversationId,
+        client_msg_id: &ClientMsgId,
+        text: &str,
+    ) -> Result<Stored, Refusal> {
         let text = check_text(text)?;
         let now = now_ms();
         let stored = self.store.tx(|tx| -> Result<_, Refusal> {
-            let mut conv = store::conversation(tx, id)?.ok_or_else(|| Refusal::new(ErrorCode::NotFound, "conversation is gone"))?;
+            let mut conv = store::conversation(tx, id)?
+                .ok_or_else(|| Refusal::new(ErrorCode::NotFound, "conversation is gone"))?;
             if let Some(seq) = store::seq_of_client_msg(tx, id, client_msg_id)? {
-                return Ok(Stored { seq, duplicate: true });
+                return Ok(Stored {
+                    seq,
+                    duplicate: true,
+                });
             }
             let queued = match &conv.state {
                 ConversationState::Queued { .. } => true,
@@ -331,16 +426,31 @@ impl Service {
                 other => {
                     return Err(Refusal::new(
                         ErrorCode::InvalidState,
-                        format!("the conversation is `{}`; send this message to the bot endpoint", other.name()),
+                        format!(
+                            "the conversation is `{}`; send this message to the bot endpoint",
+                            other.name()
+                        ),
                     ));
                 }
             };
-            let ev = store::append_event(tx, &mut conv, visitor_message(text, Some(client_msg_id.clone())), Some(client_msg_id), now)?;
+            let ev = store::append_event(
+                tx,
+                &mut conv,
+                visitor_message(text, Some(client_msg_id.clone())),
+                Some(client_msg_id),
+                now,
+            )?;
             if queued {
                 let answer = self.config.bot.answer(&conv.visitor_id, text);
                 let reply = if answer.iter().any(|m| m.handover().is_some()) {
                     // Already waiting: say so instead of starting a second handover.
-                    EventBody::Message { role: Role::System, text: self.config.texts.waiting.clone(), client_msg_id: None, agent: None, buttons: vec![] }
+                    EventBody::Message {
+                        role: Role::System,
+                        text: self.config.texts.waiting.clone(),
+                        client_msg_id: None,
+                        agent: None,
+                        buttons: vec![],
+                    }
                 } else {
                     let m = &answer[0];
                     EventBody::Message {
@@ -354,7 +464,10 @@ impl Service {
                 store::append_event(tx, &mut conv, reply, None, now)?;
             }
             store::update_conversation(tx, &conv)?;
-            Ok(Stored { seq: ev.seq, duplicate: false })
+            Ok(Stored {
+                seq: ev.seq,
+                duplicate: false,
+            })
         })?;
         if !stored.duplicate {
             self.hub.notify(Notice::Conversation(id.clone()));
@@ -365,7 +478,8 @@ impl Service {
     /// The visitor withdraws a queued request.
     pub fn cancel(&self, id: &ConversationId) -> Result<(), Refusal> {
         self.store.tx(|tx| -> Result<_, Refusal> {
-            let mut conv = store::conversation(tx, id)?.ok_or_else(|| Refusal::new(ErrorCode::NotFound, "conversation is gone"))?;
+            let mut conv = store::conversation(tx, id)?
+                .ok_or_else(|| Refusal::new(ErrorCode::NotFound, "conversation is gone"))?;
             step(&mut conv, &Input::VisitorCancelled)?;
             store::append_event(tx, &mut conv, EventBody::HandoverCancelled, None, now_ms())?;
             store::update_conversation(tx, &conv)?;
@@ -379,16 +493,28 @@ impl Service {
     // ---- agents ----
 
     /// Checks a login; returns a new session token.
-    pub fn login(&self, email: &str, password: &str) -> Result<Option<(String, AgentRef)>, Refusal> {
-        let Some((agent, hash)) = self.store.tx(|tx| store::agent_by_email(tx, email.trim()))? else {
+    pub fn login(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<Option<(String, AgentRef)>, Refusal> {
+        let Some((agent, hash)) = self
+            .store
+            .tx(|tx| store::agent_by_email(tx, email.trim()))?
+        else {
             return Ok(None);
         };
-        let ok = PasswordHash::new(&hash).is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok());
+        let ok = PasswordHash::new(&hash).is_ok_and(|h| {
+            argon2::Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        });
         if !ok {
             return Ok(None);
         }
         let token = random_hex(24);
-        self.store.tx(|tx| store::insert_agent_session(tx, &token, &agent.id, now_ms()))?;
+        self.store
+            .tx(|tx| store::insert_agent_session(tx, &token, &agent.id, now_ms()))?;
         Ok(Some((token, agent)))
     }
 
@@ -398,34 +524,64 @@ impl Service {
     }
 
     /// Waiting conversations and the agent's own, for the console's first frame.
-    pub fn agent_lists(&self, agent: &AgentId) -> Result<(Vec<ConversationSummary>, Vec<ConversationSummary>), Refusal> {
+    pub fn agent_lists(
+        &self,
+        agent: &AgentId,
+    ) -> Result<(Vec<ConversationSummary>, Vec<ConversationSummary>), Refusal> {
         Ok(self.store.tx(|tx| {
             let waiting = store::conversations_in(tx, "queued", None)?;
             let mine = store::conversations_in(tx, "agent_joined", Some(agent))?;
-            let waiting = waiting.iter().map(|c| self.summary(tx, c)).collect::<Result<_, _>>()?;
-            let mine = mine.iter().map(|c| self.summary(tx, c)).collect::<Result<_, _>>()?;
+            let waiting = waiting
+                .iter()
+                .map(|c| self.summary(tx, c))
+                .collect::<Result<_, _>>()?;
+            let mine = mine
+                .iter()
+                .map(|c| self.summary(tx, c))
+                .collect::<Result<_, _>>()?;
             Ok::<_, StoreError>((waiting, mine))
         })?)
     }
 
     /// A conversation's summary and whole transcript.
-    pub fn transcript(&self, id: &ConversationId) -> Result<(ConversationSummary, Vec<Event>), Refusal> {
-        Ok(self.store.tx(|tx| -> Result<_, Refusal> {
-            let conv = store::conversation(tx, id)?.ok_or_else(|| Refusal::new(ErrorCode::NotFound, format!("no conversation `{id}`")))?;
-            Ok((self.summary(tx, &conv)?, store::events_after(tx, id, 0, usize::MAX >> 1)?))
-        })?)
+    pub fn transcript(
+        &self,
+        id: &ConversationId,
+    ) -> Result<(ConversationSummary, Vec<Event>), Refusal> {
+        self.store.tx(|tx| -> Result<_, Refusal> {
+            let conv = store::conversation(tx, id)?.ok_or_else(|| {
+                Refusal::new(ErrorCode::NotFound, format!("no conversation `{id}`"))
+            })?;
+            Ok((
+                self.summary(tx, &conv)?,
+                store::events_after(tx, id, 0, usize::MAX >> 1)?,
+            ))
+        })
     }
 
     /// An agent takes a waiting conversation.
     pub fn accept(&self, agent: &AgentRef, id: &ConversationId) -> Result<(), Refusal> {
         self.store.tx(|tx| -> Result<_, Refusal> {
-            let mut conv = store::conversation(tx, id)?.ok_or_else(|| Refusal::new(ErrorCode::NotFound, format!("no conversation `{id}`")))?;
+            let mut conv = store::conversation(tx, id)?.ok_or_else(|| {
+                Refusal::new(ErrorCode::NotFound, format!("no conversation `{id}`"))
+            })?;
             if let ConversationState::AgentJoined { agent: other } = &conv.state {
-                return Err(Refusal::new(ErrorCode::Conflict, format!("{} already took this conversation", other.name)));
+                return Err(Refusal::new(
+                    ErrorCode::Conflict,
+                    format!("{} already took this conversation", other.name),
+                ));
             }
             step(&mut conv, &Input::AgentAccepted(agent.clone()))?;
             conv.agent_id = Some(agent.id.clone());
-            store::append_event(tx, &mut conv, EventBody::AgentJoined { agent: agent.clone() }, None, now_ms())?;
+            store::append_event(
+                tx,
+                &mut conv,
+                EventBody::AgentJoined {
+                    agent: agent.clone(),
+                },
+                None,
+                now_ms(),
+            )?;
             store::update_conversation(tx, &conv)?;
             Ok(())
         })?;
@@ -434,23 +590,40 @@ impl Service {
         Ok(())
     }
 
-    fn owned(tx: &Transaction<'_>, agent: &AgentRef, id: &ConversationId) -> Result<Conversation, Refusal> {
-        let conv = store::conversation(tx, id)?.ok_or_else(|| Refusal::new(ErrorCode::NotFound, format!("no conversation `{id}`")))?;
+    fn owned(
+        tx: &Transaction<'_>,
+        agent: &AgentRef,
+        id: &ConversationId,
+    ) -> Result<Conversation, Refusal> {
+        let conv = store::conversation(tx, id)?
+            .ok_or_else(|| Refusal::new(ErrorCode::NotFound, format!("no conversation `{id}`")))?;
         match &conv.state {
             ConversationState::AgentJoined { agent: owner } if owner.id == agent.id => Ok(conv),
             other => Err(Refusal::new(
                 ErrorCode::InvalidState,
-                format!("you do not own this conversation (it is `{}`)", other.name()),
+                format!(
+                    "you do not own this conversation (it is `{}`)",
+                    other.name()
+                ),
             )),
         }
     }
 
     /// An agent's reply.
-    pub fn agent_message(&self, agent: &AgentRef, id: &ConversationId, client_msg_id: &ClientMsgId, text: &str) -> Result<Stored, Refusal> {
+    pub fn agent_message(
+        &self,
+        agent: &AgentRef,
+        id: &ConversationId,
+        client_msg_id: &ClientMsgId,
+        text: &str,
+    ) -> Result<Stored, Refusal> {
         let text = check_text(text)?;
         let stored = self.store.tx(|tx| -> Result<_, Refusal> {
             if let Some(seq) = store::seq_of_client_msg(tx, id, client_msg_id)? {
-                return Ok(Stored { seq, duplicate: true });
+                return Ok(Stored {
+                    seq,
+                    duplicate: true,
+                });
             }
             let mut conv = Self::owned(tx, agent, id)?;
             let body = EventBody::Message {
@@ -462,7 +635,10 @@ impl Service {
             };
             let ev = store::append_event(tx, &mut conv, body, Some(client_msg_id), now_ms())?;
             store::update_conversation(tx, &conv)?;
-            Ok(Stored { seq: ev.seq, duplicate: false })
+            Ok(Stored {
+                seq: ev.seq,
+                duplicate: false,
+            })
         })?;
         if !stored.duplicate {
             self.hub.notify(Notice::Conversation(id.clone()));
@@ -475,7 +651,13 @@ impl Service {
         self.store.tx(|tx| -> Result<_, Refusal> {
             let mut conv = Self::owned(tx, agent, id)?;
             step(&mut conv, &Input::ChatEnded(EndedBy::Agent))?;
-            store::append_event(tx, &mut conv, EventBody::ChatEnded { by: EndedBy::Agent }, None, now_ms())?;
+            store::append_event(
+                tx,
+                &mut conv,
+                EventBody::ChatEnded { by: EndedBy::Agent },
+                None,
+                now_ms(),
+            )?;
             store::update_conversation(tx, &conv)?;
             Ok(())
         })?;
@@ -485,7 +667,13 @@ impl Service {
 }
 
 fn visitor_message(text: &str, client_msg_id: Option<ClientMsgId>) -> EventBody {
-    EventBody::Message { role: Role::Visitor, text: text.to_owned(), client_msg_id, agent: None, buttons: vec![] }
+    EventBody::Message {
+        role: Role::Visitor,
+        text: text.to_owned(),
+        client_msg_id,
+        agent: None,
+        buttons: vec![],
+    }
 }
 
 /// 1 + the number of queued conversations that asked earlier.
@@ -496,7 +684,10 @@ fn queue_position(tx: &Transaction<'_>, c: &Conversation) -> Result<Option<u32>,
     let queued = store::conversations_in(tx, "queued", None)?;
     let ahead = queued
         .iter()
-        .filter(|o| o.id != c.id && (o.waiting_since_ms, o.id.as_str()) < (c.waiting_since_ms, c.id.as_str()))
+        .filter(|o| {
+            o.id != c.id
+                && (o.waiting_since_ms, o.id.as_str()) < (c.waiting_since_ms, c.id.as_str())
+        })
         .count();
     Ok(Some(ahead as u32 + 1))
 }

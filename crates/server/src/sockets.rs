@@ -12,7 +12,9 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use baton_protocol::PROTOCOL_VERSION;
 use baton_protocol::ids::ConversationId;
 use baton_protocol::state::AgentRef;
-use baton_protocol::ws::{AgentFrame, AgentServerFrame, ErrorCode, Event, VisitorFrame, VisitorServerFrame};
+use baton_protocol::ws::{
+    AgentFrame, AgentServerFrame, ErrorCode, Event, VisitorFrame, VisitorServerFrame,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::broadcast::error::RecvError;
@@ -39,7 +41,12 @@ async fn send<T: Serialize>(ws: &mut WebSocket, frame: &T) -> bool {
 }
 
 async fn close_with(ws: &mut WebSocket, code: u16, reason: &'static str) {
-    let _ = ws.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
+    let _ = ws
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        })))
+        .await;
 }
 
 /// What a client frame turned out to be.
@@ -60,13 +67,20 @@ fn decode<T: DeserializeOwned>(msg: Option<Result<Message, axum::Error>>) -> Inc
             Ok(frame) => Incoming::Frame(frame),
             Err(e) => Incoming::Bad(format!("not a valid frame: {e}")),
         },
-        Some(Ok(Message::Binary(_))) => Incoming::Bad("binary frames are not supported; send JSON text".into()),
+        Some(Ok(Message::Binary(_))) => {
+            Incoming::Bad("binary frames are not supported; send JSON text".into())
+        }
         Some(Ok(_)) => Incoming::Ignore,
     }
 }
 
 /// Sends the events after `*sent`, advancing it.
-async fn catch_up_visitor(svc: &Service, ws: &mut WebSocket, id: &ConversationId, sent: &mut u64) -> Result<(), Refusal> {
+async fn catch_up_visitor(
+    svc: &Service,
+    ws: &mut WebSocket,
+    id: &ConversationId,
+    sent: &mut u64,
+) -> Result<(), Refusal> {
     loop {
         let events = svc.events_after(id, *sent, PAGE)?;
         let n = events.len();
@@ -98,20 +112,43 @@ pub async fn visitor(svc: Arc<Service>, id: ConversationId, mut ws: WebSocket) {
         match decode::<VisitorFrame>(msg) {
             Incoming::Frame(VisitorFrame::Hello { last_seq }) => break last_seq,
             Incoming::Frame(_) => {
-                let err = VisitorServerFrame::Error { code: ErrorCode::InvalidState, message: "send hello first".into(), client_msg_id: None };
+                let err = VisitorServerFrame::Error {
+                    code: ErrorCode::InvalidState,
+                    message: "send hello first".into(),
+                    client_msg_id: None,
+                };
                 send(&mut ws, &err).await;
             }
             Incoming::Bad(message) => {
-                send(&mut ws, &VisitorServerFrame::Error { code: ErrorCode::BadFrame, message, client_msg_id: None }).await;
+                send(
+                    &mut ws,
+                    &VisitorServerFrame::Error {
+                        code: ErrorCode::BadFrame,
+                        message,
+                        client_msg_id: None,
+                    },
+                )
+                .await;
             }
             Incoming::Ignore => {}
             Incoming::Gone => return,
         }
     };
 
-    let Ok(conv) = svc.conversation(&id) else { return };
-    let welcome = VisitorServerFrame::Welcome { v: PROTOCOL_VERSION, conversation_id: id.clone(), state: conv.state, head_seq: conv.head_seq };
-    if !send(&mut ws, &welcome).await || catch_up_visitor(&svc, &mut ws, &id, &mut sent).await.is_err() {
+    let Ok(conv) = svc.conversation(&id) else {
+        return;
+    };
+    let welcome = VisitorServerFrame::Welcome {
+        v: PROTOCOL_VERSION,
+        conversation_id: id.clone(),
+        state: conv.state,
+        head_seq: conv.head_seq,
+    };
+    if !send(&mut ws, &welcome).await
+        || catch_up_visitor(&svc, &mut ws, &id, &mut sent)
+            .await
+            .is_err()
+    {
         return;
     }
     let mut position = None;
@@ -172,13 +209,26 @@ pub async fn visitor(svc: Arc<Service>, id: ConversationId, mut ws: WebSocket) {
 }
 
 /// Sends the events after each watched conversation's cursor.
-async fn catch_up_agent(svc: &Service, ws: &mut WebSocket, id: &ConversationId, cursor: &mut u64) -> Result<(), Refusal> {
+async fn catch_up_agent(
+    svc: &Service,
+    ws: &mut WebSocket,
+    id: &ConversationId,
+    cursor: &mut u64,
+) -> Result<(), Refusal> {
     loop {
         let events: Vec<Event> = svc.events_after(id, *cursor, PAGE)?;
         let n = events.len();
         for event in events {
             let seq = event.seq;
-            if !send(ws, &AgentServerFrame::Event { conversation_id: id.clone(), event }).await {
+            if !send(
+                ws,
+                &AgentServerFrame::Event {
+                    conversation_id: id.clone(),
+                    event,
+                },
+            )
+            .await
+            {
                 return Ok(());
             }
             *cursor = seq;
@@ -191,8 +241,28 @@ async fn catch_up_agent(svc: &Service, ws: &mut WebSocket, id: &ConversationId, 
 
 async fn agent_welcome(svc: &Service, ws: &mut WebSocket, agent: &AgentRef) -> bool {
     match svc.agent_lists(&agent.id) {
-        Ok((waiting, mine)) => send(ws, &AgentServerFrame::Welcome { v: PROTOCOL_VERSION, agent: agent.clone(), waiting, mine }).await,
-        Err(r) => send(ws, &AgentServerFrame::Error { code: r.code, message: r.message }).await,
+        Ok((waiting, mine)) => {
+            send(
+                ws,
+                &AgentServerFrame::Welcome {
+                    v: PROTOCOL_VERSION,
+                    agent: agent.clone(),
+                    waiting,
+                    mine,
+                },
+            )
+            .await
+        }
+        Err(r) => {
+            send(
+                ws,
+                &AgentServerFrame::Error {
+                    code: r.code,
+                    message: r.message,
+                },
+            )
+            .await
+        }
     }
 }
 
@@ -258,14 +328,27 @@ async fn handle_agent_frame(
         AgentFrame::Ping => {
             send(ws, &AgentServerFrame::Pong).await;
         }
-        AgentFrame::Open { conversation_id } => send_transcript(svc, ws, watching, conversation_id).await?,
+        AgentFrame::Open { conversation_id } => {
+            send_transcript(svc, ws, watching, conversation_id).await?
+        }
         AgentFrame::Accept { conversation_id } => {
             svc.accept(agent, &conversation_id)?;
             send_transcript(svc, ws, watching, conversation_id).await?;
         }
-        AgentFrame::Message { conversation_id, client_msg_id, text } => {
+        AgentFrame::Message {
+            conversation_id,
+            client_msg_id,
+            text,
+        } => {
             let stored = svc.agent_message(agent, &conversation_id, &client_msg_id, &text)?;
-            send(ws, &AgentServerFrame::Ack { client_msg_id, seq: stored.seq }).await;
+            send(
+                ws,
+                &AgentServerFrame::Ack {
+                    client_msg_id,
+                    seq: stored.seq,
+                },
+            )
+            .await;
         }
         AgentFrame::End { conversation_id } => svc.end(agent, &conversation_id)?,
     }
@@ -281,6 +364,13 @@ async fn send_transcript(
     let (conversation, events) = svc.transcript(&id)?;
     let head = events.last().map_or(0, |e| e.seq);
     watching.insert(id, head);
-    send(ws, &AgentServerFrame::Transcript { conversation, events }).await;
+    send(
+        ws,
+        &AgentServerFrame::Transcript {
+            conversation,
+            events,
+        },
+    )
+    .await;
     Ok(())
 }

@@ -92,11 +92,16 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn)?;
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
     }
 
     /// Runs `f` in one transaction; commits if it returns `Ok`.
-    pub fn tx<T, E: From<StoreError>>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, E>) -> Result<T, E> {
+    pub fn tx<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
         // A poisoned lock only means another request panicked mid-transaction; SQLite rolled
         // that transaction back, so the connection is still consistent.
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
@@ -123,31 +128,59 @@ fn json_err(e: serde_json::Error) -> StoreError {
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(idx: usize, s: &str) -> Result<T, StoreError> {
-    serde_json::from_str(s).map_err(|e| StoreError::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e)))
+    serde_json::from_str(s).map_err(|e| {
+        StoreError::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 // ---- agents ----
 
 /// Creates or updates an agent account by e-mail; returns its id.
-pub fn upsert_agent(tx: &Transaction<'_>, new_id: &AgentId, email: &str, name: &str, hash: &str) -> Result<AgentId, StoreError> {
+pub fn upsert_agent(
+    tx: &Transaction<'_>,
+    new_id: &AgentId,
+    email: &str,
+    name: &str,
+    hash: &str,
+) -> Result<AgentId, StoreError> {
     tx.execute(
         "INSERT INTO agents (id, email, name, password_hash) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(email) DO UPDATE SET name = excluded.name, password_hash = excluded.password_hash",
         params![new_id.as_str(), email, name, hash],
     )?;
-    tx.query_row("SELECT id FROM agents WHERE email = ?1", [email], |r| Ok(AgentId(r.get(0)?)))
+    tx.query_row("SELECT id FROM agents WHERE email = ?1", [email], |r| {
+        Ok(AgentId(r.get(0)?))
+    })
 }
 
 /// The agent and password hash for a login e-mail.
-pub fn agent_by_email(tx: &Transaction<'_>, email: &str) -> Result<Option<(AgentRef, String)>, StoreError> {
-    tx.query_row("SELECT id, name, password_hash FROM agents WHERE email = ?1", [email], |r| {
-        Ok((AgentRef { id: AgentId(r.get(0)?), name: r.get(1)? }, r.get(2)?))
-    })
+pub fn agent_by_email(
+    tx: &Transaction<'_>,
+    email: &str,
+) -> Result<Option<(AgentRef, String)>, StoreError> {
+    tx.query_row(
+        "SELECT id, name, password_hash FROM agents WHERE email = ?1",
+        [email],
+        |r| {
+            Ok((
+                AgentRef {
+                    id: AgentId(r.get(0)?),
+                    name: r.get(1)?,
+                },
+                r.get(2)?,
+            ))
+        },
+    )
     .optional()
 }
 
 /// Stores a login session token.
-pub fn insert_agent_session(tx: &Transaction<'_>, token: &str, agent: &AgentId, now_ms: i64) -> Result<(), StoreError> {
+pub fn insert_agent_session(
+    tx: &Transaction<'_>,
+    token: &str,
+    agent: &AgentId,
+    now_ms: i64,
+) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO agent_sessions (token, agent_id, created_ms) VALUES (?1, ?2, ?3)",
         params![token, agent.as_str(), now_ms],
@@ -167,9 +200,16 @@ pub fn agent_by_token(tx: &Transaction<'_>, token: &str) -> Result<Option<AgentR
 
 /// An agent by id.
 pub fn agent(tx: &Transaction<'_>, id: &AgentId) -> Result<Option<AgentRef>, StoreError> {
-    tx.query_row("SELECT id, name FROM agents WHERE id = ?1", [id.as_str()], |r| {
-        Ok(AgentRef { id: AgentId(r.get(0)?), name: r.get(1)? })
-    })
+    tx.query_row(
+        "SELECT id, name FROM agents WHERE id = ?1",
+        [id.as_str()],
+        |r| {
+            Ok(AgentRef {
+                id: AgentId(r.get(0)?),
+                name: r.get(1)?,
+            })
+        },
+    )
     .optional()
 }
 
@@ -194,30 +234,49 @@ fn conv_from_row(r: &rusqlite::Row<'_>) -> Result<Conversation, StoreError> {
     })
 }
 
-fn conv_where(tx: &Transaction<'_>, clause: &str, arg: &str) -> Result<Option<Conversation>, StoreError> {
-    tx.query_row(&format!("SELECT {CONV_COLUMNS} FROM conversations WHERE {clause}"), [arg], conv_from_row)
-        .optional()
+fn conv_where(
+    tx: &Transaction<'_>,
+    clause: &str,
+    arg: &str,
+) -> Result<Option<Conversation>, StoreError> {
+    tx.query_row(
+        &format!("SELECT {CONV_COLUMNS} FROM conversations WHERE {clause}"),
+        [arg],
+        conv_from_row,
+    )
+    .optional()
 }
 
 /// The conversation of a visitor.
-pub fn conversation_by_visitor(tx: &Transaction<'_>, v: &VisitorId) -> Result<Option<Conversation>, StoreError> {
+pub fn conversation_by_visitor(
+    tx: &Transaction<'_>,
+    v: &VisitorId,
+) -> Result<Option<Conversation>, StoreError> {
     conv_where(tx, "visitor_id = ?1", v.as_str())
 }
 
 /// A conversation by id.
-pub fn conversation(tx: &Transaction<'_>, id: &ConversationId) -> Result<Option<Conversation>, StoreError> {
+pub fn conversation(
+    tx: &Transaction<'_>,
+    id: &ConversationId,
+) -> Result<Option<Conversation>, StoreError> {
     conv_where(tx, "id = ?1", id.as_str())
 }
 
 /// The conversation a visitor socket token opens.
-pub fn conversation_by_token(tx: &Transaction<'_>, token: &str) -> Result<Option<Conversation>, StoreError> {
+pub fn conversation_by_token(
+    tx: &Transaction<'_>,
+    token: &str,
+) -> Result<Option<Conversation>, StoreError> {
     conv_where(tx, "token = ?1", token)
 }
 
 /// Inserts a new conversation.
 pub fn insert_conversation(tx: &Transaction<'_>, c: &Conversation) -> Result<(), StoreError> {
     tx.execute(
-        &format!("INSERT INTO conversations ({CONV_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+        &format!(
+            "INSERT INTO conversations ({CONV_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        ),
         params![
             c.id.as_str(),
             c.visitor_id.as_str(),
@@ -253,7 +312,11 @@ pub fn update_conversation(tx: &Transaction<'_>, c: &Conversation) -> Result<(),
 
 /// Conversations in a given state name (`queued`, `agent_joined`, ...), oldest request first,
 /// optionally only those owned by one agent.
-pub fn conversations_in(tx: &Transaction<'_>, state: &str, owner: Option<&AgentId>) -> Result<Vec<Conversation>, StoreError> {
+pub fn conversations_in(
+    tx: &Transaction<'_>,
+    state: &str,
+    owner: Option<&AgentId>,
+) -> Result<Vec<Conversation>, StoreError> {
     let mut stmt = tx.prepare_cached(&format!(
         "SELECT {CONV_COLUMNS} FROM conversations
          WHERE json_extract(state, '$.state') = ?1 AND (?2 IS NULL OR agent_id = ?2)
@@ -286,11 +349,19 @@ pub fn append_event(
         ],
     )?;
     conv.head_seq = seq;
-    Ok(Event { seq, ts: rfc3339_from_unix_ms(now_ms), body })
+    Ok(Event {
+        seq,
+        ts: rfc3339_from_unix_ms(now_ms),
+        body,
+    })
 }
 
 /// The seq already stored for a client message id, if it was stored before (a retry).
-pub fn seq_of_client_msg(tx: &Transaction<'_>, conv: &ConversationId, id: &ClientMsgId) -> Result<Option<u64>, StoreError> {
+pub fn seq_of_client_msg(
+    tx: &Transaction<'_>,
+    conv: &ConversationId,
+    id: &ClientMsgId,
+) -> Result<Option<u64>, StoreError> {
     tx.query_row(
         "SELECT seq FROM events WHERE conversation_id = ?1 AND client_msg_id = ?2",
         [conv.as_str(), id.as_str()],
@@ -301,7 +372,12 @@ pub fn seq_of_client_msg(tx: &Transaction<'_>, conv: &ConversationId, id: &Clien
 }
 
 /// Events with seq greater than `after`, oldest first, at most `limit`.
-pub fn events_after(tx: &Transaction<'_>, conv: &ConversationId, after: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
+pub fn events_after(
+    tx: &Transaction<'_>,
+    conv: &ConversationId,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<Event>, StoreError> {
     let mut stmt = tx.prepare_cached(
         "SELECT seq, ts_ms, body FROM events WHERE conversation_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
     )?;
@@ -317,7 +393,10 @@ pub fn events_after(tx: &Transaction<'_>, conv: &ConversationId, after: u64, lim
 }
 
 /// The text of the latest visitor message, for queue previews.
-pub fn last_visitor_text(tx: &Transaction<'_>, conv: &ConversationId) -> Result<Option<String>, StoreError> {
+pub fn last_visitor_text(
+    tx: &Transaction<'_>,
+    conv: &ConversationId,
+) -> Result<Option<String>, StoreError> {
     tx.query_row(
         "SELECT json_extract(body, '$.text') FROM events
          WHERE conversation_id = ?1 AND json_extract(body, '$.type') = 'message'

@@ -12,7 +12,10 @@ use std::fmt::Debug;
 
 /// Serialises `value`, compares it with `expected`, and decodes `expected` back to `value`.
 #[track_caller]
-fn check<T: Serialize + DeserializeOwned + PartialEq + Debug>(value: T, expected: serde_json::Value) {
+fn check<T: Serialize + DeserializeOwned + PartialEq + Debug>(
+    value: T,
+    expected: serde_json::Value,
+) {
     let actual = serde_json::to_value(&value).unwrap();
     assert_eq!(actual, expected, "serialised form changed");
     let back: T = serde_json::from_value(expected).unwrap();
@@ -20,11 +23,18 @@ fn check<T: Serialize + DeserializeOwned + PartialEq + Debug>(value: T, expected
 }
 
 fn agent() -> AgentRef {
-    AgentRef { id: AgentId::from("a_1"), name: "Dana".into() }
+    AgentRef {
+        id: AgentId::from("a_1"),
+        name: "Dana".into(),
+    }
 }
 
 fn event(seq: u64, body: EventBody) -> Event {
-    Event { seq, ts: "2026-11-21T15:00:00.000Z".into(), body }
+    Event {
+        seq,
+        ts: "2026-11-21T15:00:00.000Z".into(),
+        body,
+    }
 }
 
 #[test]
@@ -46,7 +56,11 @@ fn bot_request_is_rasa_shaped() {
     );
     // A stock Rasa client sends neither metadata nor anything else.
     check(
-        BotRequest { sender: VisitorId::from("v_1"), message: "hi".into(), metadata: None },
+        BotRequest {
+            sender: VisitorId::from("v_1"),
+            message: "hi".into(),
+            metadata: None,
+        },
         json!({"sender":"v_1","message":"hi"}),
     );
 }
@@ -59,7 +73,10 @@ fn bot_messages_are_rasa_shaped() {
             BotMessage {
                 recipient_id: Some(VisitorId::from("v_1")),
                 text: Some("Pick one".into()),
-                buttons: Some(vec![Button { title: "Billing".into(), payload: "/billing".into() }]),
+                buttons: Some(vec![Button {
+                    title: "Billing".into(),
+                    payload: "/billing".into(),
+                }]),
                 image: Some("https://example.com/a.png".into()),
                 attachment: Some(json!({"type":"file"})),
                 custom: Some(json!({"anything": true})),
@@ -78,9 +95,16 @@ fn handover_directive_round_trips_through_custom() {
     let d = HandoverDirective {
         reason: HandoverReason::BotCannotHandle,
         message_to_agent: Some("Wants a refund".into()),
-        agent_available: Some(OutcomeText { message: "Connecting you".into() }),
-        agent_unavailable: Some(OutcomeText { message: "Nobody is free".into() }),
-        routing: Some(Routing { queue: Some("billing".into()), skill: None }),
+        agent_available: Some(OutcomeText {
+            message: "Connecting you".into(),
+        }),
+        agent_unavailable: Some(OutcomeText {
+            message: "Nobody is free".into(),
+        }),
+        routing: Some(Routing {
+            queue: Some("billing".into()),
+            skill: None,
+        }),
         ..HandoverDirective::default()
     };
     let custom = d.to_custom();
@@ -95,14 +119,21 @@ fn handover_directive_round_trips_through_custom() {
 
 #[test]
 fn legacy_chatroom_handoff_host_is_a_directive() {
-    let d = HandoverDirective::from_custom(&json!({"handoff_host":"http://localhost:5006","title":"Human"})).unwrap();
+    let d = HandoverDirective::from_custom(
+        &json!({"handoff_host":"http://localhost:5006","title":"Human"}),
+    )
+    .unwrap();
     assert_eq!(d.handoff_host.as_deref(), Some("http://localhost:5006"));
     assert_eq!(d.title.as_deref(), Some("Human"));
     assert_eq!(d.reason, HandoverReason::Policy);
     // Other custom payloads are not directives and unknown reasons degrade to `other`.
-    assert_eq!(HandoverDirective::from_custom(&json!({"type":"carousel"})), None);
+    assert_eq!(
+        HandoverDirective::from_custom(&json!({"type":"carousel"})),
+        None
+    );
     assert_eq!(HandoverDirective::from_custom(&json!("handover")), None);
-    let odd = HandoverDirective::from_custom(&json!({"type":"handover","reason":"sentiment"})).unwrap();
+    let odd =
+        HandoverDirective::from_custom(&json!({"type":"handover","reason":"sentiment"})).unwrap();
     assert_eq!(odd.reason, HandoverReason::Other);
 }
 
@@ -121,7 +152,14 @@ fn offload_status() {
                "next_open_at":"2026-11-23T08:00:00+01:00","message":"We are closed"}),
     );
     check(
-        OffloadStatus { v: 1, state: OffloadState::Disabled, agents_online: None, queue_length: 2, next_open_at: None, message: None },
+        OffloadStatus {
+            v: 1,
+            state: OffloadState::Disabled,
+            agents_online: None,
+            queue_length: 2,
+            next_open_at: None,
+            message: None,
+        },
         json!({"v":1,"state":"disabled","agents_online":null,"queue_length":2}),
     );
 }
@@ -130,45 +168,88 @@ fn offload_status() {
 fn conversation_states() {
     check(ConversationState::Bot, json!({"state":"bot"}));
     check(
-        ConversationState::HandoverRequested { reason: HandoverReason::UserRequest },
+        ConversationState::HandoverRequested {
+            reason: HandoverReason::UserRequest,
+        },
         json!({"state":"handover_requested","reason":"user_request"}),
     );
     check(
-        ConversationState::Queued { position: Some(2), agents_online: Some(true) },
+        ConversationState::Queued {
+            position: Some(2),
+            agents_online: Some(true),
+        },
         json!({"state":"queued","position":2,"agents_online":true}),
     );
-    check(ConversationState::AgentJoined { agent: agent() }, json!({"state":"agent_joined","agent":{"id":"a_1","name":"Dana"}}));
-    check(ConversationState::Ended { by: EndedBy::Agent }, json!({"state":"ended","by":"agent"}));
-    check(ConversationState::Closed { next_open_at: None }, json!({"state":"closed","next_open_at":null}));
+    check(
+        ConversationState::AgentJoined { agent: agent() },
+        json!({"state":"agent_joined","agent":{"id":"a_1","name":"Dana"}}),
+    );
+    check(
+        ConversationState::Ended { by: EndedBy::Agent },
+        json!({"state":"ended","by":"agent"}),
+    );
+    check(
+        ConversationState::Closed { next_open_at: None },
+        json!({"state":"closed","next_open_at":null}),
+    );
     check(ConversationState::Disabled, json!({"state":"disabled"}));
-    check(ConversationState::Unavailable, json!({"state":"unavailable"}));
+    check(
+        ConversationState::Unavailable,
+        json!({"state":"unavailable"}),
+    );
 }
 
 #[test]
 fn durable_events() {
     check(
-        event(3, EventBody::Message {
-            role: Role::Visitor,
-            text: "<b>hi</b>".into(),
-            client_msg_id: Some(ClientMsgId::from("c_1")),
-            agent: None,
-            buttons: vec![],
-        }),
+        event(
+            3,
+            EventBody::Message {
+                role: Role::Visitor,
+                text: "<b>hi</b>".into(),
+                client_msg_id: Some(ClientMsgId::from("c_1")),
+                agent: None,
+                buttons: vec![],
+            },
+        ),
         json!({"seq":3,"ts":"2026-11-21T15:00:00.000Z","type":"message","role":"visitor","text":"<b>hi</b>","client_msg_id":"c_1"}),
     );
     check(
-        event(4, EventBody::Message { role: Role::Agent, text: "Hi".into(), client_msg_id: None, agent: Some(agent()), buttons: vec![] }),
+        event(
+            4,
+            EventBody::Message {
+                role: Role::Agent,
+                text: "Hi".into(),
+                client_msg_id: None,
+                agent: Some(agent()),
+                buttons: vec![],
+            },
+        ),
         json!({"seq":4,"ts":"2026-11-21T15:00:00.000Z","type":"message","role":"agent","text":"Hi","agent":{"id":"a_1","name":"Dana"}}),
     );
     check(
-        event(5, EventBody::HandoverRequested { reason: HandoverReason::UserRequest, message_to_agent: Some("note".into()) }),
+        event(
+            5,
+            EventBody::HandoverRequested {
+                reason: HandoverReason::UserRequest,
+                message_to_agent: Some("note".into()),
+            },
+        ),
         json!({"seq":5,"ts":"2026-11-21T15:00:00.000Z","type":"handover_requested","reason":"user_request","message_to_agent":"note"}),
     );
     check(
-        event(6, EventBody::HandoverOutcome { outcome: ConversationState::Disabled }),
+        event(
+            6,
+            EventBody::HandoverOutcome {
+                outcome: ConversationState::Disabled,
+            },
+        ),
         json!({"seq":6,"ts":"2026-11-21T15:00:00.000Z","type":"handover_outcome","outcome":{"state":"disabled"}}),
     );
-    check(event(7, EventBody::HandoverCancelled), json!({"seq":7,"ts":"2026-11-21T15:00:00.000Z","type":"handover_cancelled"}));
+    check(
+        event(7, EventBody::HandoverCancelled),
+        json!({"seq":7,"ts":"2026-11-21T15:00:00.000Z","type":"handover_cancelled"}),
+    );
     check(
         event(8, EventBody::AgentJoined { agent: agent() }),
         json!({"seq":8,"ts":"2026-11-21T15:00:00.000Z","type":"agent_joined","agent":{"id":"a_1","name":"Dana"}}),
@@ -177,14 +258,19 @@ fn durable_events() {
         event(9, EventBody::ChatEnded { by: EndedBy::Agent }),
         json!({"seq":9,"ts":"2026-11-21T15:00:00.000Z","type":"chat_ended","by":"agent"}),
     );
-    check(event(10, EventBody::ReturnedToBot), json!({"seq":10,"ts":"2026-11-21T15:00:00.000Z","type":"returned_to_bot"}));
+    check(
+        event(10, EventBody::ReturnedToBot),
+        json!({"seq":10,"ts":"2026-11-21T15:00:00.000Z","type":"returned_to_bot"}),
+    );
 }
 
 #[test]
 fn unknown_event_and_frame_types_are_tolerated() {
-    let e: Event = serde_json::from_value(json!({"seq":1,"ts":"x","type":"rating","stars":5})).unwrap();
+    let e: Event =
+        serde_json::from_value(json!({"seq":1,"ts":"x","type":"rating","stars":5})).unwrap();
     assert_eq!(e.body, EventBody::Unknown);
-    let f: VisitorServerFrame = serde_json::from_value(json!({"type":"typing","state":"on"})).unwrap();
+    let f: VisitorServerFrame =
+        serde_json::from_value(json!({"type":"typing","state":"on"})).unwrap();
     assert_eq!(f, VisitorServerFrame::Unknown);
     let f: AgentServerFrame = serde_json::from_value(json!({"type":"supervisor_note"})).unwrap();
     assert_eq!(f, AgentServerFrame::Unknown);
@@ -195,9 +281,15 @@ fn unknown_event_and_frame_types_are_tolerated() {
 
 #[test]
 fn visitor_frames() {
-    check(VisitorFrame::Hello { last_seq: 4 }, json!({"type":"hello","last_seq":4}));
     check(
-        VisitorFrame::Message { client_msg_id: ClientMsgId::from("c_2"), text: "Order 12".into() },
+        VisitorFrame::Hello { last_seq: 4 },
+        json!({"type":"hello","last_seq":4}),
+    );
+    check(
+        VisitorFrame::Message {
+            client_msg_id: ClientMsgId::from("c_2"),
+            text: "Order 12".into(),
+        },
         json!({"type":"message","client_msg_id":"c_2","text":"Order 12"}),
     );
     check(VisitorFrame::Cancel, json!({"type":"cancel"}));
@@ -210,28 +302,50 @@ fn visitor_server_frames() {
         VisitorServerFrame::Welcome {
             v: 1,
             conversation_id: ConversationId::from("c1"),
-            state: ConversationState::Queued { position: Some(1), agents_online: Some(false) },
+            state: ConversationState::Queued {
+                position: Some(1),
+                agents_online: Some(false),
+            },
             head_seq: 4,
         },
         json!({"type":"welcome","v":1,"conversation_id":"c1","state":{"state":"queued","position":1,"agents_online":false},"head_seq":4}),
     );
     check(
-        VisitorServerFrame::Event { event: event(5, EventBody::ReturnedToBot) },
+        VisitorServerFrame::Event {
+            event: event(5, EventBody::ReturnedToBot),
+        },
         json!({"type":"event","event":{"seq":5,"ts":"2026-11-21T15:00:00.000Z","type":"returned_to_bot"}}),
     );
     check(
-        VisitorServerFrame::Ack { client_msg_id: ClientMsgId::from("c_2"), seq: 5 },
+        VisitorServerFrame::Ack {
+            client_msg_id: ClientMsgId::from("c_2"),
+            seq: 5,
+        },
         json!({"type":"ack","client_msg_id":"c_2","seq":5}),
     );
-    check(VisitorServerFrame::Queue { position: Some(3) }, json!({"type":"queue","position":3}));
+    check(
+        VisitorServerFrame::Queue { position: Some(3) },
+        json!({"type":"queue","position":3}),
+    );
     check(
         VisitorServerFrame::Status {
-            status: OffloadStatus { v: 1, state: OffloadState::Open, agents_online: Some(true), queue_length: 1, next_open_at: None, message: None },
+            status: OffloadStatus {
+                v: 1,
+                state: OffloadState::Open,
+                agents_online: Some(true),
+                queue_length: 1,
+                next_open_at: None,
+                message: None,
+            },
         },
         json!({"type":"status","status":{"v":1,"state":"open","agents_online":true,"queue_length":1}}),
     );
     check(
-        VisitorServerFrame::Error { code: ErrorCode::BadFrame, message: "nope".into(), client_msg_id: None },
+        VisitorServerFrame::Error {
+            code: ErrorCode::BadFrame,
+            message: "nope".into(),
+            client_msg_id: None,
+        },
         json!({"type":"error","code":"bad_frame","message":"nope"}),
     );
     check(VisitorServerFrame::Pong, json!({"type":"pong"}));
@@ -241,7 +355,10 @@ fn summary() -> ConversationSummary {
     ConversationSummary {
         conversation_id: ConversationId::from("c1"),
         visitor_id: VisitorId::from("v_1"),
-        state: ConversationState::Queued { position: Some(1), agents_online: Some(true) },
+        state: ConversationState::Queued {
+            position: Some(1),
+            agents_online: Some(true),
+        },
         reason: HandoverReason::UserRequest,
         message_to_agent: None,
         waiting_since: "2026-11-21T15:00:00.000Z".into(),
@@ -252,13 +369,32 @@ fn summary() -> ConversationSummary {
 #[test]
 fn agent_frames() {
     let c = || ConversationId::from("c1");
-    check(AgentFrame::Open { conversation_id: c() }, json!({"type":"open","conversation_id":"c1"}));
-    check(AgentFrame::Accept { conversation_id: c() }, json!({"type":"accept","conversation_id":"c1"}));
     check(
-        AgentFrame::Message { conversation_id: c(), client_msg_id: ClientMsgId::from("k"), text: "Hi".into() },
+        AgentFrame::Open {
+            conversation_id: c(),
+        },
+        json!({"type":"open","conversation_id":"c1"}),
+    );
+    check(
+        AgentFrame::Accept {
+            conversation_id: c(),
+        },
+        json!({"type":"accept","conversation_id":"c1"}),
+    );
+    check(
+        AgentFrame::Message {
+            conversation_id: c(),
+            client_msg_id: ClientMsgId::from("k"),
+            text: "Hi".into(),
+        },
         json!({"type":"message","conversation_id":"c1","client_msg_id":"k","text":"Hi"}),
     );
-    check(AgentFrame::End { conversation_id: c() }, json!({"type":"end","conversation_id":"c1"}));
+    check(
+        AgentFrame::End {
+            conversation_id: c(),
+        },
+        json!({"type":"end","conversation_id":"c1"}),
+    );
     check(AgentFrame::Ping, json!({"type":"ping"}));
 }
 
@@ -267,22 +403,52 @@ fn agent_server_frames() {
     let summary_json = json!({"conversation_id":"c1","visitor_id":"v_1","state":{"state":"queued","position":1,"agents_online":true},
         "reason":"user_request","waiting_since":"2026-11-21T15:00:00.000Z","preview":"I want a person"});
     check(
-        AgentServerFrame::Welcome { v: 1, agent: agent(), waiting: vec![summary()], mine: vec![] },
+        AgentServerFrame::Welcome {
+            v: 1,
+            agent: agent(),
+            waiting: vec![summary()],
+            mine: vec![],
+        },
         json!({"type":"welcome","v":1,"agent":{"id":"a_1","name":"Dana"},"waiting":[summary_json.clone()],"mine":[]}),
     );
-    check(AgentServerFrame::Waiting { conversation: summary() }, json!({"type":"waiting","conversation":summary_json.clone()}));
-    check(AgentServerFrame::Dequeued { conversation_id: ConversationId::from("c1") }, json!({"type":"dequeued","conversation_id":"c1"}));
     check(
-        AgentServerFrame::Transcript { conversation: summary(), events: vec![event(1, EventBody::ReturnedToBot)] },
+        AgentServerFrame::Waiting {
+            conversation: summary(),
+        },
+        json!({"type":"waiting","conversation":summary_json.clone()}),
+    );
+    check(
+        AgentServerFrame::Dequeued {
+            conversation_id: ConversationId::from("c1"),
+        },
+        json!({"type":"dequeued","conversation_id":"c1"}),
+    );
+    check(
+        AgentServerFrame::Transcript {
+            conversation: summary(),
+            events: vec![event(1, EventBody::ReturnedToBot)],
+        },
         json!({"type":"transcript","conversation":summary_json,"events":[{"seq":1,"ts":"2026-11-21T15:00:00.000Z","type":"returned_to_bot"}]}),
     );
     check(
-        AgentServerFrame::Event { conversation_id: ConversationId::from("c1"), event: event(2, EventBody::HandoverCancelled) },
+        AgentServerFrame::Event {
+            conversation_id: ConversationId::from("c1"),
+            event: event(2, EventBody::HandoverCancelled),
+        },
         json!({"type":"event","conversation_id":"c1","event":{"seq":2,"ts":"2026-11-21T15:00:00.000Z","type":"handover_cancelled"}}),
     );
-    check(AgentServerFrame::Ack { client_msg_id: ClientMsgId::from("k"), seq: 9 }, json!({"type":"ack","client_msg_id":"k","seq":9}));
     check(
-        AgentServerFrame::Error { code: ErrorCode::Conflict, message: "taken".into() },
+        AgentServerFrame::Ack {
+            client_msg_id: ClientMsgId::from("k"),
+            seq: 9,
+        },
+        json!({"type":"ack","client_msg_id":"k","seq":9}),
+    );
+    check(
+        AgentServerFrame::Error {
+            code: ErrorCode::Conflict,
+            message: "taken".into(),
+        },
         json!({"type":"error","code":"conflict","message":"taken"}),
     );
     check(AgentServerFrame::Pong, json!({"type":"pong"}));
@@ -291,7 +457,10 @@ fn agent_server_frames() {
 #[test]
 fn http_bodies() {
     check(
-        HandoverRequest { visitor_id: VisitorId::from("v_1"), directive: HandoverDirective::default() },
+        HandoverRequest {
+            visitor_id: VisitorId::from("v_1"),
+            directive: HandoverDirective::default(),
+        },
         json!({"visitor_id":"v_1","directive":{"reason":"user_request"}}),
     );
     // The directive may be left out entirely.
@@ -299,25 +468,48 @@ fn http_bodies() {
     assert_eq!(r.directive, HandoverDirective::default());
     check(
         HandoverResponse {
-            state: ConversationState::Queued { position: Some(1), agents_online: Some(true) },
+            state: ConversationState::Queued {
+                position: Some(1),
+                agents_online: Some(true),
+            },
             message: "Please wait".into(),
-            status: OffloadStatus { v: 1, state: OffloadState::Open, agents_online: Some(true), queue_length: 1, next_open_at: None, message: None },
-            session: Some(VisitorSession { conversation_id: ConversationId::from("c1"), token: "t".into(), head_seq: 3 }),
+            status: OffloadStatus {
+                v: 1,
+                state: OffloadState::Open,
+                agents_online: Some(true),
+                queue_length: 1,
+                next_open_at: None,
+                message: None,
+            },
+            session: Some(VisitorSession {
+                conversation_id: ConversationId::from("c1"),
+                token: "t".into(),
+                head_seq: 3,
+            }),
         },
         json!({"state":{"state":"queued","position":1,"agents_online":true},"message":"Please wait",
                "status":{"v":1,"state":"open","agents_online":true,"queue_length":1},
                "session":{"conversation_id":"c1","token":"t","head_seq":3}}),
     );
     check(
-        LoginRequest { email: "a@b.c".into(), password: "p".into() },
+        LoginRequest {
+            email: "a@b.c".into(),
+            password: "p".into(),
+        },
         json!({"email":"a@b.c","password":"p"}),
     );
     check(
-        LoginResponse { token: "t".into(), agent: agent() },
+        LoginResponse {
+            token: "t".into(),
+            agent: agent(),
+        },
         json!({"token":"t","agent":{"id":"a_1","name":"Dana"}}),
     );
     check(
-        ApiError { error: "bad_request".into(), message: "missing field `sender`".into() },
+        ApiError {
+            error: "bad_request".into(),
+            message: "missing field `sender`".into(),
+        },
         json!({"error":"bad_request","message":"missing field `sender`"}),
     );
 }

@@ -33,7 +33,11 @@ pub async fn start_in(dir: tempfile::TempDir, config_text: &str) -> TestServer {
     cfg.widget_dir = dir.path().join("widget");
     cfg.console_dir = dir.path().join("console");
     let running = baton_server::spawn(cfg).await.unwrap();
-    TestServer { running, dir, http: reqwest::Client::new() }
+    TestServer {
+        running,
+        dir,
+        http: reqwest::Client::new(),
+    }
 }
 
 impl TestServer {
@@ -46,29 +50,50 @@ impl TestServer {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let r = self.http.post(self.url(path)).json(body).send().await.unwrap();
+        let r = self
+            .http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
     /// Sends a visitor message to the bot endpoint and returns its answer.
     pub async fn bot(&self, visitor: &str, message: &str) -> Vec<BotMessage> {
-        let (status, body) = self.post("/webhooks/rest/webhook", &json!({"sender": visitor, "message": message})).await;
+        let (status, body) = self
+            .post(
+                "/webhooks/rest/webhook",
+                &json!({"sender": visitor, "message": message}),
+            )
+            .await;
         assert_eq!(status, 200, "{body}");
         serde_json::from_value(body).unwrap()
     }
 
     /// Asks for a person on behalf of `visitor`.
     pub async fn handover(&self, visitor: &str) -> HandoverResponse {
-        let req = HandoverRequest { visitor_id: VisitorId::from(visitor), directive: HandoverDirective::default() };
-        let (status, body) = self.post("/api/v1/handover", &serde_json::to_value(req).unwrap()).await;
+        let req = HandoverRequest {
+            visitor_id: VisitorId::from(visitor),
+            directive: HandoverDirective::default(),
+        };
+        let (status, body) = self
+            .post("/api/v1/handover", &serde_json::to_value(req).unwrap())
+            .await;
         assert_eq!(status, 200, "{body}");
         serde_json::from_value(body).unwrap()
     }
 
     /// Logs in the default demo agent.
     pub async fn login(&self) -> LoginResponse {
-        let (status, body) = self.post("/api/v1/agent/login", &json!({"email": "agent@baton.example", "password": "baton-demo"})).await;
+        let (status, body) = self
+            .post(
+                "/api/v1/agent/login",
+                &json!({"email": "agent@baton.example", "password": "baton-demo"}),
+            )
+            .await;
         assert_eq!(status, 200, "{body}");
         serde_json::from_value(body).unwrap()
     }
@@ -79,7 +104,8 @@ impl TestServer {
     }
 }
 
-type Stream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Stream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A WebSocket client speaking JSON frames.
 pub struct Ws(pub Stream);
@@ -107,7 +133,9 @@ impl Ws {
                 .expect("socket open")
                 .unwrap();
             match msg {
-                Message::Text(t) => return serde_json::from_str(&t).unwrap_or_else(|e| panic!("{e}: {t}")),
+                Message::Text(t) => {
+                    return serde_json::from_str(&t).unwrap_or_else(|e| panic!("{e}: {t}"));
+                }
                 Message::Close(c) => panic!("socket closed: {c:?}"),
                 _ => {}
             }
@@ -115,11 +143,16 @@ impl Ws {
     }
 
     /// Frames until one matches; returns it. Fails after 5 s without a match.
-    pub async fn recv_until<T: DeserializeOwned + std::fmt::Debug>(&mut self, mut pred: impl FnMut(&T) -> bool) -> T {
+    pub async fn recv_until<T: DeserializeOwned + std::fmt::Debug>(
+        &mut self,
+        mut pred: impl FnMut(&T) -> bool,
+    ) -> T {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         loop {
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let frame: T = tokio::time::timeout(remaining, self.recv()).await.expect("matching frame within 5 s");
+            let frame: T = tokio::time::timeout(remaining, self.recv())
+                .await
+                .expect("matching frame within 5 s");
             if pred(&frame) {
                 return frame;
             }
@@ -129,7 +162,10 @@ impl Ws {
     /// The close frame's code, waiting up to 5 s.
     pub async fn closed_with(&mut self) -> Option<u16> {
         loop {
-            match tokio::time::timeout(Duration::from_secs(5), self.0.next()).await.expect("close within 5 s") {
+            match tokio::time::timeout(Duration::from_secs(5), self.0.next())
+                .await
+                .expect("close within 5 s")
+            {
                 Some(Ok(Message::Close(c))) => return c.map(|c| c.code.into()),
                 Some(Ok(_)) => {}
                 _ => return None,

@@ -14,11 +14,21 @@ async fn conversations_survive_a_restart() {
     assert!(dir.path().join("baton.sqlite3").exists());
 
     let s = start_in(dir, "").await;
-    let conv = s.running.service.conversation(&session.conversation_id).unwrap();
+    let conv = s
+        .running
+        .service
+        .conversation(&session.conversation_id)
+        .unwrap();
     assert!(matches!(conv.state, ConversationState::Queued { .. }));
     assert_eq!(conv.head_seq, session.head_seq);
-    let events = s.running.service.events_after(&session.conversation_id, 0, 100).unwrap();
-    assert!(matches!(&events[0].body, EventBody::Message { role: Role::Visitor, text, .. } if text == "hello"));
+    let events = s
+        .running
+        .service
+        .events_after(&session.conversation_id, 0, 100)
+        .unwrap();
+    assert!(
+        matches!(&events[0].body, EventBody::Message { role: Role::Visitor, text, .. } if text == "hello")
+    );
     // The same visitor id finds the same conversation and token.
     let again = s.handover("v_keep").await.session.unwrap();
     assert_eq!(again.token, session.token);
@@ -31,8 +41,14 @@ async fn the_demo_page_and_widget_files_are_served_under_the_strict_policy() {
     let s = start("").await;
     let r = s.http.get(s.url("/demo/")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
-    assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval'") && csp.contains("style-src 'self'"), "{csp}");
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self' 'wasm-unsafe-eval'") && csp.contains("style-src 'self'"),
+        "{csp}"
+    );
     let html = r.text().await.unwrap();
     assert!(html.contains(r#"<script src="/widget/baton.js" defer></script>"#));
 
