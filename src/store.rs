@@ -86,9 +86,17 @@ pub struct Chat {
     socket: StoredValue<Option<Socket>, LocalStorage>,
     retries: StoredValue<u32>,
     handback: StoredValue<bool>,
+    /// Events up to this seq are a replay of history (after a reload): they are shown, but
+    /// the state comes from `welcome`, not from replaying old transitions.
+    replay_until: StoredValue<u64>,
 }
 
 const VISITOR_KEY: &str = "baton.visitor";
+const SESSION_KEY: &str = "baton.session";
+
+fn local_storage() -> Option<web_sys::Storage> {
+    web_sys::window().and_then(|w| w.local_storage().ok().flatten())
+}
 
 fn new_id() -> String {
     web_sys::window()
@@ -106,7 +114,7 @@ fn new_id() -> String {
 /// The stable visitor id from `localStorage`, created on first use. Storage can be blocked
 /// (privacy modes, sandboxed frames); then the id lasts for this page view only.
 fn visitor_id() -> VisitorId {
-    let storage = web_sys::window().and_then(|w| w.local_storage().ok().flatten());
+    let storage = local_storage();
     if let Some(id) = storage
         .as_ref()
         .and_then(|s| s.get_item(VISITOR_KEY).ok().flatten())
@@ -121,9 +129,20 @@ fn visitor_id() -> VisitorId {
 }
 
 impl Chat {
-    /// A store for this page view.
+    /// A store for this page view. If this visitor has an agent session from an earlier page
+    /// view, it reconnects and replays the conversation, so a reload loses nothing.
     pub fn new(settings: Settings) -> Self {
-        Self::with_visitor(settings, visitor_id())
+        let chat = Self::with_visitor(settings, visitor_id());
+        let saved = local_storage()
+            .and_then(|s| s.get_item(SESSION_KEY).ok().flatten())
+            .and_then(|json| serde_json::from_str::<VisitorSession>(&json).ok());
+        if let Some(mut session) = saved {
+            session.head_seq = 0;
+            chat.session.set_value(Some(session));
+            chat.replay_until.set_value(u64::MAX);
+            chat.connect();
+        }
+        chat
     }
 
     /// A store for a given visitor (tests use fresh ids).
@@ -144,6 +163,7 @@ impl Chat {
             socket: StoredValue::new_local(None),
             retries: StoredValue::new(0),
             handback: StoredValue::new(false),
+            replay_until: StoredValue::new(0),
         }
     }
 
@@ -378,6 +398,10 @@ impl Chat {
         if let Some(session) = resp.session {
             self.last_seq
                 .set_value(self.last_seq.get_value().max(session.head_seq));
+            // Kept so a reload can reconnect and replay the conversation.
+            if let (Some(storage), Ok(json)) = (local_storage(), serde_json::to_string(&session)) {
+                let _ = storage.set_item(SESSION_KEY, &json);
+            }
             self.session.set_value(Some(session));
             self.connect();
         }
@@ -444,10 +468,20 @@ impl Chat {
     /// Handles one frame from the visitor socket.
     pub fn on_frame(&self, frame: VisitorServerFrame) {
         match frame {
-            VisitorServerFrame::Welcome { state, .. } => {
+            VisitorServerFrame::Welcome {
+                state, head_seq, ..
+            } => {
                 self.retries.set_value(0);
+                let resuming = self.replay_until.get_value() == u64::MAX;
+                if resuming {
+                    // Resuming after a reload: everything up to head_seq is history.
+                    self.replay_until.set_value(head_seq);
+                }
                 self.state.set(state);
                 self.resend_outbox();
+                if resuming {
+                    self.close_if_with_bot();
+                }
             }
             VisitorServerFrame::Event { event } => self.apply_event(event),
             VisitorServerFrame::Ack { client_msg_id, .. } => {
@@ -502,13 +536,30 @@ impl Chat {
         });
     }
 
+    /// After a history replay, a conversation that is back with the bot needs no socket.
+    fn close_if_with_bot(&self) {
+        if self.state.get_untracked().transport() == Transport::BotHttp
+            && self.last_seq.get_value() >= self.replay_until.get_value()
+        {
+            let chat = *self;
+            // Close after the current callback returns (the socket owns the running closure).
+            spawn_local(async move { chat.socket.set_value(None) });
+        }
+    }
+
     /// Applies one durable event, exactly once (events at or below the last seq are
-    /// duplicates from a replay and are dropped).
+    /// duplicates from a replay and are dropped). Replayed history is shown without re-running
+    /// its transitions.
     pub fn apply_event(&self, event: Event) {
         if event.seq <= self.last_seq.get_value() {
             return;
         }
         self.last_seq.set_value(event.seq);
+        if event.seq <= self.replay_until.get_value() {
+            self.show_history(event.body);
+            self.close_if_with_bot();
+            return;
+        }
         match event.body {
             EventBody::Message {
                 role,
@@ -586,6 +637,37 @@ impl Chat {
             | EventBody::HandoverOutcome { .. }
             | EventBody::ReturnedToBot
             | EventBody::Unknown => {}
+        }
+    }
+
+    /// Shows a replayed event as a transcript line, without running its transition.
+    fn show_history(&self, body: EventBody) {
+        let system =
+            |text: String| self.push(Role::System, text, None, None, vec![], Delivery::Sent);
+        match body {
+            EventBody::Message {
+                role,
+                text,
+                client_msg_id,
+                agent,
+                buttons,
+            } => {
+                self.push(
+                    role,
+                    text,
+                    agent.map(|a| a.name),
+                    client_msg_id,
+                    buttons,
+                    Delivery::Sent,
+                );
+            }
+            EventBody::AgentJoined { agent } => {
+                system(format!("{} joined the chat.", agent.name));
+            }
+            EventBody::ChatEnded { .. } => {
+                system("The chat with the agent ended.".into());
+            }
+            _ => {}
         }
     }
 }

@@ -319,18 +319,50 @@ async fn a_visitor_is_handed_from_the_bot_to_an_agent_and_back() {
         .wait_text(".console-message--visitor", "My order 1234 is late")
         .await;
 
+    // A reload loses nothing: the widget reconnects, replays the conversation and is still
+    // with Dana.
+    visitor.0.refresh().await.unwrap();
+    visitor
+        .click(".baton-launcher:not([data-placeholder])")
+        .await;
+    visitor
+        .wait_text(
+            ".baton-message--agent .baton-message__text",
+            "Hi, I'm Dana.",
+        )
+        .await;
+    visitor
+        .wait_text(".baton-message--bot .baton-message__text", "demo assistant")
+        .await;
+    eventually("the restored agent state", || async {
+        visitor
+            .status()
+            .await
+            .contains("You are chatting with Dana")
+            .then_some(())
+    })
+    .await;
+    visitor.say("Are you still there?").await;
+    agent
+        .wait_text(".console-message--visitor", "Are you still there?")
+        .await;
+
     // 5. The agent ends the chat → the widget says so and the bot answers again.
     agent.find(".console-end").await.click().await.unwrap();
     visitor
         .wait_text(".baton-message--system", "Dana ended the chat")
         .await;
+    let bot_answers = visitor
+        .texts(".baton-message--bot .baton-message__text")
+        .await
+        .len();
     visitor.say("hello again").await;
-    eventually("a second bot answer", || async {
+    eventually("another bot answer", || async {
         (visitor
             .texts(".baton-message--bot .baton-message__text")
             .await
             .len()
-            >= 2)
+            > bot_answers)
             .then_some(())
     })
     .await;

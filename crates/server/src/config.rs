@@ -440,4 +440,28 @@ mod tests {
         let e = load("[texts\nwaiting = 1\n").unwrap_err();
         assert!(e.starts_with("baton.toml:1:"), "{e}");
     }
+
+    #[test]
+    fn a_real_file_is_named_in_its_errors() {
+        let path =
+            std::env::temp_dir().join(format!("baton-config-test-{}.toml", std::process::id()));
+        std::fs::write(&path, "[offloading]\nutc_offset = \"CET\"\n").unwrap();
+        let e = Config::load(&path).unwrap_err().to_string();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(
+            e,
+            format!(
+                "{}:2:14: `CET` is not a UTC offset like `+01:00` or `-05:30`",
+                path.display()
+            )
+        );
+
+        let missing = Config::load(Path::new("/nonexistent/baton.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.starts_with("/nonexistent/baton.toml: cannot read:"),
+            "{missing}"
+        );
+    }
 }

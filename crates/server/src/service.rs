@@ -376,9 +376,7 @@ impl Service {
 
     /// A conversation by id.
     pub fn conversation(&self, id: &ConversationId) -> Result<Conversation, Refusal> {
-        self.store
-            .tx(|tx| store::conversation(tx, id))?
-            .ok_or_else(|| Refusal::new(ErrorCode::NotFound, format!("no conversation `{id}`")))
+        self.store.tx(|tx| load(tx, id))
     }
 
     /// Durable events after `after`, at most `limit`.
@@ -412,8 +410,7 @@ impl Service {
         let text = check_text(text)?;
         let now = now_ms();
         let stored = self.store.tx(|tx| -> Result<_, Refusal> {
-            let mut conv = store::conversation(tx, id)?
-                .ok_or_else(|| Refusal::new(ErrorCode::NotFound, "conversation is gone"))?;
+            let mut conv = load(tx, id)?;
             if let Some(seq) = store::seq_of_client_msg(tx, id, client_msg_id)? {
                 return Ok(Stored {
                     seq,
@@ -478,8 +475,7 @@ impl Service {
     /// The visitor withdraws a queued request.
     pub fn cancel(&self, id: &ConversationId) -> Result<(), Refusal> {
         self.store.tx(|tx| -> Result<_, Refusal> {
-            let mut conv = store::conversation(tx, id)?
-                .ok_or_else(|| Refusal::new(ErrorCode::NotFound, "conversation is gone"))?;
+            let mut conv = load(tx, id)?;
             step(&mut conv, &Input::VisitorCancelled)?;
             store::append_event(tx, &mut conv, EventBody::HandoverCancelled, None, now_ms())?;
             store::update_conversation(tx, &conv)?;
@@ -549,9 +545,7 @@ impl Service {
         id: &ConversationId,
     ) -> Result<(ConversationSummary, Vec<Event>), Refusal> {
         self.store.tx(|tx| -> Result<_, Refusal> {
-            let conv = store::conversation(tx, id)?.ok_or_else(|| {
-                Refusal::new(ErrorCode::NotFound, format!("no conversation `{id}`"))
-            })?;
+            let conv = load(tx, id)?;
             Ok((
                 self.summary(tx, &conv)?,
                 store::events_after(tx, id, 0, usize::MAX >> 1)?,
@@ -562,9 +556,7 @@ impl Service {
     /// An agent takes a waiting conversation.
     pub fn accept(&self, agent: &AgentRef, id: &ConversationId) -> Result<(), Refusal> {
         self.store.tx(|tx| -> Result<_, Refusal> {
-            let mut conv = store::conversation(tx, id)?.ok_or_else(|| {
-                Refusal::new(ErrorCode::NotFound, format!("no conversation `{id}`"))
-            })?;
+            let mut conv = load(tx, id)?;
             if let ConversationState::AgentJoined { agent: other } = &conv.state {
                 return Err(Refusal::new(
                     ErrorCode::Conflict,
@@ -595,8 +587,7 @@ impl Service {
         agent: &AgentRef,
         id: &ConversationId,
     ) -> Result<Conversation, Refusal> {
-        let conv = store::conversation(tx, id)?
-            .ok_or_else(|| Refusal::new(ErrorCode::NotFound, format!("no conversation `{id}`")))?;
+        let conv = load(tx, id)?;
         match &conv.state {
             ConversationState::AgentJoined { agent: owner } if owner.id == agent.id => Ok(conv),
             other => Err(Refusal::new(
@@ -674,6 +665,12 @@ fn visitor_message(text: &str, client_msg_id: Option<ClientMsgId>) -> EventBody 
         agent: None,
         buttons: vec![],
     }
+}
+
+/// A conversation, or a `not_found` refusal.
+fn load(tx: &Transaction<'_>, id: &ConversationId) -> Result<Conversation, Refusal> {
+    store::conversation(tx, id)?
+        .ok_or_else(|| Refusal::new(ErrorCode::NotFound, format!("no conversation `{id}`")))
 }
 
 /// 1 + the number of queued conversations that asked earlier.
