@@ -234,7 +234,7 @@ impl Chat {
         }
         if message.len() > MAX_TEXT_BYTES {
             self.error.set(Some(format!(
-                "That message is too long (the limit is {MAX_TEXT_BYTES} characters)."
+                "That message is too long (the limit is {MAX_TEXT_BYTES} bytes)."
             )));
             return;
         }
@@ -548,19 +548,28 @@ impl Chat {
     }
 
     /// Applies one durable event, exactly once (events at or below the last seq are
-    /// duplicates from a replay and are dropped). Replayed history is shown without re-running
-    /// its transitions.
+    /// duplicates from a replay and are dropped). Every event shows its line; only live events
+    /// drive the state, since after a reload the state comes from `welcome`.
     pub fn apply_event(&self, event: Event) {
         if event.seq <= self.last_seq.get_value() {
             return;
         }
         self.last_seq.set_value(event.seq);
-        if event.seq <= self.replay_until.get_value() {
-            self.show_history(event.body);
+        self.show(&event.body);
+        if event.seq > self.replay_until.get_value() {
+            self.follow(event.body);
+        } else {
             self.close_if_with_bot();
-            return;
         }
-        match event.body {
+    }
+
+    fn push_system(&self, text: String) {
+        self.push(Role::System, text, None, None, vec![], Delivery::Sent);
+    }
+
+    /// The transcript line an event shows, if any.
+    fn show(&self, body: &EventBody) {
+        match body {
             EventBody::Message {
                 role,
                 text,
@@ -572,30 +581,24 @@ impl Chat {
                     self.lines
                         .with_untracked(|l| l.iter().any(|l| l.client_msg_id.as_ref() == Some(id)))
                 });
-                if ours {
+                match client_msg_id {
                     // The echo of our own message (another tab would show it).
-                    self.mark(client_msg_id.as_ref().unwrap(), Delivery::Sent);
-                } else {
-                    self.push(
-                        role,
-                        text,
-                        agent.map(|a| a.name),
-                        client_msg_id,
-                        buttons,
-                        Delivery::Sent,
-                    );
+                    Some(id) if ours => self.mark(id, Delivery::Sent),
+                    _ => {
+                        let author = agent.as_ref().map(|a| a.name.clone());
+                        self.push(
+                            *role,
+                            text.clone(),
+                            author,
+                            client_msg_id.clone(),
+                            buttons.clone(),
+                            Delivery::Sent,
+                        );
+                    }
                 }
             }
             EventBody::AgentJoined { agent } => {
-                self.push(
-                    Role::System,
-                    format!("{} joined the chat.", agent.name),
-                    None,
-                    None,
-                    vec![],
-                    Delivery::Sent,
-                );
-                self.apply(Input::AgentAccepted(agent));
+                self.push_system(format!("{} joined the chat.", agent.name))
             }
             EventBody::ChatEnded { by } => {
                 let who = match (&self.state.get_untracked(), by) {
@@ -605,33 +608,12 @@ impl Chat {
                     (_, EndedBy::Visitor) => "You".into(),
                     _ => "The agent".into(),
                 };
-                self.push(
-                    Role::System,
-                    format!("{who} ended the chat. The assistant will answer your next message."),
-                    None,
-                    None,
-                    vec![],
-                    Delivery::Sent,
-                );
-                self.apply(Input::ChatEnded(by));
-                self.handback.set_value(true);
-                self.session.set_value(None);
-                let chat = *self;
-                // Close after this callback returns (the socket owns the running closure).
-                spawn_local(async move { chat.socket.set_value(None) });
+                self.push_system(format!(
+                    "{who} ended the chat. The assistant will answer your next message."
+                ));
             }
             EventBody::HandoverCancelled => {
-                self.apply(Input::VisitorCancelled);
-                self.push(
-                    Role::System,
-                    "You left the queue. The assistant is back.".into(),
-                    None,
-                    None,
-                    vec![],
-                    Delivery::Sent,
-                );
-                let chat = *self;
-                spawn_local(async move { chat.socket.set_value(None) });
+                self.push_system("You left the queue. The assistant is back.".into())
             }
             EventBody::HandoverRequested { .. }
             | EventBody::HandoverOutcome { .. }
@@ -640,32 +622,23 @@ impl Chat {
         }
     }
 
-    /// Shows a replayed event as a transcript line, without running its transition.
-    fn show_history(&self, body: EventBody) {
-        let system =
-            |text: String| self.push(Role::System, text, None, None, vec![], Delivery::Sent);
+    /// The state change a live event drives.
+    fn follow(&self, body: EventBody) {
+        let close = |chat: Chat| {
+            // Close after this callback returns (the socket owns the running closure).
+            spawn_local(async move { chat.socket.set_value(None) });
+        };
         match body {
-            EventBody::Message {
-                role,
-                text,
-                client_msg_id,
-                agent,
-                buttons,
-            } => {
-                self.push(
-                    role,
-                    text,
-                    agent.map(|a| a.name),
-                    client_msg_id,
-                    buttons,
-                    Delivery::Sent,
-                );
+            EventBody::AgentJoined { agent } => self.apply(Input::AgentAccepted(agent)),
+            EventBody::ChatEnded { by } => {
+                self.apply(Input::ChatEnded(by));
+                self.handback.set_value(true);
+                self.session.set_value(None);
+                close(*self);
             }
-            EventBody::AgentJoined { agent } => {
-                system(format!("{} joined the chat.", agent.name));
-            }
-            EventBody::ChatEnded { .. } => {
-                system("The chat with the agent ended.".into());
+            EventBody::HandoverCancelled => {
+                self.apply(Input::VisitorCancelled);
+                close(*self);
             }
             _ => {}
         }
