@@ -423,8 +423,7 @@ impl Chat {
         let Some(session) = self.session.get_value() else {
             return;
         };
-        let base = self.url("").replacen("http", "ws", 1);
-        let url = format!("{base}/api/v1/visitor/ws?token={}", session.token);
+        let url = self.url(&format!("/api/v1/visitor/ws?token={}", session.token));
         let chat = *self;
         let socket = Socket::open(
             &url,
@@ -436,10 +435,7 @@ impl Chat {
                     }
                 });
             },
-            move |text| match serde_json::from_str::<VisitorServerFrame>(&text) {
-                Ok(frame) => chat.on_frame(frame),
-                Err(e) => leptos::logging::warn!("baton: unreadable frame: {e}"),
-            },
+            move |frame: VisitorServerFrame| chat.on_frame(frame),
             move |code| spawn_local(async move { chat.on_socket_closed(code) }),
         );
         match socket {

@@ -44,6 +44,15 @@ pub async fn post_json<T: Serialize, R: DeserializeOwned>(
         .map_err(|e| format!("The chat server sent something unexpected: {e}"))
 }
 
+/// The WebSocket URL for an HTTP(S) URL on the same server.
+fn ws_url(http_url: &str) -> String {
+    match http_url.split_once("://") {
+        Some(("https", rest)) => format!("wss://{rest}"),
+        Some(("http", rest)) => format!("ws://{rest}"),
+        _ => http_url.to_owned(),
+    }
+}
+
 fn js_err(e: JsValue) -> String {
     e.as_string().unwrap_or_else(|| format!("{e:?}"))
 }
@@ -57,19 +66,27 @@ pub struct Socket {
 }
 
 impl Socket {
-    /// Connects; the callbacks run on open, on each text frame and on close (with the code).
-    /// Callbacks must not drop the socket synchronously; defer that with `spawn_local`.
-    pub fn open(
-        url: &str,
+    /// Connects to `http_url` over WebSocket (`http` → `ws`, `https` → `wss`). The callbacks
+    /// run on open, on each JSON frame (an unreadable frame is logged and skipped) and on close
+    /// (with the code). Callbacks must not drop the socket synchronously; defer that with
+    /// `spawn_local`.
+    pub fn open<F: DeserializeOwned>(
+        http_url: &str,
         mut on_open: impl FnMut() + 'static,
-        mut on_text: impl FnMut(String) + 'static,
+        mut on_frame: impl FnMut(F) + 'static,
         mut on_close: impl FnMut(u16) + 'static,
     ) -> Result<Self, String> {
-        let ws = WebSocket::new(url).map_err(js_err)?;
+        let ws = WebSocket::new(&ws_url(http_url)).map_err(js_err)?;
         let on_open = Closure::<dyn FnMut(Event)>::new(move |_| on_open());
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
-            if let Some(text) = e.data().as_string() {
-                on_text(text);
+            let Some(text) = e.data().as_string() else {
+                return;
+            };
+            match serde_json::from_str(&text) {
+                Ok(frame) => on_frame(frame),
+                Err(err) => {
+                    web_sys::console::warn_1(&format!("baton: unreadable frame: {err}").into())
+                }
             }
         });
         let on_close =

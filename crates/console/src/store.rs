@@ -120,18 +120,12 @@ impl Console {
             return;
         };
         self.link.set(Link::Connecting);
-        let url = format!(
-            "{}/api/v1/agent/ws?token={token}",
-            origin().replacen("http", "ws", 1)
-        );
+        let url = format!("{}/api/v1/agent/ws?token={token}", origin());
         let c = *self;
         let socket = Socket::open(
             &url,
             || {},
-            move |text| match serde_json::from_str::<AgentServerFrame>(&text) {
-                Ok(f) => c.on_frame(f),
-                Err(e) => leptos::logging::warn!("baton-console: unreadable frame: {e}"),
-            },
+            move |frame: AgentServerFrame| c.on_frame(frame),
             move |code| spawn_local(async move { c.on_closed(code) }),
         );
         match socket {

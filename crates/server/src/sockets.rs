@@ -74,27 +74,41 @@ fn decode<T: DeserializeOwned>(msg: Option<Result<Message, axum::Error>>) -> Inc
     }
 }
 
-/// Sends the events after `*sent`, advancing it.
+/// Sends the durable events after `*cursor`, each wrapped by `frame`, advancing the cursor.
+async fn catch_up<F: Serialize>(
+    svc: &Service,
+    ws: &mut WebSocket,
+    id: &ConversationId,
+    cursor: &mut u64,
+    frame: impl Fn(Event) -> F,
+) -> Result<(), Refusal> {
+    loop {
+        let events = svc.events_after(id, *cursor, PAGE)?;
+        let n = events.len();
+        for event in events {
+            let seq = event.seq;
+            if !send(ws, &frame(event)).await {
+                return Ok(());
+            }
+            *cursor = seq;
+        }
+        if n < PAGE {
+            return Ok(());
+        }
+    }
+}
+
+/// Sends a visitor the events after `*sent`.
 async fn catch_up_visitor(
     svc: &Service,
     ws: &mut WebSocket,
     id: &ConversationId,
     sent: &mut u64,
 ) -> Result<(), Refusal> {
-    loop {
-        let events = svc.events_after(id, *sent, PAGE)?;
-        let n = events.len();
-        for event in events {
-            let seq = event.seq;
-            if !send(ws, &VisitorServerFrame::Event { event }).await {
-                return Ok(());
-            }
-            *sent = seq;
-        }
-        if n < PAGE {
-            return Ok(());
-        }
-    }
+    catch_up(svc, ws, id, sent, |event| VisitorServerFrame::Event {
+        event,
+    })
+    .await
 }
 
 /// One visitor socket for one conversation.
@@ -208,35 +222,18 @@ pub async fn visitor(svc: Arc<Service>, id: ConversationId, mut ws: WebSocket) {
     }
 }
 
-/// Sends the events after each watched conversation's cursor.
+/// Sends an agent the events of one watched conversation after its cursor.
 async fn catch_up_agent(
     svc: &Service,
     ws: &mut WebSocket,
     id: &ConversationId,
     cursor: &mut u64,
 ) -> Result<(), Refusal> {
-    loop {
-        let events: Vec<Event> = svc.events_after(id, *cursor, PAGE)?;
-        let n = events.len();
-        for event in events {
-            let seq = event.seq;
-            if !send(
-                ws,
-                &AgentServerFrame::Event {
-                    conversation_id: id.clone(),
-                    event,
-                },
-            )
-            .await
-            {
-                return Ok(());
-            }
-            *cursor = seq;
-        }
-        if n < PAGE {
-            return Ok(());
-        }
-    }
+    catch_up(svc, ws, id, cursor, |event| AgentServerFrame::Event {
+        conversation_id: id.clone(),
+        event,
+    })
+    .await
 }
 
 async fn agent_welcome(svc: &Service, ws: &mut WebSocket, agent: &AgentRef) -> bool {
