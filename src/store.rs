@@ -1,8 +1,10 @@
 //! The conversation store: all widget state, and the only code that talks to the transport.
 //!
-//! Components read signals and call methods on `Chat`. State changes go through
-//! `baton_protocol::state::transition`, the same function the server runs, so the widget
-//! cannot show a state the protocol does not have.
+//! Components read signals and call methods on `Chat`. The conversation state changes only
+//! through `baton_protocol::decide::apply` on the durable events the server sends (the same
+//! function the server runs), plus the ephemeral queue position through
+//! `baton_protocol::state::transition`, so the widget cannot show a state the protocol does
+//! not have.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -10,15 +12,16 @@ use leptos::task::spawn_local;
 use baton_protocol::bot::{
     BotMessage, BotMetadata, BotRequest, Button, HandoverDirective, MessageSource, WcpMetadata,
 };
+use baton_protocol::decide::{self, Applied, View};
 use baton_protocol::ids::{ClientMsgId, VisitorId};
 use baton_protocol::state::{ConversationState, EndedBy, Input, Transport, transition};
 use baton_protocol::ws::{
-    ErrorCode, Event, EventBody, HandoverRequest, HandoverResponse, Role, VisitorFrame,
-    VisitorServerFrame, VisitorSession,
+    ErrorCode, Event, EventBody, HandoverRequest, HandoverResponse, Role, VisitorCredentials,
+    VisitorFrame, VisitorServerFrame, VisitorSession,
 };
 use baton_protocol::{MAX_TEXT_BYTES, PROTOCOL_VERSION};
 
-use baton_browser::{Socket, post_json};
+use baton_browser::{FetchError, Socket, post_json_as};
 
 /// Whether a visitor message reached the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,17 +62,31 @@ pub struct Settings {
     pub title: String,
 }
 
+/// The visitor's credential: its id (the Rasa `sender`) and the secret that proves it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credential {
+    /// The visitor id, chosen by the server.
+    pub visitor_id: VisitorId,
+    /// The bearer token.
+    pub token: String,
+}
+
 /// The store. `Copy`: every field is a handle.
 #[derive(Clone, Copy)]
 pub struct Chat {
     /// Settings.
     pub settings: StoredValue<Settings>,
-    /// This visitor.
-    pub visitor: StoredValue<VisitorId>,
+    /// This visitor's credential, once the server gave one (on first contact).
+    pub credential: StoredValue<Option<Credential>>,
     /// The transcript.
     pub lines: RwSignal<Vec<Line>>,
-    /// The conversation state.
+    /// The conversation state, as the events applied so far leave it (with the live queue
+    /// position). Only `apply_event` and queue frames change it.
     pub state: RwSignal<ConversationState>,
+    /// A handover request is on its way to the server.
+    pub requesting: RwSignal<bool>,
+    /// The visitor wrote since the last handover outcome, so its sentence is no longer news.
+    pub moved_on: RwSignal<bool>,
     /// The server's text for the current handover outcome.
     pub notice: RwSignal<Option<String>>,
     /// The last error worth telling the visitor about.
@@ -81,17 +98,24 @@ pub struct Chat {
     /// Waiting for the bot's answer.
     pub busy: RwSignal<bool>,
     next_key: StoredValue<u64>,
-    last_seq: StoredValue<u64>,
+    /// The conversation as the events applied so far leave it.
+    view: StoredValue<View>,
     session: StoredValue<Option<VisitorSession>>,
     socket: StoredValue<Option<Socket>, LocalStorage>,
     retries: StoredValue<u32>,
     handback: StoredValue<bool>,
-    /// Events up to this seq are a replay of history (after a reload): they are shown, but
-    /// the state comes from `welcome`, not from replaying old transitions.
+    /// Events up to this seq are a replay of history (after a reconnect or reload): they
+    /// are shown and applied, but the side effects of a live change (closing the socket)
+    /// wait until the replay is over.
     replay_until: StoredValue<u64>,
+    /// Whether the credential and session are kept in `localStorage` (tests keep none).
+    persist: StoredValue<bool>,
+    /// A credential request is on its way.
+    fetching_credential: StoredValue<bool>,
 }
 
 const VISITOR_KEY: &str = "baton.visitor";
+const TOKEN_KEY: &str = "baton.token";
 const SESSION_KEY: &str = "baton.session";
 
 fn local_storage() -> Option<web_sys::Storage> {
@@ -111,32 +135,46 @@ fn new_id() -> String {
         })
 }
 
-/// The stable visitor id from `localStorage`, created on first use. Storage can be blocked
-/// (privacy modes, sandboxed frames); then the id lasts for this page view only.
-fn visitor_id() -> VisitorId {
-    let storage = local_storage();
-    if let Some(id) = storage
-        .as_ref()
-        .and_then(|s| s.get_item(VISITOR_KEY).ok().flatten())
-    {
-        return VisitorId(id);
-    }
-    let id = format!("v_{}", new_id());
-    if let Some(s) = storage {
-        let _ = s.set_item(VISITOR_KEY, &id);
-    }
-    VisitorId(id)
+/// The credential kept from an earlier page view, if storage allows.
+fn stored_credential() -> Option<Credential> {
+    let s = local_storage()?;
+    Some(Credential {
+        visitor_id: VisitorId(s.get_item(VISITOR_KEY).ok()??),
+        token: s.get_item(TOKEN_KEY).ok()??,
+    })
+}
+
+/// The page the widget is embedded in, shown to the agent.
+fn page_url() -> Option<String> {
+    web_sys::window()?.location().href().ok()
+}
+
+/// Waits `ms` milliseconds (while another task fetches the credential).
+async fn pause(ms: i32) {
+    let p = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(p).await;
 }
 
 impl Chat {
-    /// A store for this page view. If this visitor has an agent session from an earlier page
-    /// view, it reconnects and replays the conversation, so a reload loses nothing.
+    /// A store for this page view, keeping its credential in `localStorage`. If this visitor
+    /// has an agent session from an earlier page view, it reconnects and replays the
+    /// conversation, so a reload loses nothing.
     pub fn new(settings: Settings) -> Self {
-        let chat = Self::with_visitor(settings, visitor_id());
+        let chat = Self::detached(settings);
+        chat.persist.set_value(true);
+        chat.credential.set_value(stored_credential());
         let saved = local_storage()
             .and_then(|s| s.get_item(SESSION_KEY).ok().flatten())
             .and_then(|json| serde_json::from_str::<VisitorSession>(&json).ok());
-        if let Some(mut session) = saved {
+        if let Some(mut session) = saved
+            && chat
+                .credential
+                .with_value(|c| c.as_ref().is_some_and(|c| c.token == session.token))
+        {
             session.head_seq = 0;
             chat.session.set_value(Some(session));
             chat.replay_until.set_value(u64::MAX);
@@ -145,26 +183,86 @@ impl Chat {
         chat
     }
 
-    /// A store for a given visitor (tests use fresh ids).
-    pub fn with_visitor(settings: Settings, visitor: VisitorId) -> Self {
+    /// A store that keeps nothing in `localStorage` and has no credential yet (tests).
+    pub fn detached(settings: Settings) -> Self {
         Self {
             settings: StoredValue::new(settings),
-            visitor: StoredValue::new(visitor),
+            credential: StoredValue::new(None),
             lines: RwSignal::new(vec![]),
             state: RwSignal::new(ConversationState::Bot),
+            requesting: RwSignal::new(false),
+            moved_on: RwSignal::new(false),
             notice: RwSignal::new(None),
             error: RwSignal::new(None),
             open: RwSignal::new(false),
             menu_open: RwSignal::new(false),
             busy: RwSignal::new(false),
             next_key: StoredValue::new(0),
-            last_seq: StoredValue::new(0),
+            view: StoredValue::new(View::default()),
             session: StoredValue::new(None),
             socket: StoredValue::new_local(None),
             retries: StoredValue::new(0),
             handback: StoredValue::new(false),
             replay_until: StoredValue::new(0),
+            persist: StoredValue::new(false),
+            fetching_credential: StoredValue::new(false),
         }
+    }
+
+    /// This visitor's credential: the one kept, or a new one from the server on first
+    /// contact (`POST /api/v1/visitor`). Only one request is made at a time.
+    async fn ensure_credential(&self) -> Result<Credential, String> {
+        for _ in 0..500 {
+            if let Some(c) = self.credential.get_value() {
+                return Ok(c);
+            }
+            if !self.fetching_credential.get_value() {
+                break;
+            }
+            pause(20).await;
+        }
+        self.fetching_credential.set_value(true);
+        let got = post_json_as::<_, VisitorCredentials>(
+            &self.url("/api/v1/visitor"),
+            &serde_json::json!({}),
+            None,
+        )
+        .await;
+        self.fetching_credential.set_value(false);
+        let c = got.map_err(|e| e.message)?;
+        let c = Credential {
+            visitor_id: c.visitor_id,
+            token: c.token,
+        };
+        if self.persist.get_value()
+            && let Some(s) = local_storage()
+        {
+            let _ = s.set_item(VISITOR_KEY, c.visitor_id.as_str());
+            let _ = s.set_item(TOKEN_KEY, &c.token);
+        }
+        self.credential.set_value(Some(c.clone()));
+        Ok(c)
+    }
+
+    /// Forgets a credential the server no longer knows (its database was reset); the next
+    /// contact gets a new one.
+    fn forget_credential(&self) {
+        self.credential.set_value(None);
+        if self.persist.get_value()
+            && let Some(s) = local_storage()
+        {
+            let _ = s.remove_item(VISITOR_KEY);
+            let _ = s.remove_item(TOKEN_KEY);
+            let _ = s.remove_item(SESSION_KEY);
+        }
+    }
+
+    fn fetch_error(&self, e: FetchError) -> String {
+        if e.status == Some(401) {
+            self.forget_credential();
+            return "Your chat session has expired. Please send your message again.".into();
+        }
+        e.message
     }
 
     fn url(&self, path: &str) -> String {
@@ -201,14 +299,9 @@ impl Chat {
         delivery
     }
 
-    /// Runs one state transition. A rejected one is logged and ignored: a late or repeated
-    /// event must never wedge the widget.
-    pub fn apply(&self, input: Input) {
-        let current = self.state.get_untracked();
-        match transition(&current, &input) {
-            Ok(next) => self.state.set(next),
-            Err(e) => leptos::logging::warn!("baton: {e}"),
-        }
+    /// The seq of the last durable event applied.
+    pub fn last_seq(&self) -> u64 {
+        self.view.with_value(|v| v.head_seq)
     }
 
     // ---- sending ----
@@ -239,6 +332,9 @@ impl Chat {
             return;
         }
         self.error.set(None);
+        if self.state.get_untracked().transport() == Transport::BotHttp {
+            self.moved_on.set(true);
+        }
         let id = ClientMsgId(new_id());
         let delivery = self.push(
             Role::Visitor,
@@ -302,19 +398,20 @@ impl Chat {
         source: MessageSource,
         delivery: ArcRwSignal<Delivery>,
     ) {
+        self.busy.set(true);
+        let credential = match self.ensure_credential().await {
+            Ok(c) => c,
+            Err(e) => {
+                self.busy.set(false);
+                delivery.set(Delivery::Failed);
+                self.error.set(Some(e));
+                return;
+            }
+        };
         // After an agent chat ended, the next bot call says so (the bot may greet back).
-        if matches!(
-            self.state.get_untracked(),
-            ConversationState::Ended { .. }
-                | ConversationState::Closed { .. }
-                | ConversationState::Disabled
-                | ConversationState::Unavailable
-        ) {
-            self.apply(Input::ReturnToBot);
-        }
         let event = self.handback.get_value().then(|| "handback".to_owned());
         let req = BotRequest {
-            sender: self.visitor.get_value(),
+            sender: credential.visitor_id,
             message,
             metadata: Some(BotMetadata {
                 wcp: Some(WcpMetadata {
@@ -325,9 +422,12 @@ impl Chat {
                 }),
             }),
         };
-        self.busy.set(true);
-        let answer: Result<Vec<BotMessage>, String> =
-            post_json(&self.url("/webhooks/rest/webhook"), &req).await;
+        let answer: Result<Vec<BotMessage>, FetchError> = post_json_as(
+            &self.url("/webhooks/rest/webhook"),
+            &req,
+            Some(&credential.token),
+        )
+        .await;
         self.busy.set(false);
         match answer {
             Ok(items) => {
@@ -337,7 +437,8 @@ impl Chat {
             }
             Err(e) => {
                 delivery.set(Delivery::Failed);
-                self.error.set(Some(e));
+                let message = self.fetch_error(e);
+                self.error.set(Some(message));
             }
         }
     }
@@ -370,36 +471,54 @@ impl Chat {
     /// Asks for a person (the overflow menu, or a bot directive).
     pub fn request_agent(&self, directive: HandoverDirective) {
         self.menu_open.set(false);
-        if !self.state.get_untracked().can_request_handover() {
+        if !self.state.get_untracked().can_request_handover() || self.requesting.get_untracked() {
             return;
         }
-        self.apply(Input::RequestHandover(directive.reason));
+        self.requesting.set(true);
         self.notice.set(None);
         let chat = *self;
         spawn_local(async move {
-            let req = HandoverRequest {
-                visitor_id: chat.visitor.get_value(),
-                directive,
-            };
-            match post_json::<_, HandoverResponse>(&chat.url("/api/v1/handover"), &req).await {
-                Ok(resp) => chat.on_handover(resp),
-                Err(e) => {
-                    chat.error.set(Some(e));
-                    chat.state.set(ConversationState::Bot);
+            let result = match chat.ensure_credential().await {
+                Ok(c) => {
+                    let req = HandoverRequest {
+                        visitor_id: c.visitor_id,
+                        directive,
+                        page_url: page_url(),
+                    };
+                    post_json_as::<_, HandoverResponse>(
+                        &chat.url("/api/v1/handover"),
+                        &req,
+                        Some(&c.token),
+                    )
+                    .await
+                    .map_err(|e| chat.fetch_error(e))
                 }
+                Err(e) => Err(e),
+            };
+            chat.requesting.set(false);
+            match result {
+                Ok(resp) => chat.on_handover(resp),
+                Err(e) => chat.error.set(Some(e)),
             }
         });
     }
 
-    /// Applies the server's handover answer.
+    /// Applies the server's handover answer: its events drive the state, and a session
+    /// means the conversation now goes over the visitor socket.
     pub fn on_handover(&self, resp: HandoverResponse) {
         self.notice.set(Some(resp.message));
-        self.state.set(resp.state);
-        if let Some(session) = resp.session {
-            self.last_seq
-                .set_value(self.last_seq.get_value().max(session.head_seq));
+        self.moved_on.set(false);
+        for event in resp.events {
+            self.apply_event(event);
+        }
+        if let Some(session) = resp.session
+            && self.socket.with_value(Option::is_none)
+        {
             // Kept so a reload can reconnect and replay the conversation.
-            if let (Some(storage), Ok(json)) = (local_storage(), serde_json::to_string(&session)) {
+            if self.persist.get_value()
+                && let (Some(storage), Ok(json)) =
+                    (local_storage(), serde_json::to_string(&session))
+            {
                 let _ = storage.set_item(SESSION_KEY, &json);
             }
             self.session.set_value(Some(session));
@@ -428,7 +547,7 @@ impl Chat {
         let socket = Socket::open(
             &url,
             move || {
-                let last_seq = chat.last_seq.get_value();
+                let last_seq = chat.last_seq();
                 chat.socket.with_value(|s| {
                     if let Some(s) = s {
                         s.send(&VisitorFrame::Hello { last_seq });
@@ -446,7 +565,13 @@ impl Chat {
 
     fn on_socket_closed(&self, code: u16) {
         self.socket.set_value(None);
-        if self.state.get_untracked().transport() != Transport::AgentSocket || code == 1000 {
+        if code == baton_protocol::ws::close::UNAUTHORIZED {
+            // The server no longer knows this credential: start afresh on the next contact.
+            self.forget_credential();
+            self.session.set_value(None);
+            return;
+        }
+        if self.session.with_value(Option::is_none) || code == baton_protocol::ws::close::NORMAL {
             return;
         }
         // Dropped while waiting or chatting: reconnect with back-off; hello{last_seq}
@@ -464,26 +589,25 @@ impl Chat {
     /// Handles one frame from the visitor socket.
     pub fn on_frame(&self, frame: VisitorServerFrame) {
         match frame {
-            VisitorServerFrame::Welcome {
-                state, head_seq, ..
-            } => {
+            VisitorServerFrame::Welcome { head_seq, .. } => {
                 self.retries.set_value(0);
-                let resuming = self.replay_until.get_value() == u64::MAX;
-                if resuming {
-                    // Resuming after a reload: everything up to head_seq is history.
-                    self.replay_until.set_value(head_seq);
-                }
-                self.state.set(state);
+                // Everything up to head_seq is history the server replays next; the state
+                // follows from applying it, so the welcome's own state is not needed.
+                self.replay_until.set_value(head_seq);
                 self.resend_outbox();
-                if resuming {
-                    self.close_if_with_bot();
-                }
+                self.close_if_with_bot();
             }
             VisitorServerFrame::Event { event } => self.apply_event(event),
             VisitorServerFrame::Ack { client_msg_id, .. } => {
                 self.mark(&client_msg_id, Delivery::Sent)
             }
-            VisitorServerFrame::Queue { position } => self.apply(Input::QueueUpdate(position)),
+            VisitorServerFrame::Queue { position } => {
+                // Ephemeral: only while queued; leaving the queue comes as an event.
+                let current = self.state.get_untracked();
+                if let Ok(next) = transition(&current, &Input::QueueUpdate(position)) {
+                    self.state.set(next);
+                }
+            }
             VisitorServerFrame::Error {
                 code,
                 message,
@@ -535,25 +659,56 @@ impl Chat {
     /// After a history replay, a conversation that is back with the bot needs no socket.
     fn close_if_with_bot(&self) {
         if self.state.get_untracked().transport() == Transport::BotHttp
-            && self.last_seq.get_value() >= self.replay_until.get_value()
+            && self.last_seq() >= self.replay_until.get_value()
         {
-            let chat = *self;
-            // Close after the current callback returns (the socket owns the running closure).
-            spawn_local(async move { chat.socket.set_value(None) });
+            self.close_socket();
         }
     }
 
-    /// Applies one durable event, exactly once (events at or below the last seq are
-    /// duplicates from a replay and are dropped). Every event shows its line; only live events
-    /// drive the state, since after a reload the state comes from `welcome`.
-    pub fn apply_event(&self, event: Event) {
-        if event.seq <= self.last_seq.get_value() {
-            return;
+    fn close_socket(&self) {
+        let chat = *self;
+        // Close after the current callback returns (the socket owns the running closure).
+        spawn_local(async move { chat.socket.set_value(None) });
+        self.session.set_value(None);
+        if self.persist.get_value()
+            && let Some(s) = local_storage()
+        {
+            let _ = s.remove_item(SESSION_KEY);
         }
-        self.last_seq.set_value(event.seq);
-        self.show(&event.body);
+    }
+
+    /// Applies one durable event exactly once (events at or below the last seq are
+    /// duplicates from a replay and change nothing): it shows its line, moves the state
+    /// through the protocol's `apply`, and, when live, has its side effects.
+    pub fn apply_event(&self, event: Event) {
+        let before = self.state.get_untracked();
+        let mut view = self.view.get_value();
+        match decide::apply(&mut view, &event) {
+            Applied::Duplicate => return,
+            Applied::Rejected(r) => leptos::logging::warn!("baton: {r}"),
+            Applied::Changed => {}
+        }
+        let next = match (&view.state, &before) {
+            // The stored outcome has no live position; keep the one the queue frames told.
+            (
+                ConversationState::Queued {
+                    position: None,
+                    agents_online,
+                },
+                ConversationState::Queued { position, .. },
+            ) => ConversationState::Queued {
+                position: *position,
+                agents_online: *agents_online,
+            },
+            (s, _) => s.clone(),
+        };
+        self.view.set_value(view);
+        self.show(&event.body, &before);
+        if next != before {
+            self.state.set(next.clone());
+        }
         if event.seq > self.replay_until.get_value() {
-            self.follow(event.body);
+            self.follow(&before, &next);
         } else {
             self.close_if_with_bot();
         }
@@ -563,8 +718,8 @@ impl Chat {
         self.push(Role::System, text, None, None, vec![], Delivery::Sent);
     }
 
-    /// The transcript line an event shows, if any.
-    fn show(&self, body: &EventBody) {
+    /// The transcript line an event shows, if any; `before` is the state it arrived in.
+    fn show(&self, body: &EventBody, before: &ConversationState) {
         match body {
             EventBody::Message {
                 role,
@@ -572,6 +727,7 @@ impl Chat {
                 client_msg_id,
                 agent,
                 buttons,
+                ..
             } => {
                 let ours = client_msg_id.as_ref().is_some_and(|id| {
                     self.lines
@@ -580,6 +736,8 @@ impl Chat {
                 match client_msg_id {
                     // The echo of our own message (another tab would show it).
                     Some(id) if ours => self.mark(id, Delivery::Sent),
+                    // A bot item with only an image, attachment or custom payload.
+                    _ if text.is_empty() && buttons.is_empty() => {}
                     _ => {
                         let author = agent.as_ref().map(|a| a.name.clone());
                         self.push(
@@ -597,7 +755,7 @@ impl Chat {
                 self.push_system(format!("{} joined the chat.", agent.name))
             }
             EventBody::ChatEnded { by } => {
-                let who = match (&self.state.get_untracked(), by) {
+                let who = match (before, by) {
                     (ConversationState::AgentJoined { agent }, EndedBy::Agent) => {
                         agent.name.clone()
                     }
@@ -618,25 +776,14 @@ impl Chat {
         }
     }
 
-    /// The state change a live event drives.
-    fn follow(&self, body: EventBody) {
-        let close = |chat: Chat| {
-            // Close after this callback returns (the socket owns the running closure).
-            spawn_local(async move { chat.socket.set_value(None) });
-        };
-        match body {
-            EventBody::AgentJoined { agent } => self.apply(Input::AgentAccepted(agent)),
-            EventBody::ChatEnded { by } => {
-                self.apply(Input::ChatEnded(by));
+    /// The side effects of a live state change: back with the bot, the socket is closed
+    /// and, after an agent chat, the next bot call says it is a handback.
+    fn follow(&self, before: &ConversationState, after: &ConversationState) {
+        if before.transport() == Transport::AgentSocket && after.transport() == Transport::BotHttp {
+            if matches!(after, ConversationState::Ended { .. }) {
                 self.handback.set_value(true);
-                self.session.set_value(None);
-                close(*self);
             }
-            EventBody::HandoverCancelled => {
-                self.apply(Input::VisitorCancelled);
-                close(*self);
-            }
-            _ => {}
+            self.close_socket();
         }
     }
 }

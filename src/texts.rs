@@ -47,6 +47,32 @@ pub fn status_line(
     })
 }
 
+/// The status line as the widget shows it: "checking" while a request is on its way, and
+/// an outcome's sentence (ended, closed, disabled, unavailable) only until the visitor
+/// writes again, since the bot has taken over by then.
+pub fn shown_status(
+    state: &ConversationState,
+    requesting: bool,
+    moved_on: bool,
+    notice: Option<&str>,
+    next_open: impl Fn(&str) -> String,
+) -> Option<String> {
+    if requesting {
+        return Some("Checking whether an agent is available…".into());
+    }
+    let outcome = matches!(
+        state,
+        ConversationState::Ended { .. }
+            | ConversationState::Closed { .. }
+            | ConversationState::Disabled
+            | ConversationState::Unavailable
+    );
+    if outcome && moved_on {
+        return None;
+    }
+    status_line(state, notice, next_open)
+}
+
 /// The short state label for the header.
 pub fn header_label(state: &ConversationState) -> &'static str {
     match state {

@@ -99,8 +99,10 @@ fn format_local(at: &str) -> String {
 fn StatusLine() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let text = Memo::new(move |_| {
-        texts::status_line(
+        texts::shown_status(
             &chat.state.get(),
+            chat.requesting.get(),
+            chat.moved_on.get(),
             chat.notice.get().as_deref(),
             format_local,
         )

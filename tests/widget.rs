@@ -3,8 +3,8 @@
 //! "unreachable server" tests point the widget at a closed local port.
 #![cfg(target_arch = "wasm32")]
 
-use baton_protocol::bot::BotMessage;
-use baton_protocol::ids::{AgentId, VisitorId};
+use baton_protocol::bot::{BotMessage, HandoverReason};
+use baton_protocol::ids::AgentId;
 use baton_protocol::state::{AgentRef, ConversationState, EndedBy};
 use baton_protocol::status::{OffloadState, OffloadStatus};
 use baton_protocol::ws::{Event, EventBody, HandoverResponse, Role};
@@ -32,14 +32,10 @@ fn mount(server: &str) -> Mounted {
         .unwrap();
     let container: HtmlElement = document.create_element("div").unwrap().unchecked_into();
     root.append_child(&container).unwrap();
-    let visitor = VisitorId(format!("v_test_{}", js_sys::Math::random()));
-    let chat = Chat::with_visitor(
-        Settings {
-            server: server.into(),
-            title: "Support".into(),
-        },
-        visitor,
-    );
+    let chat = Chat::detached(Settings {
+        server: server.into(),
+        title: "Support".into(),
+    });
     mount_in(container, chat);
     Mounted { root, chat }
 }
@@ -160,13 +156,7 @@ async fn party_text_is_never_interpreted_as_html() {
     w.chat.apply_event(Event {
         seq: 1,
         ts: "t".into(),
-        body: EventBody::Message {
-            role: Role::Agent,
-            text: evil.into(),
-            client_msg_id: None,
-            agent: None,
-            buttons: vec![],
-        },
+        body: EventBody::text(Role::Agent, evil),
     });
     tick().await;
     let texts = w.root.query_selector_all(".baton-message__text").unwrap();
@@ -180,12 +170,50 @@ async fn party_text_is_never_interpreted_as_html() {
 
 fn status(state: OffloadState) -> OffloadStatus {
     OffloadStatus {
-        v: 1,
+        v: 2,
         state,
         agents_online: Some(true),
         queue_length: 0,
         next_open_at: None,
         message: None,
+    }
+}
+
+/// The two events of one handover request, at `seq` and `seq + 1`.
+fn request(seq: u64, outcome: ConversationState) -> Vec<Event> {
+    vec![
+        Event {
+            seq,
+            ts: "t".into(),
+            body: EventBody::HandoverRequested {
+                reason: HandoverReason::UserRequest,
+                reason_text: None,
+                message_to_agent: None,
+                queue: Some("default".into()),
+                skill: None,
+                page_url: None,
+            },
+        },
+        Event {
+            seq: seq + 1,
+            ts: "t".into(),
+            body: EventBody::HandoverOutcome { outcome },
+        },
+    ]
+}
+
+fn answer(
+    outcome: ConversationState,
+    message: &str,
+    state: OffloadState,
+    seq: u64,
+) -> HandoverResponse {
+    HandoverResponse {
+        state: outcome.clone(),
+        message: message.into(),
+        status: status(state),
+        session: None,
+        events: request(seq, outcome),
     }
 }
 
@@ -200,15 +228,15 @@ async fn each_offloading_state_shows_its_own_message() {
         "no status line while the bot answers"
     );
 
-    w.chat.on_handover(HandoverResponse {
-        state: ConversationState::Queued {
+    w.chat.on_handover(answer(
+        ConversationState::Queued {
             position: Some(1),
             agents_online: Some(true),
         },
-        message: "Please wait for a couple of minutes while a live agent connects.".into(),
-        status: status(OffloadState::Open),
-        session: None,
-    });
+        "Please wait for a couple of minutes while a live agent connects.",
+        OffloadState::Open,
+        1,
+    ));
     tick().await;
     assert_eq!(
         w.text(".baton-status"),
@@ -216,14 +244,20 @@ async fn each_offloading_state_shows_its_own_message() {
     );
     assert_eq!(w.text(".baton-panel__subtitle"), "Waiting for an agent");
 
-    w.chat.on_handover(HandoverResponse {
-        state: ConversationState::Closed {
+    // The visitor leaves the queue, then asks again outside opening hours.
+    w.chat.apply_event(Event {
+        seq: 3,
+        ts: "t".into(),
+        body: EventBody::HandoverCancelled,
+    });
+    w.chat.on_handover(answer(
+        ConversationState::Closed {
             next_open_at: Some("2030-01-07T08:00:00+00:00".into()),
         },
-        message: "We are closed.".into(),
-        status: status(OffloadState::Closed),
-        session: None,
-    });
+        "We are closed.",
+        OffloadState::Closed,
+        4,
+    ));
     tick().await;
     let closed = w.text(".baton-status");
     assert!(
@@ -235,25 +269,46 @@ async fn each_offloading_state_shows_its_own_message() {
         "the next opening is shown: {closed}"
     );
 
-    w.chat.on_handover(HandoverResponse {
-        state: ConversationState::Disabled,
-        message: "Live chat is switched off.".into(),
-        status: status(OffloadState::Disabled),
-        session: None,
-    });
+    w.chat.on_handover(answer(
+        ConversationState::Disabled,
+        "Live chat is switched off.",
+        OffloadState::Disabled,
+        6,
+    ));
     tick().await;
     assert_eq!(w.text(".baton-status"), "Live chat is switched off.");
     assert_eq!(w.text(".baton-panel__subtitle"), "Assistant");
+    // The same events again (a repeated answer) change nothing.
+    w.chat.on_handover(answer(
+        ConversationState::Disabled,
+        "Live chat is switched off.",
+        OffloadState::Disabled,
+        6,
+    ));
+    assert_eq!(w.chat.last_seq(), 7);
+    // Once the visitor writes to the bot again, the outcome is no longer news.
+    w.chat.moved_on.set(true);
+    tick().await;
+    assert_eq!(w.text(".baton-status"), "");
 }
 
 #[wasm_bindgen_test]
 async fn durable_events_apply_once_and_drive_the_state() {
     let w = mount(NOWHERE);
     w.chat.open.set(true);
-    w.chat.state.set(ConversationState::Queued {
-        position: Some(1),
-        agents_online: Some(true),
-    });
+    for e in request(
+        3,
+        ConversationState::Queued {
+            position: None,
+            agents_online: Some(true),
+        },
+    ) {
+        w.chat.apply_event(e);
+    }
+    assert!(matches!(
+        w.chat.state.get_untracked(),
+        ConversationState::Queued { .. }
+    ));
     let dana = AgentRef {
         id: AgentId::from("a_1"),
         name: "Dana".into(),
@@ -276,6 +331,9 @@ async fn durable_events_apply_once_and_drive_the_state() {
             client_msg_id: None,
             agent: Some(dana),
             buttons: vec![],
+            image: None,
+            attachment: None,
+            custom: None,
         },
     };
     w.chat.apply_event(hello.clone());

@@ -392,7 +392,14 @@ fn test() -> Result {
             Box::new(|| {
                 run(e
                     .cmd("cargo")
-                    .args(["test", "--locked", "-p", "baton-e2e"])
+                    .args([
+                        "test",
+                        "--locked",
+                        "-p",
+                        "baton-e2e",
+                        "--",
+                        "--test-threads=1",
+                    ])
                     .env("CHROMEDRIVER", CHROMEDRIVER)
                     .env("CHROMIUM", CHROMIUM)
                     .env("BATON_WIDGET_DIR", &widget_dir)

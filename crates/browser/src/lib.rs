@@ -10,11 +10,44 @@ use web_sys::{CloseEvent, Event, MessageEvent, Request, RequestInit, Response, W
 
 use baton_protocol::bot::ApiError;
 
+/// A failed request: the HTTP status when the server answered, and a sentence for people.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchError {
+    /// The HTTP status, or `None` when the server could not be reached.
+    pub status: Option<u16>,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<String> for FetchError {
+    fn from(message: String) -> Self {
+        Self {
+            status: None,
+            message,
+        }
+    }
+}
+
 /// POSTs `body` as JSON and decodes the JSON answer. Errors are sentences for people.
 pub async fn post_json<T: Serialize, R: DeserializeOwned>(
     url: &str,
     body: &T,
 ) -> Result<R, String> {
+    post_json_as(url, body, None).await.map_err(|e| e.message)
+}
+
+/// Like [`post_json`], with `Authorization: Bearer <bearer>` when given.
+pub async fn post_json_as<T: Serialize, R: DeserializeOwned>(
+    url: &str,
+    body: &T,
+    bearer: Option<&str>,
+) -> Result<R, FetchError> {
     let init = RequestInit::new();
     init.set_method("POST");
     init.set_body(&JsValue::from_str(
@@ -24,7 +57,12 @@ pub async fn post_json<T: Serialize, R: DeserializeOwned>(
     req.headers()
         .set("Content-Type", "application/json")
         .map_err(js_err)?;
-    let window = web_sys::window().ok_or("no window")?;
+    if let Some(token) = bearer {
+        req.headers()
+            .set("Authorization", &format!("Bearer {token}"))
+            .map_err(js_err)?;
+    }
+    let window = web_sys::window().ok_or_else(|| "no window".to_string())?;
     let resp: Response = JsFuture::from(window.fetch_with_request(&req))
         .await
         .map_err(|_| "The chat server cannot be reached.".to_string())?
@@ -35,13 +73,16 @@ pub async fn post_json<T: Serialize, R: DeserializeOwned>(
         .as_string()
         .unwrap_or_default();
     if !resp.ok() {
-        return Err(match serde_json::from_str::<ApiError>(&text) {
-            Ok(e) => e.message,
-            Err(_) => format!("The chat server answered {}.", resp.status()),
+        return Err(FetchError {
+            status: Some(resp.status()),
+            message: match serde_json::from_str::<ApiError>(&text) {
+                Ok(e) => e.message,
+                Err(_) => format!("The chat server answered {}.", resp.status()),
+            },
         });
     }
     serde_json::from_str(&text)
-        .map_err(|e| format!("The chat server sent something unexpected: {e}"))
+        .map_err(|e| format!("The chat server sent something unexpected: {e}").into())
 }
 
 /// The WebSocket URL for an HTTP(S) URL on the same server.

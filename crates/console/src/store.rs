@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use baton_browser::{Socket, post_json};
+use baton_browser::{Socket, post_json, post_json_as};
+use baton_protocol::decide::{self, Applied, View};
 use baton_protocol::ids::{ClientMsgId, ConversationId};
 use baton_protocol::state::{AgentRef, ConversationState};
 use baton_protocol::ws::{
-    AgentFrame, AgentServerFrame, ConversationSummary, Event, EventBody, LoginRequest,
-    LoginResponse,
+    AgentFrame, AgentServerFrame, ConversationSummary, Event, LoginRequest, LoginResponse, close,
 };
 
 const TOKEN_KEY: &str = "baton.console.token";
@@ -26,6 +26,31 @@ pub enum Link {
     Online,
 }
 
+/// One conversation's transcript as the console shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Thread {
+    /// The state the events lead to (with the live queue position from the server).
+    pub state: ConversationState,
+    /// The events applied so far.
+    view: View,
+    /// Every event, oldest first.
+    pub events: Vec<Event>,
+}
+
+/// The state to show: the applied one, with the queue position the server reported live.
+fn with_live_position(applied: ConversationState, live: &ConversationState) -> ConversationState {
+    match (applied, live) {
+        (
+            ConversationState::Queued { agents_online, .. },
+            ConversationState::Queued { position, .. },
+        ) => ConversationState::Queued {
+            position: *position,
+            agents_online,
+        },
+        (s, _) => s,
+    }
+}
+
 /// The console store; `Copy`, every field is a handle.
 #[derive(Clone, Copy)]
 pub struct Console {
@@ -39,8 +64,8 @@ pub struct Console {
     pub mine: RwSignal<Vec<ConversationSummary>>,
     /// The conversation shown on the right.
     pub selected: RwSignal<Option<ConversationId>>,
-    /// Transcripts by conversation, with their current state.
-    pub transcripts: RwSignal<HashMap<ConversationId, (ConversationState, Vec<Event>)>>,
+    /// Transcripts by conversation, with the state their events lead to.
+    pub transcripts: RwSignal<HashMap<ConversationId, Thread>>,
     /// Last error.
     pub error: RwSignal<Option<String>>,
     token: StoredValue<Option<String>>,
@@ -104,8 +129,23 @@ impl Console {
         });
     }
 
-    /// Logs out of this tab.
+    /// Logs out: the server ends the session (its other sockets close too).
     pub fn logout(&self) {
+        if let Some(token) = self.token.get_value() {
+            spawn_local(async move {
+                let _ = post_json_as::<_, serde_json::Value>(
+                    &format!("{}/api/v1/agent/logout", origin()),
+                    &serde_json::json!({}),
+                    Some(&token),
+                )
+                .await;
+            });
+        }
+        self.forget_session();
+    }
+
+    /// Forgets the session in this tab.
+    fn forget_session(&self) {
         if let Some(s) = session_storage() {
             let _ = s.remove_item(TOKEN_KEY);
         }
@@ -141,9 +181,12 @@ impl Console {
         }
         let failures = self.failures.get_value() + 1;
         self.failures.set_value(failures);
-        // A refused upgrade (expired session) closes before any welcome, again and again.
-        if failures > 3 && self.link.get_untracked() != Link::Online {
-            self.logout();
+        // The session ended (logged out elsewhere, expired, revoked), or a refused upgrade
+        // closes before any welcome, again and again.
+        if code == close::UNAUTHORIZED
+            || (failures > 3 && self.link.get_untracked() != Link::Online)
+        {
+            self.forget_session();
             self.error
                 .set(Some("Your session ended. Please log in again.".into()));
             return;
@@ -249,10 +292,17 @@ impl Console {
             } => {
                 let mine = matches!(&conversation.state, ConversationState::AgentJoined { agent }
                     if self.agent.with_untracked(|a| a.as_ref().is_some_and(|a| a.id == agent.id)));
+                let mut view = View::default();
+                decide::replay(&mut view, &events);
+                let state = with_live_position(view.state.clone(), &conversation.state);
                 self.transcripts.update(|t| {
                     t.insert(
                         conversation.conversation_id.clone(),
-                        (conversation.state.clone(), events),
+                        Thread {
+                            state,
+                            view,
+                            events,
+                        },
                     );
                 });
                 if mine {
@@ -269,29 +319,21 @@ impl Console {
     }
 
     fn on_event(&self, id: ConversationId, event: Event) {
-        let new_state = match &event.body {
-            EventBody::AgentJoined { agent } => Some(ConversationState::AgentJoined {
-                agent: agent.clone(),
-            }),
-            EventBody::ChatEnded { by } => Some(ConversationState::Ended { by: *by }),
-            EventBody::HandoverCancelled => Some(ConversationState::Bot),
-            EventBody::HandoverOutcome { outcome } => Some(outcome.clone()),
-            _ => None,
-        };
+        let mut left_agent = false;
         self.transcripts.update(|t| {
-            if let Some((state, events)) = t.get_mut(&id)
-                && events.last().is_none_or(|e| e.seq < event.seq)
-            {
-                if let Some(s) = &new_state {
-                    *state = s.clone();
-                }
-                events.push(event);
+            let Some(thread) = t.get_mut(&id) else { return };
+            match decide::apply(&mut thread.view, &event) {
+                Applied::Duplicate => return,
+                Applied::Rejected(r) => leptos::logging::warn!("baton: {r}"),
+                Applied::Changed => {}
             }
+            let before = std::mem::take(&mut thread.state);
+            left_agent = matches!(before, ConversationState::AgentJoined { .. })
+                && !matches!(thread.view.state, ConversationState::AgentJoined { .. });
+            thread.state = with_live_position(thread.view.state.clone(), &before);
+            thread.events.push(event);
         });
-        if matches!(
-            new_state,
-            Some(ConversationState::Ended { .. } | ConversationState::Bot)
-        ) {
+        if left_agent {
             self.mine.update(|l| l.retain(|s| s.conversation_id != id));
         }
     }

@@ -125,8 +125,8 @@ fn ConversationPane() -> impl IntoView {
     let c = expect_context::<Console>();
     let current = Memo::new(move |_| {
         let id = c.selected.get()?;
-        let (state, events) = c.transcripts.with(|t| t.get(&id).cloned())?;
-        Some((id, state, events))
+        let thread = c.transcripts.with(|t| t.get(&id).cloned())?;
+        Some((id, thread.state, thread.events))
     });
     view! {
         <main class="console-pane">

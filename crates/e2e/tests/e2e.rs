@@ -1,6 +1,12 @@
-//! Browser end-to-end test: the real server (in-process, on 127.0.0.1:0, with a real SQLite
-//! file), the built widget and console, and two real headless Chromium sessions driven over
-//! WebDriver: one is the visitor on the demo host page, the other the agent in the console.
+//! Browser end-to-end tests: the real server (in-process, on 127.0.0.1:0, with a real SQLite
+//! file), the built widget and console, and real headless Chromium sessions driven over
+//! WebDriver: the visitor on a site owner's page, the agent in the console.
+//!
+//! The visitor's page is served from another origin than Baton (`http://localhost:P`
+//! against Baton's `http://127.0.0.1:Q`), embeds the widget with the README's one tag, and
+//! is served under a strict Content-Security-Policy; the test fails on any CSP violation.
+//! One test drives it with a mouse on a desktop-sized window, the other by keyboard alone
+//! on a phone-sized screen.
 //!
 //! Needs the release builds of the widget and console (`cargo xtask test` makes them; paths
 //! from BATON_WIDGET_DIR / BATON_CONSOLE_DIR) and chromedriver (CHROMEDRIVER, default
@@ -10,7 +16,10 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use axum::response::{Html, IntoResponse};
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::elements::{Element, ShadowRoot};
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use tokio::process::{Child, Command};
@@ -40,12 +49,16 @@ struct Driver {
     url: String,
 }
 
-async fn start_chromedriver() -> Driver {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
+        .port()
+}
+
+async fn start_chromedriver() -> Driver {
+    let port = free_port();
     let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
     let child = Command::new(&bin)
         .arg(format!("--port={port}"))
@@ -69,17 +82,37 @@ async fn start_chromedriver() -> Driver {
     panic!("chromedriver did not start on port {port}");
 }
 
-async fn browser(driver: &Driver) -> Client {
+/// A screen: a desktop window, or a phone (mobile emulation, 375×667).
+#[derive(Clone, Copy)]
+enum Screen {
+    Desktop,
+    Phone,
+}
+
+async fn browser(driver: &Driver, screen: Screen) -> Client {
+    let mut args = vec![
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ];
+    let mut options = json!({
+        "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+    });
+    match screen {
+        Screen::Desktop => args.push("--window-size=1280,800"),
+        Screen::Phone => {
+            options["mobileEmulation"] = json!({"deviceMetrics": {"width": 375, "height": 667, "pixelRatio": 2.0, "touch": true}});
+        }
+    }
+    options["args"] = json!(args);
     let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--window-size=1280,800"]
-        }),
-    );
+    caps.insert("goog:chromeOptions".into(), options);
     ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(caps)
         .connect(&driver.url)
@@ -106,7 +139,100 @@ where
     }
 }
 
-/// The visitor's side: the demo host page with the widget in its shadow root.
+/// Baton, and a site owner's page on another origin that embeds it.
+struct Sites {
+    server: baton_server::Running,
+    _data: tempfile::TempDir,
+    /// The host page, `http://localhost:P/`.
+    page: String,
+    /// Baton's console.
+    console: String,
+    _host: tokio::task::JoinHandle<()>,
+}
+
+/// The host page: exactly the README's tag, plus a script of the page's own that records
+/// CSP violations, under a strict policy that names Baton's origin.
+fn host_page(baton: &str) -> String {
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>Outdoor Shop</title>
+  <script src="/violations.js"></script>
+  <script src="{baton}/widget/baton.js" defer
+          data-server="{baton}" data-title="Support"></script>
+</head>
+<body>
+  <main><h1>Outdoor Shop</h1><p>A site owner's page on its own origin.</p>
+  <p><a href="/other">Another page</a></p></main>
+</body>
+</html>"#
+    )
+}
+
+const VIOLATIONS_JS: &str = "window.__violations = [];\
+document.addEventListener('securitypolicyviolation', function (e) {\
+  window.__violations.push(e.violatedDirective + ' ' + e.blockedURI);\
+});";
+
+async fn sites() -> Sites {
+    let data = tempfile::tempdir().unwrap();
+    let host_port = free_port();
+    let host_origin = format!("http://localhost:{host_port}");
+    let mut cfg = baton_server::Config::load_str(
+        std::path::Path::new("e2e.toml"),
+        // Only the site owner's origin may embed the widget (plus Baton's own pages).
+        &format!("[server]\nallowed_origins = [\"{host_origin}\"]\n"),
+    )
+    .unwrap();
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.database = data
+        .path()
+        .join("baton.sqlite3")
+        .to_string_lossy()
+        .into_owned();
+    cfg.widget_dir = dir_from_env("BATON_WIDGET_DIR", "dist");
+    cfg.console_dir = dir_from_env("BATON_CONSOLE_DIR", "crates/console/dist");
+    let server = baton_server::spawn(cfg).await.unwrap();
+    let baton = server.url();
+    let ws = baton.replacen("http://", "ws://", 1);
+    let csp = format!(
+        "default-src 'self'; script-src 'self' {baton} 'wasm-unsafe-eval'; style-src 'self' {baton}; \
+         connect-src 'self' {baton} {ws}; img-src 'self' data:; object-src 'none'; base-uri 'none'"
+    );
+    let page = host_page(&baton);
+    let app = axum::Router::new()
+        .route(
+            "/",
+            axum::routing::get(move || {
+                let (csp, page) = (csp.clone(), page.clone());
+                async move { ([("content-security-policy", csp)], Html(page)).into_response() }
+            }),
+        )
+        .route(
+            "/violations.js",
+            axum::routing::get(|| async {
+                ([("content-type", "text/javascript")], VIOLATIONS_JS).into_response()
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", host_port))
+        .await
+        .unwrap();
+    let host = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    Sites {
+        console: format!("{baton}/console/"),
+        server,
+        _data: data,
+        page: format!("{host_origin}/"),
+        _host: host,
+    }
+}
+
+/// The visitor's side: the host page with the widget in its shadow root.
 struct Visitor(Client);
 
 impl Visitor {
@@ -159,7 +285,7 @@ impl Visitor {
         })
         .await;
         input.send_keys(text).await.unwrap();
-        input.send_keys("\u{E007}").await.unwrap(); // Enter
+        input.send_keys(&Key::Enter.to_string()).await.unwrap();
     }
 
     async fn status(&self) -> String {
@@ -167,6 +293,93 @@ impl Visitor {
             Some(e) => e.text().await.unwrap_or_default(),
             None => String::new(),
         }
+    }
+
+    async fn wait_status(&self, needle: &str) {
+        eventually(&format!("status containing {needle:?}"), || async {
+            self.status().await.contains(needle).then_some(())
+        })
+        .await
+    }
+
+    /// The widget's stored visitor id (on the host page's origin).
+    async fn visitor_id(&self) -> String {
+        self.0
+            .execute("return localStorage.getItem('baton.visitor') || ''", vec![])
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Presses keys on whatever has the focus, as a person at a keyboard does.
+    async fn press(&self, keys: &[char]) {
+        let mut seq = KeyActions::new("keyboard".into());
+        for &k in keys {
+            seq = seq
+                .then(KeyAction::Down { value: k })
+                .then(KeyAction::Up { value: k });
+        }
+        self.0.perform_actions(seq).await.unwrap();
+    }
+
+    /// The class of the focused element inside the widget, if the focus is there.
+    async fn focused(&self) -> String {
+        self.0
+            .execute(
+                "const r = document.querySelector('#baton-widget').shadowRoot; \
+                 const e = r && r.activeElement; \
+                 return e ? (e.className || e.tagName) + '|' + (e.getAttribute('aria-label') || '') \
+                     + '|' + (e.textContent || '').trim() : '';",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Tabs until the focus is on a widget element whose class or text contains `needle`.
+    async fn tab_to(&self, needle: &str, backwards: bool) {
+        for _ in 0..30 {
+            if self.focused().await.contains(needle) {
+                return;
+            }
+            if backwards {
+                let mut seq = KeyActions::new("keyboard".into());
+                seq = seq
+                    .then(KeyAction::Down {
+                        value: Key::Shift.into(),
+                    })
+                    .then(KeyAction::Down {
+                        value: Key::Tab.into(),
+                    })
+                    .then(KeyAction::Up {
+                        value: Key::Tab.into(),
+                    })
+                    .then(KeyAction::Up {
+                        value: Key::Shift.into(),
+                    });
+                self.0.perform_actions(seq).await.unwrap();
+            } else {
+                self.press(&[Key::Tab.into()]).await;
+            }
+        }
+        panic!(
+            "the keyboard never reached {needle:?}; focus is on {:?}",
+            self.focused().await
+        );
+    }
+
+    async fn no_csp_violations(&self) {
+        let v = self
+            .0
+            .execute("return window.__violations || ['no recorder']", vec![])
+            .await
+            .unwrap();
+        assert_eq!(v, json!([]), "CSP violations on the host page");
     }
 }
 
@@ -192,48 +405,62 @@ impl Agent {
         })
         .await
     }
+
+    async fn log_in(&self, console: &str) {
+        self.0.goto(console).await.unwrap();
+        self.find("#email")
+            .await
+            .send_keys("agent@baton.example")
+            .await
+            .unwrap();
+        self.find("#password")
+            .await
+            .send_keys("baton-demo")
+            .await
+            .unwrap();
+        self.find("button[type=submit]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        self.wait_text(".console-header", "Online").await;
+    }
+
+    /// Opens the waiting conversation of `visitor` and accepts it.
+    async fn accept(&self, visitor_id: &str) {
+        let short: String = visitor_id
+            .trim_start_matches("v_")
+            .chars()
+            .take(8)
+            .collect();
+        self.wait_text(".console-list__item", &short).await;
+        self.find(".console-list__item")
+            .await
+            .click()
+            .await
+            .unwrap();
+        self.find(".console-accept").await.click().await.unwrap();
+        self.wait_text(".console-state", "With Dana").await;
+    }
+
+    async fn reply(&self, text: &str) {
+        let reply = self.find("#reply").await;
+        reply.send_keys(text).await.unwrap();
+        reply.send_keys(&Key::Enter.to_string()).await.unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_visitor_is_handed_from_the_bot_to_an_agent_and_back() {
-    let data = tempfile::tempdir().unwrap();
-    let mut cfg = baton_server::Config::defaults();
-    cfg.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.database = data.path().join("baton.sqlite3");
-    cfg.widget_dir = dir_from_env("BATON_WIDGET_DIR", "dist");
-    cfg.console_dir = dir_from_env("BATON_CONSOLE_DIR", "crates/console/dist");
-    let server = baton_server::spawn(cfg).await.unwrap();
-    let base = server.url();
-
+async fn on_another_origin_by_mouse_a_visitor_reaches_an_agent_and_back() {
+    let sites = sites().await;
     let driver = start_chromedriver().await;
-    let agent = Agent(browser(&driver).await);
-    let visitor = Visitor(browser(&driver).await);
+    let agent = Agent(browser(&driver, Screen::Desktop).await);
+    let visitor = Visitor(browser(&driver, Screen::Desktop).await);
+    agent.log_in(&sites.console).await;
 
-    // The agent logs in to the console (the demo account).
-    agent.0.goto(&format!("{base}/console/")).await.unwrap();
-    agent
-        .find("#email")
-        .await
-        .send_keys("agent@baton.example")
-        .await
-        .unwrap();
-    agent
-        .find("#password")
-        .await
-        .send_keys("baton-demo")
-        .await
-        .unwrap();
-    agent
-        .find("button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
-    agent.wait_text(".console-header", "Online").await;
-
-    // The visitor opens the demo host page: the launcher is there, styled by the widget's
-    // stylesheet under the page's strict CSP.
-    visitor.0.goto(&format!("{base}/demo/")).await.unwrap();
+    // The site owner's page: the launcher is there, styled by the widget's stylesheet under
+    // the page's strict CSP.
+    visitor.0.goto(&sites.page).await.unwrap();
     let launcher = eventually("the wasm launcher", || {
         visitor.find(".baton-launcher:not([data-placeholder])")
     })
@@ -246,51 +473,31 @@ async fn a_visitor_is_handed_from_the_bot_to_an_agent_and_back() {
     launcher.click().await.unwrap();
     eventually("the chat panel", || visitor.find("[role=dialog]")).await;
 
-    // 1. Visitor message → bot reply.
+    // 1. Visitor message → bot reply, across origins.
     visitor.say("hello").await;
     visitor
         .wait_text(".baton-message--bot .baton-message__text", "demo assistant")
         .await;
+    let visitor_id = visitor.visitor_id().await;
+    assert!(visitor_id.starts_with("v_"), "the server gave a credential");
 
     // 2. Request live agent from the overflow menu → the waiting message.
     visitor.click("button[aria-label='More options']").await;
     visitor.click("[role=menuitem]").await;
-    eventually("the waiting message", || async {
-        let s = visitor.status().await;
-        s.contains("Please wait for a couple of minutes while a live agent connects")
-            .then_some(())
-    })
-    .await;
+    visitor
+        .wait_status("Please wait for a couple of minutes while a live agent connects")
+        .await;
 
-    // 3. The agent sees the waiting conversation with its bot transcript, and accepts.
-    agent
-        .find(".console-list__item")
-        .await
-        .click()
-        .await
-        .unwrap();
+    // 3. The agent sees the conversation with its bot transcript, and accepts.
+    agent.accept(&visitor_id).await;
     agent.wait_text(".console-message--visitor", "hello").await;
     agent
         .wait_text(".console-message--bot", "demo assistant")
         .await;
-    agent.find(".console-accept").await.click().await.unwrap();
-    agent.wait_text(".console-state", "With Dana").await;
-    eventually("the visitor told the agent joined", || async {
-        visitor
-            .status()
-            .await
-            .contains("You are chatting with Dana")
-            .then_some(())
-    })
-    .await;
+    visitor.wait_status("You are chatting with Dana").await;
 
     // 4. The agent's reply appears in the widget, as text.
-    let reply = agent.find("#reply").await;
-    reply
-        .send_keys("Hi, I'm Dana. <b>How</b> can I help?")
-        .await
-        .unwrap();
-    reply.send_keys("\u{E007}").await.unwrap();
+    agent.reply("Hi, I'm Dana. <b>How</b> can I help?").await;
     visitor
         .wait_text(
             ".baton-message--agent .baton-message__text",
@@ -334,14 +541,7 @@ async fn a_visitor_is_handed_from_the_bot_to_an_agent_and_back() {
     visitor
         .wait_text(".baton-message--bot .baton-message__text", "demo assistant")
         .await;
-    eventually("the restored agent state", || async {
-        visitor
-            .status()
-            .await
-            .contains("You are chatting with Dana")
-            .then_some(())
-    })
-    .await;
+    visitor.wait_status("You are chatting with Dana").await;
     visitor.say("Are you still there?").await;
     agent
         .wait_text(".console-message--visitor", "Are you still there?")
@@ -370,9 +570,88 @@ async fn a_visitor_is_handed_from_the_bot_to_an_agent_and_back() {
         .texts(".baton-message--bot .baton-message__text")
         .await;
     assert!(bot.last().unwrap().contains("demo assistant"), "{bot:?}");
+    visitor.no_csp_violations().await;
 
     agent.0.close().await.unwrap();
     visitor.0.close().await.unwrap();
     drop(driver);
-    server.stop().await.unwrap();
+    sites.server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_another_origin_by_keyboard_on_a_phone_a_visitor_gets_in_the_queue() {
+    let sites = sites().await;
+    let driver = start_chromedriver().await;
+    let agent = Agent(browser(&driver, Screen::Desktop).await);
+    let visitor = Visitor(browser(&driver, Screen::Phone).await);
+    agent.log_in(&sites.console).await;
+
+    visitor.0.goto(&sites.page).await.unwrap();
+    eventually("the wasm launcher", || {
+        visitor.find(".baton-launcher:not([data-placeholder])")
+    })
+    .await;
+    let width = visitor
+        .0
+        .execute("return window.innerWidth", vec![])
+        .await
+        .unwrap();
+    assert_eq!(width, json!(375), "a phone-sized viewport");
+
+    // Tab from the page to the launcher and open the chat with Enter.
+    visitor.tab_to("baton-launcher", false).await;
+    visitor.press(&[Key::Enter.into()]).await;
+    eventually("the chat panel", || visitor.find("[role=dialog]")).await;
+
+    // Back to the message box, type, Enter sends.
+    visitor.tab_to("baton-composer__input", true).await;
+    for c in "hello".chars() {
+        visitor.press(&[c]).await;
+    }
+    visitor.press(&[Key::Enter.into()]).await;
+    visitor
+        .wait_text(".baton-message--bot .baton-message__text", "demo assistant")
+        .await;
+
+    // The overflow menu by keyboard: Enter opens it and focuses "Request live agent".
+    visitor.tab_to("More options", true).await;
+    let more = visitor.focused().await;
+    assert!(more.contains("baton-icon-button"), "{more}");
+    visitor.press(&[Key::Enter.into()]).await;
+    eventually("focus in the menu", || async {
+        visitor
+            .focused()
+            .await
+            .contains("Request live agent")
+            .then_some(())
+    })
+    .await;
+    visitor.press(&[Key::Enter.into()]).await;
+    visitor
+        .wait_status("Please wait for a couple of minutes while a live agent connects")
+        .await;
+
+    // The agent sees it, across origins and replicas of nothing: the same server.
+    let visitor_id = visitor.visitor_id().await;
+    agent.accept(&visitor_id).await;
+    visitor.wait_status("You are chatting with Dana").await;
+    agent.reply("Hello from Dana").await;
+    visitor
+        .wait_text(
+            ".baton-message--agent .baton-message__text",
+            "Hello from Dana",
+        )
+        .await;
+    std::fs::create_dir_all(repo().join("target/e2e")).unwrap();
+    std::fs::write(
+        repo().join("target/e2e/widget-phone.png"),
+        visitor.0.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    visitor.no_csp_violations().await;
+
+    agent.0.close().await.unwrap();
+    visitor.0.close().await.unwrap();
+    drop(driver);
+    sites.server.stop().await.unwrap();
 }

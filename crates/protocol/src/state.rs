@@ -8,9 +8,9 @@
 //! Queued ─cancel─▶ Bot
 //! ```
 //!
-//! The widget and the server run the same function: the server to decide, the widget to
-//! follow the durable events it receives. A rejected transition is a value, not a panic,
-//! so a late or duplicated event can never wedge a conversation.
+//! `crate::decide::apply` maps each durable event to an input of this function, so the
+//! server, the widget and the console all follow the same machine. A rejected transition is
+//! a value, not a panic, so a late or duplicated event can never wedge a conversation.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -40,10 +40,11 @@ pub enum EndedBy {
 }
 
 /// Where a conversation stands.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum ConversationState {
     /// The bot answers.
+    #[default]
     Bot,
     /// A handover was asked for; the server is deciding.
     HandoverRequested {
@@ -169,6 +170,11 @@ impl ConversationState {
             Self::Queued { .. } | Self::AgentJoined { .. } => Transport::AgentSocket,
             _ => Transport::BotHttp,
         }
+    }
+
+    /// Whether the bot answers visitor messages in this state (everywhere but with an agent).
+    pub fn bot_answers(&self) -> bool {
+        !matches!(self, Self::AgentJoined { .. })
     }
 
     /// Whether a new handover may be asked for from here.

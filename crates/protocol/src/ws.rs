@@ -6,6 +6,7 @@
 //! answers a retry with the same ack instead of storing the message twice.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::bot::{Button, HandoverDirective, HandoverReason};
 use crate::ids::{ClientMsgId, ConversationId, VisitorId};
@@ -57,14 +58,35 @@ pub enum EventBody {
         /// Bot buttons.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         buttons: Vec<Button>,
+        /// A bot image URL (Rasa `image`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        image: Option<String>,
+        /// A bot attachment (Rasa `attachment`), passed through untouched.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attachment: Option<Value>,
+        /// A bot's custom payload (Rasa `custom`), passed through untouched.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        custom: Option<Value>,
     },
     /// A handover was asked for.
     HandoverRequested {
         /// Why.
         reason: HandoverReason,
-        /// For the agent's eyes only.
+        /// Free text for reporting, from the directive.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason_text: Option<String>,
+        /// For the agent's eyes only: removed from what visitors receive.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message_to_agent: Option<String>,
+        /// The queue the conversation waits in (`default` when the directive names none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        queue: Option<String>,
+        /// The skill the agent needs, when the directive names one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        skill: Option<String>,
+        /// The page the visitor was on, as the widget reported it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        page_url: Option<String>,
     },
     /// The request was answered: queued, closed, disabled or unavailable.
     HandoverOutcome {
@@ -90,10 +112,73 @@ pub enum EventBody {
     Unknown,
 }
 
+impl Event {
+    /// The event as a visitor may see it: the note meant for the agent is removed.
+    pub fn for_visitor(&self) -> Event {
+        let mut e = self.clone();
+        if let EventBody::HandoverRequested {
+            message_to_agent, ..
+        } = &mut e.body
+        {
+            *message_to_agent = None;
+        }
+        e
+    }
+}
+
+impl EventBody {
+    /// A plain text message with no extras.
+    pub fn text(role: Role, text: impl Into<String>) -> Self {
+        EventBody::Message {
+            role,
+            text: text.into(),
+            client_msg_id: None,
+            agent: None,
+            buttons: vec![],
+            image: None,
+            attachment: None,
+            custom: None,
+        }
+    }
+
+    /// The snake_case `type` of this event, as on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EventBody::Message { .. } => "message",
+            EventBody::HandoverRequested { .. } => "handover_requested",
+            EventBody::HandoverOutcome { .. } => "handover_outcome",
+            EventBody::HandoverCancelled => "handover_cancelled",
+            EventBody::AgentJoined { .. } => "agent_joined",
+            EventBody::ChatEnded { .. } => "chat_ended",
+            EventBody::ReturnedToBot => "returned_to_bot",
+            EventBody::Unknown => "unknown",
+        }
+    }
+}
+
+/// WebSocket close codes (see docs/protocol.md).
+pub mod close {
+    /// Normal closure.
+    pub const NORMAL: u16 = 1000;
+    /// Server shutting down: reconnect with back-off.
+    pub const GOING_AWAY: u16 = 1001;
+    /// The client stopped answering pings, or could not keep up.
+    pub const POLICY: u16 = 1008;
+    /// A frame was over the size limit.
+    pub const TOO_BIG: u16 = 1009;
+    /// Protocol error (no hello in time).
+    pub const PROTOCOL: u16 = 4400;
+    /// The credential or agent session is no longer valid (logged out, expired, revoked):
+    /// do not reconnect with it.
+    pub const UNAUTHORIZED: u16 = 4401;
+}
+
 /// Stable error codes in `error` frames and HTTP error bodies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
+    /// The request body or query was malformed (HTTP only).
+    BadRequest,
     /// The frame was not valid JSON or not a known frame type.
     BadFrame,
     /// The frame or message text was over the size limit.
@@ -108,6 +193,12 @@ pub enum ErrorCode {
     Conflict,
     /// The server failed; the client may retry.
     Internal,
+    /// No valid credential or session was presented.
+    Unauthorized,
+    /// The credential is valid but not for this (wrong visitor, or an Origin not allowed).
+    Forbidden,
+    /// Too many requests; retry after the time the answer says.
+    RateLimited,
     /// A code this build does not know.
     #[serde(other)]
     Unknown,
@@ -208,6 +299,12 @@ pub struct ConversationSummary {
     /// The last visitor message, as a preview.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preview: Option<String>,
+    /// The queue it waits or waited in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    /// The page the visitor was on when asking for a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_url: Option<String>,
 }
 
 /// Agent → server frames.
@@ -302,15 +399,29 @@ pub enum AgentServerFrame {
     Unknown,
 }
 
+/// `POST /api/v1/visitor` answer: the credential a widget gets on first contact. The widget
+/// keeps both in `localStorage` and sends the token as `Authorization: Bearer …` (and as
+/// `?token=` on the visitor socket). The server stores only a hash of the token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitorCredentials {
+    /// The visitor id, chosen by the server; it is the Rasa `sender`.
+    pub visitor_id: VisitorId,
+    /// The secret that proves the widget is this visitor.
+    pub token: String,
+}
+
 /// `POST /api/v1/handover` body: the widget asks for a person, from the overflow menu or
-/// because a bot answer carried a handover directive.
+/// because a bot answer carried a handover directive. Needs the visitor's credential.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HandoverRequest {
-    /// The visitor (the bot `sender`).
+    /// The visitor (the bot `sender`); must be the credential's visitor.
     pub visitor_id: VisitorId,
     /// Reason, texts and routing; defaults to a plain user request.
     #[serde(default)]
     pub directive: HandoverDirective,
+    /// The page the visitor is on, shown to the agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_url: Option<String>,
 }
 
 /// `POST /api/v1/handover` answer.
@@ -325,17 +436,22 @@ pub struct HandoverResponse {
     /// Present when queued: how to reach the agent socket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<VisitorSession>,
+    /// The durable events of the request this answers (`handover_requested` and
+    /// `handover_outcome`), so the widget applies them like any other event.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<Event>,
 }
 
-/// Credentials for the visitor socket of one conversation.
+/// How to reach the visitor socket of one conversation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VisitorSession {
     /// The conversation.
     pub conversation_id: ConversationId,
-    /// Bearer token scoped to that conversation; sent as `?token=` on the socket URL.
+    /// The visitor's credential (the bearer token of the request, echoed); sent as `?token=`
+    /// on the socket URL.
     pub token: String,
-    /// The seq of the last event the widget has already shown (the bot transcript);
-    /// the widget says `hello{last_seq: head_seq}`.
+    /// The seq of the last event in `events` of the handover answer; the widget says
+    /// `hello{last_seq: head_seq}` and the socket replays everything after it.
     pub head_seq: u64,
 }
 
@@ -351,8 +467,11 @@ pub struct LoginRequest {
 /// `POST /api/v1/agent/login` answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginResponse {
-    /// Bearer token for the agent socket (`?token=`).
+    /// Bearer token for the agent socket (`?token=`) and `POST /api/v1/agent/logout`.
     pub token: String,
     /// Who logged in.
     pub agent: AgentRef,
+    /// When the session ends unless it is used (sliding), RFC 3339 UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }

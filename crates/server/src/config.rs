@@ -8,8 +8,10 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use baton_protocol::schedule::{self, Schedule};
+use baton_protocol::status::{NoAgentsPolicy, OffloadPolicy};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -21,41 +23,54 @@ pub const DEFAULT_TOML: &str = include_str!("default.toml");
 pub struct Config {
     /// Listen address.
     pub listen: SocketAddr,
-    /// SQLite file.
-    pub database: PathBuf,
+    /// A SQLite file path, or a `postgres://` URL.
+    pub database: String,
+    /// Connections to the database (PostgreSQL; SQLite readers are capped at 8).
+    pub database_pool: u32,
+    /// Empty for the in-process bus, or a `nats://` URL.
+    pub bus: String,
+    /// Subject prefix on NATS.
+    pub bus_prefix: String,
     /// Built widget files.
     pub widget_dir: PathBuf,
     /// Built console files.
     pub console_dir: PathBuf,
+    /// Origins whose pages may embed the widget (`None` = any origin).
+    pub allowed_origins: Option<Vec<String>>,
+    /// Take the client address from `X-Forwarded-For` (behind a trusted load balancer).
+    pub trust_forwarded_for: bool,
+    /// Open connections at most; more are closed at once.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers.
+    pub header_timeout: Duration,
+    /// An idle keep-alive connection, or a socket that stopped answering pings, is closed
+    /// after this long.
+    pub idle_timeout: Duration,
+    /// Agent sessions end after this long without use.
+    pub agent_session_ttl: Duration,
+    /// Rate limits.
+    pub limits: Limits,
     /// Handover rules.
-    pub offloading: Offloading,
+    pub offloading: OffloadPolicy,
     /// Visitor-facing texts per state.
     pub texts: Texts,
     /// Agent accounts ensured at start.
     pub agents: Vec<AgentAccount>,
-    /// The built-in bot.
+    /// The bot.
     pub bot: BotConfig,
 }
 
-/// Handover rules.
-#[derive(Clone, Debug)]
-pub struct Offloading {
-    /// `false` = offloading disabled.
-    pub enabled: bool,
-    /// Opening hours.
-    pub schedule: Schedule,
-    /// What to do when no agent is logged in.
-    pub when_no_agents: NoAgentsPolicy,
-}
-
-/// What a handover does when no agent is connected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NoAgentsPolicy {
-    /// Queue anyway; the next agent to log in sees it.
-    Queue,
-    /// Refuse: the conversation becomes `unavailable` and stays with the bot.
-    Unavailable,
+/// Rate limits, per replica.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Messages (bot turns, socket messages, handover requests) per visitor per minute.
+    pub visitor_per_minute: u32,
+    /// Requests to the visitor endpoints per client address per minute.
+    pub ip_per_minute: u32,
+    /// New visitors per client address per hour.
+    pub new_visitors_per_hour: u32,
+    /// Failed logins for one e-mail or address before each further attempt waits.
+    pub login_failures: u32,
 }
 
 /// Visitor-facing texts.
@@ -72,6 +87,8 @@ pub struct Texts {
     pub disabled: String,
     /// No agent can be assigned.
     pub unavailable: String,
+    /// The bot could not be reached.
+    pub bot_unavailable: String,
 }
 
 /// An agent login.
@@ -86,9 +103,13 @@ pub struct AgentAccount {
     pub password: String,
 }
 
-/// The built-in bot.
+/// The bot: the built-in intents, or a Rasa-compatible upstream.
 #[derive(Clone, Debug)]
 pub struct BotConfig {
+    /// A Rasa REST endpoint to forward bot turns to, instead of the built-in intents.
+    pub upstream: Option<String>,
+    /// How long the upstream may take to answer.
+    pub upstream_timeout: Duration,
     /// Answer when no intent matches.
     pub not_understood: String,
     /// The intents, in priority order for equal matches.
@@ -148,6 +169,7 @@ impl std::error::Error for ConfigError {}
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     server: Option<RawServer>,
+    limits: Option<RawLimits>,
     offloading: Option<RawOffloading>,
     texts: Option<RawTexts>,
     agents: Option<Vec<AgentAccount>>,
@@ -158,9 +180,27 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawServer {
     listen: Option<Spanned<String>>,
-    database: Option<PathBuf>,
+    database: Option<Spanned<String>>,
+    database_pool: Option<u32>,
+    bus: Option<Spanned<String>>,
+    bus_prefix: Option<Spanned<String>>,
     widget_dir: Option<PathBuf>,
     console_dir: Option<PathBuf>,
+    allowed_origins: Option<Vec<Spanned<String>>>,
+    trust_forwarded_for: Option<bool>,
+    max_connections: Option<Spanned<usize>>,
+    header_timeout: Option<Spanned<String>>,
+    idle_timeout: Option<Spanned<String>>,
+    agent_session_ttl: Option<Spanned<String>>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    visitor_per_minute: Option<u32>,
+    ip_per_minute: Option<u32>,
+    new_visitors_per_hour: Option<u32>,
+    login_failures: Option<u32>,
 }
 
 #[derive(Default, Deserialize)]
@@ -180,11 +220,14 @@ struct RawTexts {
     closed: Option<String>,
     disabled: Option<String>,
     unavailable: Option<String>,
+    bot_unavailable: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBot {
+    upstream: Option<Spanned<String>>,
+    upstream_timeout: Option<Spanned<String>>,
     not_understood: Option<String>,
     intents: Option<Vec<Spanned<RawIntent>>>,
 }
@@ -267,10 +310,25 @@ fn resolve(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
     // Start from empty values; the embedded defaults fill every one (a unit test checks).
     let mut cfg = Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-        database: PathBuf::new(),
+        database: String::new(),
+        database_pool: 0,
+        bus: String::new(),
+        bus_prefix: String::new(),
         widget_dir: PathBuf::new(),
         console_dir: PathBuf::new(),
-        offloading: Offloading {
+        allowed_origins: None,
+        trust_forwarded_for: false,
+        max_connections: 0,
+        header_timeout: Duration::ZERO,
+        idle_timeout: Duration::ZERO,
+        agent_session_ttl: Duration::ZERO,
+        limits: Limits {
+            visitor_per_minute: 0,
+            ip_per_minute: 0,
+            new_visitors_per_hour: 0,
+            login_failures: 0,
+        },
+        offloading: OffloadPolicy {
             enabled: true,
             schedule: Schedule::default(),
             when_no_agents: NoAgentsPolicy::Queue,
@@ -281,9 +339,12 @@ fn resolve(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
             closed: String::new(),
             disabled: String::new(),
             unavailable: String::new(),
+            bot_unavailable: String::new(),
         },
         agents: vec![],
         bot: BotConfig {
+            upstream: None,
+            upstream_timeout: Duration::ZERO,
             not_understood: String::new(),
             intents: vec![],
         },
@@ -305,9 +366,79 @@ fn overlay(src: &Source<'_>, cfg: &mut Config, raw: RawConfig) -> Result<(), Con
                 )
             })?;
         }
-        set(&mut cfg.database, s.database);
+        if let Some(db) = s.database {
+            let v = db.get_ref().trim();
+            if v.is_empty() {
+                return Err(src.error(
+                    Some(db.span()),
+                    "database is empty: give a SQLite file path or a postgres:// URL",
+                ));
+            }
+            cfg.database = v.to_owned();
+        }
+        if let Some(n) = s.database_pool {
+            cfg.database_pool = n.max(1);
+        }
+        if let Some(bus) = s.bus {
+            let v = bus.get_ref().trim();
+            if !(v.is_empty() || v == "in-process" || v.starts_with("nats://")) {
+                return Err(src.error(
+                    Some(bus.span()),
+                    format!("`{v}` is not a bus: use \"in-process\" or a nats:// URL"),
+                ));
+            }
+            cfg.bus = if v == "in-process" {
+                String::new()
+            } else {
+                v.to_owned()
+            };
+        }
+        if let Some(prefix) = s.bus_prefix {
+            let v = prefix.get_ref();
+            if v.is_empty()
+                || !v.split('.').all(|t| {
+                    !t.is_empty()
+                        && t.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                })
+            {
+                return Err(src.error(
+                    Some(prefix.span()),
+                    format!("`{v}` is not a NATS subject prefix like `baton` or `acme.chat`"),
+                ));
+            }
+            cfg.bus_prefix = v.clone();
+        }
         set(&mut cfg.widget_dir, s.widget_dir);
         set(&mut cfg.console_dir, s.console_dir);
+        if let Some(origins) = s.allowed_origins {
+            cfg.allowed_origins = parse_origins(src, &origins)?;
+        }
+        set(&mut cfg.trust_forwarded_for, s.trust_forwarded_for);
+        if let Some(n) = s.max_connections {
+            if *n.get_ref() < 16 {
+                return Err(src.error(Some(n.span()), "max_connections must be at least 16"));
+            }
+            cfg.max_connections = *n.get_ref();
+        }
+        if let Some(t) = s.header_timeout {
+            cfg.header_timeout = duration(src, &t)?;
+        }
+        if let Some(t) = s.idle_timeout {
+            cfg.idle_timeout = duration(src, &t)?;
+        }
+        if let Some(t) = s.agent_session_ttl {
+            cfg.agent_session_ttl = duration(src, &t)?;
+        }
+    }
+    if let Some(l) = raw.limits {
+        set(&mut cfg.limits.visitor_per_minute, l.visitor_per_minute);
+        set(&mut cfg.limits.ip_per_minute, l.ip_per_minute);
+        set(
+            &mut cfg.limits.new_visitors_per_hour,
+            l.new_visitors_per_hour,
+        );
+        set(&mut cfg.limits.login_failures, l.login_failures);
     }
     if let Some(o) = raw.offloading {
         set(&mut cfg.offloading.enabled, o.enabled);
@@ -332,11 +463,25 @@ fn overlay(src: &Source<'_>, cfg: &mut Config, raw: RawConfig) -> Result<(), Con
         set(&mut cfg.texts.closed, t.closed);
         set(&mut cfg.texts.disabled, t.disabled);
         set(&mut cfg.texts.unavailable, t.unavailable);
+        set(&mut cfg.texts.bot_unavailable, t.bot_unavailable);
     }
     if let Some(agents) = raw.agents {
         cfg.agents = agents;
     }
     if let Some(b) = raw.bot {
+        if let Some(up) = b.upstream {
+            let v = up.get_ref().trim();
+            cfg.bot.upstream = if v.is_empty() {
+                None
+            } else {
+                crate::bot::RasaUpstream::new(v, Duration::from_secs(1))
+                    .map_err(|e| src.error(Some(up.span()), e))?;
+                Some(v.to_owned())
+            };
+        }
+        if let Some(t) = b.upstream_timeout {
+            cfg.bot.upstream_timeout = duration(src, &t)?;
+        }
         set(&mut cfg.bot.not_understood, b.not_understood);
         if let Some(intents) = b.intents {
             let mut out: Vec<Intent> = Vec::with_capacity(intents.len());
@@ -385,6 +530,52 @@ fn overlay(src: &Source<'_>, cfg: &mut Config, raw: RawConfig) -> Result<(), Con
     Ok(())
 }
 
+/// Parses `30s`, `10m`, `12h` and the like; zero is refused.
+fn duration(src: &Source<'_>, value: &Spanned<String>) -> Result<Duration, ConfigError> {
+    let d = humantime::parse_duration(value.get_ref().trim()).map_err(|e| {
+        src.error(
+            Some(value.span()),
+            format!(
+                "`{}` is not a duration like `30s` or `12h`: {e}",
+                value.get_ref()
+            ),
+        )
+    })?;
+    if d.is_zero() {
+        return Err(src.error(Some(value.span()), "a duration of zero is not allowed"));
+    }
+    Ok(d)
+}
+
+/// `["*"]` means any origin; otherwise each entry is `scheme://host[:port]`.
+fn parse_origins(
+    src: &Source<'_>,
+    origins: &[Spanned<String>],
+) -> Result<Option<Vec<String>>, ConfigError> {
+    if origins.iter().any(|o| o.get_ref().trim() == "*") {
+        return Ok(None);
+    }
+    let mut out = Vec::with_capacity(origins.len());
+    for o in origins {
+        let v = o.get_ref().trim().trim_end_matches('/');
+        let ok = v.split_once("://").is_some_and(|(scheme, host)| {
+            matches!(scheme, "http" | "https")
+                && !host.is_empty()
+                && !host.contains(['/', '?', '#', ' '])
+        });
+        if !ok {
+            return Err(src.error(
+                Some(o.span()),
+                format!(
+                    "`{v}` is not an origin like `https://shop.example.com` (or \"*\" for any)"
+                ),
+            ));
+        }
+        out.push(v.to_ascii_lowercase());
+    }
+    Ok(Some(out))
+}
+
 fn set<T>(slot: &mut T, value: Option<T>) {
     if let Some(v) = value {
         *slot = v;
@@ -406,7 +597,58 @@ mod tests {
         assert!(c.bot.intents.iter().any(|i| i.handover));
         assert_eq!(c.agents.len(), 1);
         assert!(!c.texts.waiting.is_empty() && !c.texts.unavailable.is_empty());
-        assert!(!c.database.as_os_str().is_empty() && !c.bot.not_understood.is_empty());
+        assert!(!c.database.is_empty() && !c.bot.not_understood.is_empty());
+        assert_eq!(c.allowed_origins, None, "any origin by default");
+        assert!(c.bus.is_empty(), "in-process bus by default");
+        assert!(c.max_connections >= 16 && !c.header_timeout.is_zero());
+        assert!(!c.idle_timeout.is_zero() && !c.agent_session_ttl.is_zero());
+        assert!(c.limits.visitor_per_minute > 0 && c.limits.login_failures > 0);
+        assert!(c.bot.upstream.is_none() && !c.bot.upstream_timeout.is_zero());
+        assert!(!c.texts.bot_unavailable.is_empty() && c.database_pool > 0);
+    }
+
+    #[test]
+    fn server_settings_are_checked() {
+        let c = load(
+            "[server]\ndatabase = \"postgres://db/baton\"\nbus = \"nats://127.0.0.1:4222\"\n\
+             allowed_origins = [\"https://Shop.example.com/\", \"http://localhost:3000\"]\n\
+             agent_session_ttl = \"2h\"\n[bot]\nupstream = \"http://rasa:5005\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.database, "postgres://db/baton");
+        assert_eq!(c.bus, "nats://127.0.0.1:4222");
+        assert_eq!(
+            c.allowed_origins,
+            Some(vec![
+                "https://shop.example.com".to_owned(),
+                "http://localhost:3000".to_owned()
+            ])
+        );
+        assert_eq!(c.agent_session_ttl, Duration::from_secs(7200));
+        assert_eq!(c.bot.upstream.as_deref(), Some("http://rasa:5005"));
+        assert_eq!(
+            load("[server]\nallowed_origins = [\"*\"]\n")
+                .unwrap()
+                .allowed_origins,
+            None
+        );
+
+        for (text, line, needle) in [
+            (
+                "[server]\nallowed_origins = [\"shop.example.com\"]\n",
+                2,
+                "not an origin",
+            ),
+            ("[server]\n\nbus = \"redis://x\"\n", 3, "not a bus"),
+            ("[server]\nidle_timeout = \"soon\"\n", 2, "not a duration"),
+            ("[server]\nmax_connections = 3\n", 2, "at least 16"),
+            ("[bot]\nupstream = \"rasa:5005\"\n", 2, "not an http:// URL"),
+            ("[limits]\nper_minute = 3\n", 2, "per_minute"),
+        ] {
+            let e = load(text).unwrap_err();
+            assert!(e.starts_with(&format!("baton.toml:{line}:")), "{e}");
+            assert!(e.contains(needle), "{e}");
+        }
     }
 
     #[test]

@@ -1,12 +1,18 @@
-//! Baton's server: the built-in bot endpoint, handover, the visitor and agent WebSockets,
-//! SQLite storage, and the static files of the widget, the demo page and the console.
+//! Baton's server: the bot endpoint (built-in bot or a Rasa upstream), handover, the visitor
+//! and agent WebSockets, storage (SQLite or PostgreSQL), the bus between replicas
+//! (in-process or NATS), and the static files of the widget, the demo page and the console.
 //!
 //! `app` builds the router; `spawn` binds and serves it, which is what `main` and the
 //! integration tests both call.
 
+pub mod auth;
 pub mod bot;
+pub mod bus;
+pub mod clock;
 pub mod config;
-pub mod hub;
+pub mod http;
+pub mod limits;
+pub mod queue;
 pub mod routes;
 pub mod service;
 pub mod sockets;
@@ -18,7 +24,7 @@ use std::sync::Arc;
 
 pub use config::Config;
 pub use routes::app;
-pub use service::Service;
+pub use service::{Deps, Service};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -39,7 +45,8 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
-    /// Shuts down gracefully: sockets are closed with 1001, in-flight requests finish.
+    /// Shuts down gracefully: sockets are closed with 1001, in-flight requests finish, the
+    /// database is closed.
     pub async fn stop(mut self) -> std::io::Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -50,14 +57,22 @@ impl Running {
     }
 }
 
-/// Opens the store, binds `config.listen` and serves until `Running::stop`.
-pub async fn spawn(config: Config) -> Result<Running, Box<dyn std::error::Error + Send + Sync>> {
+/// The error type of start-up.
+pub type StartError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Opens the store and the bus, binds `config.listen` and serves until `Running::stop`.
+pub async fn spawn(config: Config) -> Result<Running, StartError> {
+    spawn_with(config, Deps::default()).await
+}
+
+/// Like `spawn`, with parts replaced (a fixed clock, a scripted bot).
+pub async fn spawn_with(config: Config, deps: Deps) -> Result<Running, StartError> {
     let (stop, stopped) = oneshot::channel::<()>();
-    spawn_until(config, async move {
+    let (addr, service, task) = spawn_until(config, deps, async move {
         let _ = stopped.await;
     })
-    .await
-    .map(|(addr, service, task)| Running {
+    .await?;
+    Ok(Running {
         addr,
         service,
         stop: Some(stop),
@@ -65,29 +80,36 @@ pub async fn spawn(config: Config) -> Result<Running, Box<dyn std::error::Error 
     })
 }
 
-/// Like `spawn`, but serves until `shutdown` completes.
+/// Like `spawn_with`, but serves until `shutdown` completes.
 pub async fn spawn_until(
     config: Config,
+    deps: Deps,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<
-    (SocketAddr, Arc<Service>, JoinHandle<std::io::Result<()>>),
-    Box<dyn std::error::Error + Send + Sync>,
-> {
+) -> Result<(SocketAddr, Arc<Service>, JoinHandle<std::io::Result<()>>), StartError> {
+    http::raise_file_limit();
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
-    let service = Service::new(config)?;
+    let limits = http::ConnLimits {
+        max_connections: config.max_connections,
+        header_timeout: config.header_timeout,
+        idle_timeout: config.idle_timeout,
+    };
+    let service = Service::new(config, deps).await?;
     let svc = service.clone();
     let task = tokio::spawn(async move {
-        let hub_svc = svc.clone();
-        axum::serve(listener, app(svc))
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                // Tell the sockets first; axum then waits for open requests to finish.
-                hub_svc.hub.shut_down();
-            })
-            .await
+        let on_stop = svc.clone();
+        let result = http::serve(listener, app(svc.clone()), limits, async move {
+            shutdown.await;
+            // Tell the sockets first; the listener then waits for open requests to finish.
+            on_stop.shut_down();
+        })
+        .await;
+        if let Err(e) = svc.store.close().await {
+            tracing::warn!("closing the database: {e}");
+        }
+        result
     });
     Ok((addr, service, task))
 }

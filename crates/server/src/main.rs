@@ -1,52 +1,90 @@
-//! `baton-server [--config FILE] [--listen ADDR] [--database FILE] [--widget-dir DIR] [--console-dir DIR]`
+//! `baton-server`: runs Baton's server on its embedded defaults, or on a config file with
+//! flags on top.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use baton_server::Config;
+use baton_server::{Config, Deps};
+use clap::Parser;
 
-const USAGE: &str = "usage: baton-server [--config FILE] [--listen ADDR] [--database FILE] [--widget-dir DIR] [--console-dir DIR]
+/// Baton's chat server: bot endpoint, handover, visitor and agent sockets, widget and console.
+///
+/// Without --config it runs on its embedded defaults (see docs/configuration.md): a SQLite
+/// file, the in-process bus, the built-in demo bot and a demo agent.
+#[derive(Parser, Debug)]
+#[command(name = "baton-server", version)]
+struct Args {
+    /// A TOML file read on top of the embedded defaults.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:8080 (`[server] listen`).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
+    /// A SQLite file or a postgres:// URL (`[server] database`).
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+    /// "in-process" or a nats:// URL (`[server] bus`).
+    #[arg(long, value_name = "URL")]
+    bus: Option<String>,
+    /// A Rasa-compatible REST bot to forward bot turns to (`[bot] upstream`).
+    #[arg(long, value_name = "URL")]
+    bot_upstream: Option<String>,
+    /// Built widget files (`[server] widget_dir`).
+    #[arg(long, value_name = "DIR")]
+    widget_dir: Option<PathBuf>,
+    /// Built console files (`[server] console_dir`).
+    #[arg(long, value_name = "DIR")]
+    console_dir: Option<PathBuf>,
+}
 
-Without --config, Baton runs on its embedded defaults (see docs/configuration.md).";
-
-fn parse_args() -> Result<Config, String> {
-    let mut args = std::env::args().skip(1);
-    let mut config: Option<PathBuf> = None;
-    let mut overrides: Vec<(String, String)> = vec![];
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "-h" | "--help" => return Err(USAGE.into()),
-            "--config" | "--listen" | "--database" | "--widget-dir" | "--console-dir" => {
-                let value = args
-                    .next()
-                    .ok_or_else(|| format!("{arg} needs a value\n\n{USAGE}"))?;
-                if arg == "--config" {
-                    config = Some(value.into());
-                } else {
-                    overrides.push((arg, value));
-                }
-            }
-            other => return Err(format!("unknown argument `{other}`\n\n{USAGE}")),
-        }
-    }
-    let mut cfg = match config {
-        Some(path) => Config::load(&path).map_err(|e| e.to_string())?,
+/// The config file with the flags on top; flags go through the same checks as the file.
+fn config(args: Args) -> Result<Config, String> {
+    let mut cfg = match &args.config {
+        Some(path) => Config::load(path).map_err(|e| e.to_string())?,
         None => Config::defaults(),
     };
-    for (flag, value) in overrides {
-        match flag.as_str() {
-            "--listen" => {
-                cfg.listen = value.parse().map_err(|_| {
-                    format!("--listen: `{value}` is not an address like 127.0.0.1:8080")
-                })?
-            }
-            "--database" => cfg.database = value.into(),
-            "--widget-dir" => cfg.widget_dir = value.into(),
-            "--console-dir" => cfg.console_dir = value.into(),
-            _ => unreachable!("flags are matched above"),
+    let mut extra = String::new();
+    let quote = |s: &str| toml_string(s);
+    if let Some(db) = &args.database {
+        extra.push_str(&format!("[server]\ndatabase = {}\n", quote(db)));
+    }
+    if let Some(bus) = &args.bus {
+        if !extra.contains("[server]") {
+            extra.push_str("[server]\n");
+        }
+        extra.push_str(&format!("bus = {}\n", quote(bus)));
+    }
+    if let Some(up) = &args.bot_upstream {
+        extra.push_str(&format!("[bot]\nupstream = {}\n", quote(up)));
+    }
+    if !extra.is_empty() {
+        let flags = Config::load_str(std::path::Path::new("<flags>"), &extra)
+            .map_err(|e| e.to_string().replace("<flags>:", "command line:"))?;
+        if args.database.is_some() {
+            cfg.database = flags.database;
+        }
+        if args.bus.is_some() {
+            cfg.bus = flags.bus;
+        }
+        if args.bot_upstream.is_some() {
+            cfg.bot.upstream = flags.bot.upstream;
         }
     }
+    if let Some(listen) = args.listen {
+        cfg.listen = listen;
+    }
+    if let Some(dir) = args.widget_dir {
+        cfg.widget_dir = dir;
+    }
+    if let Some(dir) = args.console_dir {
+        cfg.console_dir = dir;
+    }
     Ok(cfg)
+}
+
+/// A TOML basic string (JSON's string escapes are valid TOML).
+fn toml_string(s: &str) -> String {
+    serde_json::to_string(s).expect("strings serialise")
 }
 
 async fn shutdown_signal() {
@@ -65,7 +103,7 @@ async fn shutdown_signal() {
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt().with_target(false).init();
-    let config = match parse_args() {
+    let config = match config(Args::parse()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -80,30 +118,42 @@ async fn main() -> ExitCode {
             );
         }
     }
+    let defaults = Config::defaults();
     let demo_login = config
         .agents
         .iter()
         .find(|a| {
-            Config::defaults()
+            defaults
                 .agents
                 .iter()
                 .any(|d| d.email == a.email && d.password == a.password)
         })
         .map(|a| format!("{} / {}", a.email, a.password));
-    let database = config.database.clone();
-    let (addr, _svc, task) = match baton_server::spawn_until(config, shutdown_signal()).await {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("baton-server: {e}");
-            return ExitCode::FAILURE;
-        }
+    let database = if config.database.starts_with("postgres") {
+        "PostgreSQL".to_owned()
+    } else {
+        config.database.clone()
     };
-    println!("Baton is running (database: {})", database.display());
+    let (addr, svc, task) =
+        match baton_server::spawn_until(config, Deps::default(), shutdown_signal()).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("baton-server: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+    println!(
+        "Baton is running (database: {database}, bus: {}, bot: {}, replica: {})",
+        svc.bus.kind(),
+        svc.bot.kind(),
+        svc.replica
+    );
     println!("  demo page:     http://{addr}/demo/");
     println!("  agent console: http://{addr}/console/");
     if let Some(login) = demo_login {
         println!("  demo agent:    {login}");
     }
+    drop(svc);
     match task.await {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {

@@ -1,25 +1,41 @@
-//! Every route, wired in one place. Handlers are thin: they translate HTTP to the service.
+//! Every route, wired in one place. Handlers are thin: they check who is asking, apply the
+//! rate limits and translate HTTP to the service.
+//!
+//! The endpoints a widget (or a Rasa REST client) on a site owner's page calls answer CORS
+//! for the allowed origins; a request or WebSocket upgrade from any other origin is refused.
+//! Every error is the JSON body `{"error", "message"}`.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Query, State, WebSocketUpgrade};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequestParts, Query, Request, State, WebSocketUpgrade,
+};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use baton_protocol::MAX_FRAME_BYTES;
 use baton_protocol::bot::{ApiError, BotMessage, BotRequest};
+use baton_protocol::decide::Refusal;
 use baton_protocol::status::OffloadStatus;
 use baton_protocol::ws::{
-    ErrorCode, HandoverRequest, HandoverResponse, LoginRequest, LoginResponse,
+    ErrorCode, HandoverRequest, HandoverResponse, LoginRequest, LoginResponse, VisitorCredentials,
 };
 use serde::Deserialize;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::service::{Refusal, Service};
+use crate::http::client_ip;
+use crate::limits::Limited;
+use crate::service::Service;
 use crate::sockets;
 
 /// The Content-Security-Policy of the pages Baton serves: the strict policy the widget
@@ -30,31 +46,68 @@ pub const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval';
 /// The demo host page: a plain page that embeds the widget the way a site owner would.
 const DEMO_PAGE: &str = include_str!("../../../demo/index.html");
 
+/// Largest request body.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
 /// The one error type of the HTTP API.
 #[derive(Debug)]
-pub struct ApiErr(StatusCode, ApiError);
+pub struct ApiErr {
+    status: StatusCode,
+    body: ApiError,
+    retry_after: Option<Duration>,
+}
 
 impl ApiErr {
-    fn new(status: StatusCode, error: &str, message: impl Into<String>) -> Self {
-        Self(
+    fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
             status,
-            ApiError {
-                error: error.into(),
+            body: ApiError {
+                error: code_name(code),
                 message: message.into(),
             },
-        )
+            retry_after: None,
+        }
     }
+}
+
+fn code_name(code: ErrorCode) -> String {
+    serde_json::to_value(code)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "internal".into())
 }
 
 impl IntoResponse for ApiErr {
     fn into_response(self) -> Response {
-        (self.0, Json(self.1)).into_response()
+        let mut r = (self.status, Json(self.body)).into_response();
+        if let Some(wait) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string())
+        {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        r
     }
 }
 
 impl From<JsonRejection> for ApiErr {
     fn from(r: JsonRejection) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", r.body_text())
+        match r.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::TooLarge,
+                format!("the request body is over {MAX_BODY_BYTES} bytes"),
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::BadRequest,
+                "send the body as JSON with Content-Type: application/json",
+            ),
+            _ => Self::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadRequest,
+                r.body_text(),
+            ),
+        }
     }
 }
 
@@ -64,18 +117,88 @@ impl From<Refusal> for ApiErr {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::InvalidState | ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Internal | ErrorCode::Unknown => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::BadFrame | ErrorCode::Empty => StatusCode::BAD_REQUEST,
+            ErrorCode::BadFrame | ErrorCode::BadRequest | ErrorCode::Empty => {
+                StatusCode::BAD_REQUEST
+            }
         };
-        let code = serde_json::to_value(r.code)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        Self::new(status, &code, r.message)
+        let mut e = Self::new(status, r.code, r.message);
+        if r.code == ErrorCode::RateLimited {
+            e.retry_after = Some(Duration::from_secs(1));
+        }
+        e
     }
 }
 
+fn limited(l: Limited) -> ApiErr {
+    let mut e = ApiErr::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::RateLimited,
+        format!(
+            "too many requests; retry in {} s",
+            l.0.as_secs_f64().ceil() as u64
+        ),
+    );
+    e.retry_after = Some(l.0);
+    e
+}
+
 type Svc = State<Arc<Service>>;
+
+/// Whether a page of `origin` may call the visitor endpoints: it is allowed by the config,
+/// or it is Baton's own origin (the demo page and the console).
+fn origin_allowed(svc: &Service, origin: &HeaderValue, headers: &HeaderMap) -> bool {
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+    let own = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|host| {
+            origin
+                .split_once("://")
+                .is_some_and(|(_, o)| o.eq_ignore_ascii_case(host))
+        });
+    own || match &svc.config.allowed_origins {
+        None => true,
+        Some(list) => list.contains(&origin),
+    }
+}
+
+/// Refuses a request whose `Origin` is not allowed. Requests without one (servers, scripts,
+/// Rasa clients) pass: the Origin check protects visitors' browsers, not the API.
+async fn origin_guard(State(svc): Svc, req: Request, next: Next) -> Response {
+    if let Some(origin) = req.headers().get(header::ORIGIN)
+        && !origin_allowed(&svc, origin, req.headers())
+    {
+        return ApiErr::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            format!(
+                "pages of {} may not use this chat server (allowed_origins)",
+                origin.to_str().unwrap_or("this origin")
+            ),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+fn cors(svc: &Arc<Service>) -> CorsLayer {
+    let s = svc.clone();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(
+            move |origin: &HeaderValue, parts: &Parts| origin_allowed(&s, origin, &parts.headers),
+        ))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        .expose_headers([header::RETRY_AFTER])
+        .max_age(Duration::from_secs(86_400))
+}
 
 /// Builds the router.
 pub fn app(svc: Arc<Service>) -> Router {
@@ -83,17 +206,30 @@ pub fn app(svc: Arc<Service>) -> Router {
     let console_dir = svc.config.console_dir.clone();
     let console =
         ServeDir::new(&console_dir).fallback(ServeFile::new(console_dir.join("index.html")));
-    Router::new()
+    // What a widget or a Rasa client on a site owner's page calls.
+    let visitor_api = Router::new()
         .route(
             "/webhooks/rest/",
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
         )
         .route("/webhooks/rest/webhook", post(webhook))
         .route("/api/v1/status", get(status))
+        .route("/api/v1/visitor", post(new_visitor))
         .route("/api/v1/handover", post(handover))
-        .route("/api/v1/agent/login", post(login))
         .route("/api/v1/visitor/ws", get(visitor_ws))
+        // Before the layers, so that a preflight still reaches CORS.
+        .method_not_allowed_fallback(not_allowed)
+        .layer(middleware::from_fn_with_state(svc.clone(), origin_guard))
+        .layer(cors(&svc));
+    let agent_api = Router::new()
+        .route("/api/v1/agent/login", post(login))
+        .route("/api/v1/agent/logout", post(logout))
         .route("/api/v1/agent/ws", get(agent_ws))
+        .method_not_allowed_fallback(not_allowed)
+        .layer(middleware::from_fn_with_state(svc.clone(), origin_guard));
+    Router::new()
+        .merge(visitor_api)
+        .merge(agent_api)
         .route("/", get(|| async { Redirect::to("/demo/") }))
         .route("/demo/", get(demo_page))
         .nest_service(
@@ -115,88 +251,234 @@ pub fn app(svc: Arc<Service>) -> Router {
                     HeaderValue::from_static(CSP),
                 )),
         )
+        .fallback(|| async {
+            ApiErr::new(
+                StatusCode::NOT_FOUND,
+                ErrorCode::NotFound,
+                "no such endpoint",
+            )
+        })
+        .method_not_allowed_fallback(not_allowed)
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-cache"),
         ))
-        .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(svc)
+}
+
+async fn not_allowed() -> ApiErr {
+    ApiErr::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::BadRequest,
+        "this endpoint does not take that method",
+    )
 }
 
 async fn demo_page() -> impl IntoResponse {
     ([(header::CONTENT_SECURITY_POLICY, CSP)], Html(DEMO_PAGE))
 }
 
-async fn webhook(
-    State(svc): Svc,
-    body: Result<Json<BotRequest>, JsonRejection>,
-) -> Result<Json<Vec<BotMessage>>, ApiErr> {
-    let Json(req) = body?;
-    Ok(Json(svc.bot_turn(&req)?))
+/// The bearer token of `Authorization: Bearer …`, if any.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
-async fn status(State(svc): Svc) -> Result<Json<OffloadStatus>, ApiErr> {
-    Ok(Json(svc.status()?))
+/// The TCP peer of a request, when the listener recorded it (tests may call the router
+/// without one).
+struct Peer(Option<SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0),
+        ))
+    }
+}
+
+fn ip_of(svc: &Service, peer: Peer, headers: &HeaderMap) -> std::net::IpAddr {
+    client_ip(peer.0, headers, svc.config.trust_forwarded_for)
+}
+
+async fn webhook(
+    State(svc): Svc,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Result<Json<BotRequest>, JsonRejection>,
+) -> Result<Json<Vec<BotMessage>>, ApiErr> {
+    svc.limits
+        .ip(ip_of(&svc, peer, &headers))
+        .map_err(limited)?;
+    let Json(req) = body?;
+    Ok(Json(svc.bot_turn(&req, bearer(&headers)).await?))
+}
+
+async fn status(
+    State(svc): Svc,
+    peer: Peer,
+    headers: HeaderMap,
+) -> Result<Json<OffloadStatus>, ApiErr> {
+    svc.limits
+        .ip(ip_of(&svc, peer, &headers))
+        .map_err(limited)?;
+    Ok(Json(svc.status().await?))
+}
+
+async fn new_visitor(
+    State(svc): Svc,
+    peer: Peer,
+    headers: HeaderMap,
+) -> Result<(StatusCode, Json<VisitorCredentials>), ApiErr> {
+    let ip = ip_of(&svc, peer, &headers);
+    svc.limits.ip(ip).map_err(limited)?;
+    svc.limits.new_visitor(ip).map_err(limited)?;
+    Ok((StatusCode::CREATED, Json(svc.new_visitor().await?)))
+}
+
+fn no_credential() -> ApiErr {
+    ApiErr::new(
+        StatusCode::UNAUTHORIZED,
+        ErrorCode::Unauthorized,
+        "send the visitor credential as Authorization: Bearer … (get one from POST /api/v1/visitor)",
+    )
 }
 
 async fn handover(
     State(svc): Svc,
+    peer: Peer,
+    headers: HeaderMap,
     body: Result<Json<HandoverRequest>, JsonRejection>,
 ) -> Result<Json<HandoverResponse>, ApiErr> {
+    svc.limits
+        .ip(ip_of(&svc, peer, &headers))
+        .map_err(limited)?;
     let Json(req) = body?;
-    Ok(Json(svc.request_handover(&req.visitor_id, &req.directive)?))
+    let token = bearer(&headers).ok_or_else(no_credential)?;
+    Ok(Json(
+        svc.handover(token, &req.visitor_id, req.directive, req.page_url)
+            .await?,
+    ))
 }
 
 async fn login(
     State(svc): Svc,
+    peer: Peer,
+    headers: HeaderMap,
     body: Result<Json<LoginRequest>, JsonRejection>,
 ) -> Result<Json<LoginResponse>, ApiErr> {
     let Json(req) = body?;
-    match svc.login(&req.email, &req.password)? {
-        Some((token, agent)) => Ok(Json(LoginResponse { token, agent })),
+    let ip = ip_of(&svc, peer, &headers);
+    let keys = [
+        format!("ip:{ip}"),
+        format!("email:{}", req.email.trim().to_lowercase()),
+    ];
+    if let Some(wait) = svc.login_wait_ms(&keys) {
+        let wait = Duration::from_millis(u64::try_from(wait).unwrap_or(0));
+        let mut e = ApiErr::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            format!(
+                "too many failed logins; try again in {} s",
+                wait.as_secs_f64().ceil() as u64
+            ),
+        );
+        e.retry_after = Some(wait);
+        return Err(e);
+    }
+    match svc.login(&req.email, &req.password, &keys).await? {
+        Some(r) => Ok(Json(r)),
         None => Err(ApiErr::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "wrong e-mail or password",
         )),
     }
 }
 
+async fn logout(State(svc): Svc, headers: HeaderMap) -> Result<StatusCode, ApiErr> {
+    let token = bearer(&headers).ok_or_else(|| {
+        ApiErr::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthorized,
+            "send the session token as Authorization: Bearer …",
+        )
+    })?;
+    svc.logout(token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[derive(Deserialize)]
 struct TokenQuery {
-    token: String,
+    token: Option<String>,
+}
+
+fn token_of(q: Result<Query<TokenQuery>, QueryRejection>, what: &str) -> Result<String, ApiErr> {
+    let q = q.map_err(|r| {
+        ApiErr::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+            r.body_text(),
+        )
+    })?;
+    q.0.token.filter(|t| !t.is_empty()).ok_or_else(|| {
+        ApiErr::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthorized,
+            format!("the token query parameter ({what}) is missing"),
+        )
+    })
+}
+
+fn upgrade(
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<WebSocketUpgrade, ApiErr> {
+    let ws = ws.map_err(|r| {
+        ApiErr::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+            format!("this endpoint is a WebSocket: {}", r.body_text()),
+        )
+    })?;
+    Ok(ws
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES))
 }
 
 async fn visitor_ws(
     State(svc): Svc,
-    Query(q): Query<TokenQuery>,
-    ws: WebSocketUpgrade,
+    q: Result<Query<TokenQuery>, QueryRejection>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiErr> {
-    let conv = svc.visitor_conversation(&q.token)?.ok_or_else(|| {
-        ApiErr::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "unknown visitor token",
-        )
-    })?;
-    Ok(ws
-        .max_message_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| sockets::visitor(svc, conv.id, socket)))
+    let token = token_of(q, "the visitor credential")?;
+    let ws = upgrade(ws)?;
+    let conv = svc.visitor_by_token(&token).await?;
+    Ok(ws.on_upgrade(move |socket| sockets::visitor(svc, conv, socket)))
 }
 
 async fn agent_ws(
     State(svc): Svc,
-    Query(q): Query<TokenQuery>,
-    ws: WebSocketUpgrade,
+    q: Result<Query<TokenQuery>, QueryRejection>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiErr> {
-    let agent = svc.agent_by_token(&q.token)?.ok_or_else(|| {
+    let token = token_of(q, "the session token")?;
+    let ws = upgrade(ws)?;
+    let agent = svc.agent_by_token(&token).await?.ok_or_else(|| {
         ApiErr::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "unknown agent token; log in again",
+            ErrorCode::Unauthorized,
+            "unknown or expired session; log in again",
         )
     })?;
-    Ok(ws
-        .max_message_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| sockets::agent(svc, agent, socket)))
+    Ok(ws.on_upgrade(move |socket| sockets::agent(svc, agent, token, socket)))
 }

@@ -1,62 +1,49 @@
-//! The conversation service: every rule that changes a conversation, in one place.
+//! The conversation service: load → decide → commit → publish.
 //!
-//! Each operation reads the conversation, asks `baton_protocol::state::transition` what
-//! follows, appends the durable events and writes the state back, all in one transaction;
-//! then it notifies the hub. HTTP handlers and socket loops only translate to and from it.
+//! Every change to a conversation goes through [`Service::execute`]: it reads the
+//! conversation, asks the protocol's pure `decide` what the command does, numbers the events,
+//! runs them through `apply` for the new state, and commits them only if nobody else wrote
+//! in between (else it decides again on fresh state). Then it publishes a notice. HTTP
+//! handlers and socket loops only translate to and from it; the bot is called between two
+//! such steps, never inside one.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use baton_protocol::bot::{BotMessage, BotRequest, HandoverDirective};
+use baton_protocol::bot::{BotMessage, BotMetadata, BotRequest, HandoverDirective};
+use baton_protocol::decide::{self, Command, Context, Refusal, View};
 use baton_protocol::ids::{AgentId, ClientMsgId, ConversationId, VisitorId};
-use baton_protocol::schedule::Opening;
-use baton_protocol::state::{
-    AgentRef, ConversationState, EndedBy, Input, OffloadDecision, transition,
-};
+use baton_protocol::state::{AgentRef, ConversationState, Transport};
 use baton_protocol::status::{OffloadState, OffloadStatus};
+use baton_protocol::time::rfc3339_from_unix_ms;
 use baton_protocol::ws::{
-    ConversationSummary, ErrorCode, Event, EventBody, HandoverResponse, Role, VisitorSession,
+    ConversationSummary, ErrorCode, Event, EventBody, HandoverResponse, LoginResponse, Role,
+    VisitorCredentials, VisitorSession,
 };
-use baton_protocol::{MAX_TEXT_BYTES, PROTOCOL_VERSION};
-use rusqlite::Transaction;
+use baton_protocol::{MAX_CLIENT_MSG_ID_BYTES, PROTOCOL_VERSION};
+use tokio::sync::watch;
 
-use crate::config::{Config, NoAgentsPolicy};
-use crate::hub::{Hub, Notice};
-use crate::store::{self, Conversation, Store, StoreError};
+use crate::auth::{self, LoginThrottle, Passwords};
+use crate::bot::{Bot, BuiltinBot, RasaUpstream};
+use crate::bus::{self, Bus, Notice, Topic};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::limits::Limiter;
+use crate::queue::QueueWatch;
+use crate::store::{self, AgentRecord, Commit, Conversation, NewConversation, Store, StoreError};
 
-/// A refused operation: a stable code and a sentence for people.
-#[derive(Debug)]
-pub struct Refusal {
-    /// Stable code.
-    pub code: ErrorCode,
-    /// What is wrong.
-    pub message: String,
-}
+/// How often a commit is retried when another writer got there first.
+const COMMIT_ATTEMPTS: usize = 16;
 
-impl Refusal {
-    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<StoreError> for Refusal {
-    fn from(e: StoreError) -> Self {
-        tracing::error!("storage error: {e}");
-        Self::new(ErrorCode::Internal, "storage error; please retry")
-    }
-}
-
-/// The result of storing a message: its seq, and whether it was a retry of one stored before.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Stored {
-    /// Where the message is.
-    pub seq: u64,
-    /// True when the client message id had been stored already.
-    pub duplicate: bool,
+/// Parts a test may replace.
+#[derive(Default)]
+pub struct Deps {
+    /// The clock (default: the system clock).
+    pub clock: Option<Arc<dyn Clock>>,
+    /// The bot (default: from the config).
+    pub bot: Option<Arc<dyn Bot>>,
+    /// This replica's name (default: random).
+    pub replica: Option<String>,
 }
 
 /// Shared server state.
@@ -64,627 +51,1013 @@ pub struct Service {
     /// Resolved configuration.
     pub config: Config,
     /// Storage.
-    pub store: Store,
-    /// Socket fan-out.
-    pub hub: Hub,
+    pub store: Arc<dyn Store>,
+    /// Notices between sockets and replicas.
+    pub bus: Arc<dyn Bus>,
+    /// The bot.
+    pub bot: Arc<dyn Bot>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// This replica's name (in presence rows and logs).
+    pub replica: String,
+    /// Rate limits.
+    pub limits: Limiter,
+    /// Queue positions for this replica's visitor sockets.
+    pub queues: QueueWatch,
+    passwords: Passwords,
+    logins: LoginThrottle,
+    shutdown: watch::Sender<bool>,
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+/// The outcome of [`Service::execute`].
+#[derive(Debug)]
+pub struct Executed {
+    /// The conversation as it was read before deciding.
+    pub before: Conversation,
+    /// The state after the command.
+    pub view: View,
+    /// The events appended (empty when the command changed nothing).
+    pub events: Vec<Event>,
+    /// For a repeated idempotency key: the event stored the first time.
+    pub duplicate: Option<Event>,
 }
 
-/// A random hex token of `bytes` bytes.
-pub fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).expect("the OS random source is available");
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+/// A stored message: its seq, and whether it had been stored before (a retry).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stored {
+    /// Where the message is.
+    pub seq: u64,
+    /// True when the idempotency key had been stored already.
+    pub duplicate: bool,
 }
 
-fn check_text(text: &str) -> Result<&str, Refusal> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(Refusal::new(ErrorCode::Empty, "message text is empty"));
+fn internal(e: StoreError) -> Refusal {
+    tracing::error!("storage: {e}");
+    Refusal::new(ErrorCode::Internal, "storage error; please retry")
+}
+
+fn not_found(what: impl std::fmt::Display) -> Refusal {
+    Refusal::new(ErrorCode::NotFound, format!("no conversation `{what}`"))
+}
+
+/// The author and key under which a command's message is idempotent, with its text.
+fn idempotency(cmd: &Command) -> Option<(String, &ClientMsgId, &str)> {
+    match cmd {
+        Command::VisitorMessage {
+            text,
+            client_msg_id: Some(id),
+        } => Some(("visitor".into(), id, text)),
+        Command::AgentMessage {
+            agent,
+            text,
+            client_msg_id,
+        } => Some((format!("agent:{}", agent.id), client_msg_id, text)),
+        _ => None,
     }
-    if text.len() > MAX_TEXT_BYTES {
+}
+
+fn message_text(e: &Event) -> Option<&str> {
+    match &e.body {
+        EventBody::Message { text, .. } => Some(text),
+        _ => None,
+    }
+}
+
+/// A stored bot or system line as a Rasa answer item.
+fn as_bot_message(sender: &VisitorId, e: &Event) -> Option<BotMessage> {
+    match &e.body {
+        EventBody::Message {
+            role: Role::Bot | Role::System,
+            text,
+            buttons,
+            image,
+            attachment,
+            custom,
+            ..
+        } => Some(BotMessage {
+            recipient_id: Some(sender.clone()),
+            text: (!text.is_empty()).then(|| text.clone()),
+            buttons: (!buttons.is_empty()).then(|| buttons.clone()),
+            image: image.clone(),
+            attachment: attachment.clone(),
+            custom: custom.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// Checks a Rasa `sender` / `visitor_id`.
+fn check_visitor_id(v: &VisitorId) -> Result<(), Refusal> {
+    let s = v.as_str();
+    if s.trim().is_empty() {
         return Err(Refusal::new(
-            ErrorCode::TooLarge,
+            ErrorCode::BadRequest,
+            "sender (the visitor id) is empty",
+        ));
+    }
+    if s.len() > MAX_CLIENT_MSG_ID_BYTES || s.chars().any(char::is_control) {
+        return Err(Refusal::new(
+            ErrorCode::BadRequest,
             format!(
-                "message text is {} bytes; the limit is {MAX_TEXT_BYTES}",
-                text.len()
+                "sender must be at most {MAX_CLIENT_MSG_ID_BYTES} bytes without control characters"
             ),
         ));
     }
-    Ok(text)
-}
-
-/// Applies a transition or refuses with `invalid_state`.
-fn step(conv: &mut Conversation, input: &Input) -> Result<(), Refusal> {
-    conv.state = transition(&conv.state, input)
-        .map_err(|e| Refusal::new(ErrorCode::InvalidState, e.to_string()))?;
     Ok(())
 }
 
 impl Service {
-    /// Opens the store and ensures the configured agent accounts exist.
-    pub fn new(config: Config) -> Result<Arc<Self>, Box<dyn std::error::Error + Send + Sync>> {
-        let store = Store::open(&config.database)
-            .map_err(|e| format!("cannot open database {}: {e}", config.database.display()))?;
-        let argon = argon2::Argon2::default();
-        for a in &config.agents {
-            // Keep the stored hash when the password is unchanged, so restarts stay fast.
-            let existing = store.tx(|tx| store::agent_by_email(tx, &a.email))?;
-            let unchanged = existing.as_ref().is_some_and(|(agent, hash)| {
-                agent.name == a.name
-                    && PasswordHash::new(hash)
-                        .is_ok_and(|h| argon.verify_password(a.password.as_bytes(), &h).is_ok())
-            });
-            if unchanged {
-                continue;
-            }
-            let salt =
-                SaltString::encode_b64(random_hex(16).as_bytes()).map_err(|e| e.to_string())?;
-            let hash = argon
-                .hash_password(a.password.as_bytes(), &salt)
-                .map_err(|e| e.to_string())?
-                .to_string();
-            let id = AgentId(format!("a_{}", random_hex(6)));
-            store.tx(|tx| store::upsert_agent(tx, &id, &a.email, &a.name, &hash))?;
-        }
-        Ok(Arc::new(Self {
+    /// Opens the store and the bus, ensures the configured agent accounts, and starts the
+    /// replica's background tasks (queue positions, limiter clean-up).
+    pub async fn new(
+        config: Config,
+        deps: Deps,
+    ) -> Result<Arc<Self>, Box<dyn std::error::Error + Send + Sync>> {
+        let store = store::open(&config.database, config.database_pool)
+            .await
+            .map_err(|e| format!("cannot open database {}: {e}", config.database))?;
+        let replica = deps
+            .replica
+            .unwrap_or_else(|| format!("r_{}", auth::random_hex(4)));
+        let bus = bus::open(&config.bus, &config.bus_prefix, &replica).await?;
+        let bot: Arc<dyn Bot> = match (deps.bot, &config.bot.upstream) {
+            (Some(bot), _) => bot,
+            (None, Some(url)) => Arc::new(RasaUpstream::new(url, config.bot.upstream_timeout)?),
+            (None, None) => Arc::new(BuiltinBot(config.bot.clone())),
+        };
+        let svc = Arc::new(Self {
+            limits: Limiter::new(&config.limits),
+            logins: LoginThrottle::new(config.limits.login_failures),
+            passwords: Passwords::new(2),
+            queues: QueueWatch::default(),
+            store: Arc::new(store),
+            bus,
+            bot,
+            clock: deps.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            replica,
             config,
-            store,
-            hub: Hub::default(),
-        }))
+            shutdown: watch::channel(false).0,
+        });
+        svc.ensure_agents().await?;
+        tokio::spawn(crate::queue::run(svc.clone()));
+        let weak = Arc::downgrade(&svc);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                match weak.upgrade() {
+                    Some(svc) if !*svc.shutdown.borrow() => svc.limits.forget_idle(),
+                    _ => return,
+                }
+            }
+        });
+        Ok(svc)
     }
 
-    // ---- offloading ----
+    /// Now, from the injected clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// A receiver that turns `true` when the server shuts down.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Tells every socket and background task to stop.
+    pub fn shut_down(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    // ---- the one way a conversation changes ----
+
+    /// Load → decide → commit → publish, retried on a concurrent write.
+    pub async fn execute(
+        &self,
+        id: &ConversationId,
+        command: Command,
+        reply_to: Option<u64>,
+    ) -> Result<Executed, Refusal> {
+        for _ in 0..COMMIT_ATTEMPTS {
+            let before = self
+                .store
+                .conversation(id)
+                .await
+                .map_err(internal)?
+                .ok_or_else(|| not_found(id))?;
+            if let Some((author, key, text)) = idempotency(&command) {
+                decide::check_client_msg_id(key)?;
+                let previous = self
+                    .store
+                    .event_by_client_msg_id(id, &author, key)
+                    .await
+                    .map_err(internal)?;
+                if let Some(prev) = previous {
+                    if message_text(&prev) != Some(text.trim()) {
+                        return Err(Refusal::new(
+                            ErrorCode::Conflict,
+                            format!("client_msg_id `{key}` was already used for another text"),
+                        ));
+                    }
+                    return Ok(Executed {
+                        view: before.view.clone(),
+                        before,
+                        events: vec![],
+                        duplicate: Some(prev),
+                    });
+                }
+            }
+            let now_ms = self.now_ms();
+            let agents_online = if matches!(command, Command::RequestHandover { .. }) {
+                self.store.agents_online(now_ms).await.map_err(internal)?
+            } else {
+                0
+            };
+            let cx = Context {
+                now_ms,
+                policy: &self.config.offloading,
+                agents_online,
+            };
+            let bodies = decide::decide(&before.view, &command, &cx)?;
+            if bodies.is_empty() {
+                return Ok(Executed {
+                    view: before.view.clone(),
+                    before,
+                    events: vec![],
+                    duplicate: None,
+                });
+            }
+            let ts = rfc3339_from_unix_ms(now_ms);
+            let mut view = before.view.clone();
+            let events: Vec<Event> = bodies
+                .into_iter()
+                .zip(view.head_seq + 1..)
+                .map(|(body, seq)| Event {
+                    seq,
+                    ts: ts.clone(),
+                    body,
+                })
+                .collect();
+            for e in &events {
+                if let decide::Applied::Rejected(r) = decide::apply(&mut view, e) {
+                    // decide only emits events its own state machine accepts.
+                    tracing::error!("decided an event apply rejects: {r}");
+                }
+            }
+            let commit = Commit {
+                conversation: id.clone(),
+                expected_head: before.view.head_seq,
+                view: view.clone(),
+                events,
+                reply_to,
+                now_ms,
+            };
+            match self.store.commit(&commit).await {
+                Ok(()) => {
+                    self.publish(&before, &commit).await;
+                    return Ok(Executed {
+                        before,
+                        view,
+                        events: commit.events,
+                        duplicate: None,
+                    });
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(internal(e)),
+            }
+        }
+        Err(Refusal::new(
+            ErrorCode::Internal,
+            "the conversation is changing too fast; please retry",
+        ))
+    }
+
+    /// Wakes whoever shows this conversation, and its queue's watchers when it entered or
+    /// left a queue.
+    async fn publish(&self, before: &Conversation, commit: &Commit) {
+        let id = &commit.conversation;
+        self.bus
+            .publish(
+                Topic::Conversation(id.clone()),
+                Notice::Events {
+                    conversation_id: id.clone(),
+                    head_seq: commit.view.head_seq,
+                },
+            )
+            .await;
+        let mut queue = None;
+        for e in &commit.events {
+            match &e.body {
+                EventBody::HandoverRequested { queue: q, .. } => queue = q.clone(),
+                EventBody::HandoverOutcome {
+                    outcome: ConversationState::Queued { .. },
+                } => {}
+                EventBody::HandoverCancelled | EventBody::AgentJoined { .. } => {
+                    queue = before.handover.as_ref().map(|h| h.queue.clone());
+                }
+                _ => continue,
+            }
+        }
+        let queued_now = matches!(commit.view.state, ConversationState::Queued { .. });
+        let was_queued = matches!(before.view.state, ConversationState::Queued { .. });
+        if queued_now != was_queued
+            && let Some(q) = queue
+        {
+            self.bus
+                .publish(
+                    Topic::Queue(q),
+                    Notice::Queue {
+                        conversation_id: id.clone(),
+                    },
+                )
+                .await;
+        }
+    }
+
+    // ---- visitors ----
+
+    /// A new visitor: a conversation guarded by a fresh credential.
+    pub async fn new_visitor(&self) -> Result<VisitorCredentials, Refusal> {
+        let token = auth::new_token();
+        let visitor_id = VisitorId(format!("v_{}", auth::random_hex(16)));
+        self.store
+            .create_conversation(NewConversation {
+                id: ConversationId(format!("c_{}", auth::random_hex(12))),
+                visitor_id: visitor_id.clone(),
+                credential_hash: Some(auth::token_hash(&token)),
+                now_ms: self.now_ms(),
+            })
+            .await
+            .map_err(internal)?;
+        Ok(VisitorCredentials { visitor_id, token })
+    }
+
+    /// The conversation a visitor credential opens.
+    pub async fn visitor_by_token(&self, token: &str) -> Result<Conversation, Refusal> {
+        self.store
+            .conversation_by_credential(&auth::token_hash(token))
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| {
+                Refusal::new(
+                    ErrorCode::Unauthorized,
+                    "unknown visitor credential; get a new one from POST /api/v1/visitor",
+                )
+            })
+    }
+
+    /// The conversation a bot request is for: the credential's, or, for a plain Rasa client
+    /// that sends none, the sender's (created on first contact). A conversation that has a
+    /// credential accepts nothing without it.
+    async fn webhook_conversation(
+        &self,
+        sender: &VisitorId,
+        bearer: Option<&str>,
+    ) -> Result<Conversation, Refusal> {
+        check_visitor_id(sender)?;
+        if let Some(token) = bearer {
+            let conv = self.visitor_by_token(token).await?;
+            if &conv.visitor_id != sender {
+                return Err(Refusal::new(
+                    ErrorCode::Forbidden,
+                    "this credential belongs to another visitor",
+                ));
+            }
+            return Ok(conv);
+        }
+        let conv = self
+            .store
+            .conversation_for_sender(NewConversation {
+                id: ConversationId(format!("c_{}", auth::random_hex(12))),
+                visitor_id: sender.clone(),
+                credential_hash: None,
+                now_ms: self.now_ms(),
+            })
+            .await
+            .map_err(internal)?;
+        if conv.has_credential {
+            return Err(Refusal::new(
+                ErrorCode::Unauthorized,
+                "this conversation needs its visitor credential (Authorization: Bearer …)",
+            ));
+        }
+        Ok(conv)
+    }
+
+    /// One bot turn over `POST /webhooks/rest/webhook`: stores the visitor message, asks the
+    /// bot, stores and returns its answer. A retry with the same `client_msg_id` gets the
+    /// stored answer and asks the bot nothing. With an agent, the message goes to the agent
+    /// and the answer is empty.
+    pub async fn bot_turn(
+        &self,
+        req: &BotRequest,
+        bearer: Option<&str>,
+    ) -> Result<Vec<BotMessage>, Refusal> {
+        let conv = self.webhook_conversation(&req.sender, bearer).await?;
+        self.visitor_limit(&conv.visitor_id)?;
+        let wcp = req.metadata.as_ref().and_then(|m| m.wcp.as_ref());
+        let client_msg_id = wcp.and_then(|w| w.client_msg_id.clone());
+        let ex = self
+            .execute(
+                &conv.id,
+                Command::VisitorMessage {
+                    text: req.message.clone(),
+                    client_msg_id,
+                },
+                None,
+            )
+            .await?;
+        if let Some(prev) = ex.duplicate {
+            let answer = self
+                .store
+                .replies_to(&conv.id, prev.seq)
+                .await
+                .map_err(internal)?;
+            return Ok(answer
+                .iter()
+                .filter_map(|e| as_bot_message(&req.sender, e))
+                .collect());
+        }
+        if !ex.view.state.bot_answers() {
+            return Ok(vec![]);
+        }
+        let seq = ex
+            .events
+            .iter()
+            .rev()
+            .find(|e| matches!(e.body, EventBody::Message { .. }))
+            .map_or(ex.view.head_seq, |e| e.seq);
+        let forwarded = BotRequest {
+            sender: req.sender.clone(),
+            message: req.message.trim().to_owned(),
+            metadata: req.metadata.clone(),
+        };
+        self.run_bot(&conv, seq, forwarded).await
+    }
+
+    /// Asks the bot about the visitor message at `seq`, stores the answer (or a notice that
+    /// the bot is unreachable), and starts a handover if the answer carries a directive.
+    pub async fn run_bot(
+        &self,
+        conv: &Conversation,
+        seq: u64,
+        req: BotRequest,
+    ) -> Result<Vec<BotMessage>, Refusal> {
+        match self.bot.answer(&req).await {
+            Ok(items) => {
+                self.execute(
+                    &conv.id,
+                    Command::BotAnswer {
+                        items: items.clone(),
+                    },
+                    Some(seq),
+                )
+                .await?;
+                if let Some(directive) = items.iter().find_map(BotMessage::handover)
+                    && let Err(r) = self.execute_handover(&conv.id, directive, None).await
+                {
+                    tracing::warn!("the bot's handover for {} failed: {r}", conv.id);
+                }
+                Ok(items)
+            }
+            Err(e) => {
+                tracing::warn!("bot ({}) failed for {}: {e}", self.bot.kind(), conv.id);
+                let notice = self.config.texts.bot_unavailable.clone();
+                self.execute(
+                    &conv.id,
+                    Command::BotUnavailable {
+                        notice: notice.clone(),
+                    },
+                    Some(seq),
+                )
+                .await?;
+                Ok(vec![BotMessage::text(&req.sender, notice)])
+            }
+        }
+    }
+
+    fn visitor_limit(&self, v: &VisitorId) -> Result<(), Refusal> {
+        self.limits.visitor(v.as_str()).map_err(|l| {
+            Refusal::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "too many messages; wait {} s",
+                    l.0.as_secs_f64().ceil() as u64
+                ),
+            )
+        })
+    }
+
+    async fn execute_handover(
+        &self,
+        id: &ConversationId,
+        directive: HandoverDirective,
+        page_url: Option<String>,
+    ) -> Result<Executed, Refusal> {
+        self.execute(
+            id,
+            Command::RequestHandover {
+                directive,
+                page_url,
+            },
+            None,
+        )
+        .await
+    }
+
+    /// `POST /api/v1/handover`: the visitor asks for a person (or follows a bot directive).
+    /// Asking again while waiting, or with nothing said since and the same answer, answers
+    /// with the earlier request instead of repeating it.
+    pub async fn handover(
+        &self,
+        token: &str,
+        visitor: &VisitorId,
+        directive: HandoverDirective,
+        page_url: Option<String>,
+    ) -> Result<HandoverResponse, Refusal> {
+        check_visitor_id(visitor)?;
+        let conv = self.visitor_by_token(token).await?;
+        if &conv.visitor_id != visitor {
+            return Err(Refusal::new(
+                ErrorCode::Forbidden,
+                "this credential belongs to another visitor",
+            ));
+        }
+        self.visitor_limit(visitor)?;
+        let texts = (
+            directive.agent_available.clone(),
+            directive.agent_unavailable.clone(),
+        );
+        let ex = self.execute_handover(&conv.id, directive, page_url).await?;
+        let events = match ex.view.last_request_seq {
+            0 => vec![],
+            seq => self
+                .store
+                .events_after(&conv.id, seq - 1, 2)
+                .await
+                .map_err(internal)?,
+        };
+        let conv = self
+            .store
+            .conversation(&conv.id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| not_found(&conv.id))?;
+        let state = self.live_state(&conv).await?;
+        let t = &self.config.texts;
+        let message = match &state {
+            ConversationState::Queued {
+                agents_online: Some(false),
+                ..
+            } => t.waiting_no_agents.clone(),
+            ConversationState::Queued { .. } | ConversationState::AgentJoined { .. } => {
+                texts.0.map_or_else(|| t.waiting.clone(), |o| o.message)
+            }
+            ConversationState::Closed { .. } => t.closed.clone(),
+            ConversationState::Disabled => t.disabled.clone(),
+            _ => texts.1.map_or_else(|| t.unavailable.clone(), |o| o.message),
+        };
+        let session = (state.transport() == Transport::AgentSocket).then(|| VisitorSession {
+            conversation_id: conv.id.clone(),
+            token: token.to_owned(),
+            head_seq: events.last().map_or(conv.view.head_seq, |e| e.seq),
+        });
+        let events = events.iter().map(Event::for_visitor).collect();
+        Ok(HandoverResponse {
+            state,
+            message,
+            status: self.status().await?,
+            session,
+            events,
+        })
+    }
+
+    /// A conversation's state as shown now: a queued one with its live position and
+    /// whether any agent is online.
+    pub async fn live_state(&self, conv: &Conversation) -> Result<ConversationState, Refusal> {
+        Ok(match &conv.view.state {
+            ConversationState::Queued { .. } => {
+                let position = match &conv.handover {
+                    Some(h) => self.store.queue_position(h.id).await.map_err(internal)?,
+                    None => None,
+                };
+                let online = self
+                    .store
+                    .agents_online(self.now_ms())
+                    .await
+                    .map_err(internal)?;
+                ConversationState::Queued {
+                    position,
+                    agents_online: Some(online > 0),
+                }
+            }
+            other => other.clone(),
+        })
+    }
 
     /// The offloading status now.
-    pub fn status(&self) -> Result<OffloadStatus, Refusal> {
-        let queue_length = self
-            .store
-            .tx(|tx| store::conversations_in(tx, "queued", None))?
-            .len() as u32;
-        let agents_online = Some(self.hub.agents_online() > 0);
-        let o = &self.config.offloading;
+    pub async fn status(&self) -> Result<OffloadStatus, Refusal> {
+        let now = self.now_ms();
+        let queue_length = self.store.queue_length().await.map_err(internal)?;
+        let online = self.store.agents_online(now).await.map_err(internal)?;
+        let (state, next_open_at) = self.config.offloading.state_at(now);
         let t = &self.config.texts;
-        let (state, next_open_at, message) = if !o.enabled {
-            (OffloadState::Disabled, None, t.disabled.clone())
-        } else {
-            match o.schedule.at(now_ms()) {
-                Opening::Open => (OffloadState::Open, None, t.waiting.clone()),
-                Opening::Closed { next_open_ms } => (
-                    OffloadState::Closed,
-                    next_open_ms.map(|ms| o.schedule.format_local(ms)),
-                    t.closed.clone(),
-                ),
-            }
+        let message = match state {
+            OffloadState::Open if online == 0 => t.waiting_no_agents.clone(),
+            OffloadState::Open => t.waiting.clone(),
+            OffloadState::Closed => t.closed.clone(),
+            OffloadState::Disabled => t.disabled.clone(),
         };
         Ok(OffloadStatus {
             v: PROTOCOL_VERSION,
             state,
-            agents_online,
+            agents_online: Some(online > 0),
             queue_length,
             next_open_at,
             message: Some(message),
         })
     }
 
-    fn decide(&self, status: &OffloadStatus) -> OffloadDecision {
-        let agents_online = status.agents_online;
-        match status.state {
-            OffloadState::Disabled => OffloadDecision::Disabled,
-            OffloadState::Closed => OffloadDecision::Closed {
-                next_open_at: status.next_open_at.clone(),
-            },
-            OffloadState::Open
-                if agents_online == Some(false)
-                    && self.config.offloading.when_no_agents == NoAgentsPolicy::Unavailable =>
-            {
-                OffloadDecision::NoAgents
-            }
-            OffloadState::Open => OffloadDecision::Open {
-                position: None,
-                agents_online,
-            },
-        }
-    }
-
-    // ---- conversations ----
-
-    fn conversation_for(
-        &self,
-        tx: &Transaction<'_>,
-        visitor: &VisitorId,
-    ) -> Result<Conversation, StoreError> {
-        if let Some(c) = store::conversation_by_visitor(tx, visitor)? {
-            return Ok(c);
-        }
-        let c = Conversation {
-            id: ConversationId(format!("c_{}", random_hex(8))),
-            visitor_id: visitor.clone(),
-            token: random_hex(24),
-            state: ConversationState::Bot,
-            reason: Default::default(),
-            message_to_agent: None,
-            waiting_since_ms: now_ms(),
-            agent_id: None,
-            head_seq: 0,
-        };
-        store::insert_conversation(tx, &c)?;
-        Ok(c)
-    }
-
-    fn summary(
-        &self,
-        tx: &Transaction<'_>,
-        c: &Conversation,
-    ) -> Result<ConversationSummary, StoreError> {
-        let mut state = c.state.clone();
-        if let ConversationState::Queued { position, .. } = &mut state {
-            *position = queue_position(tx, c)?;
-        }
-        Ok(ConversationSummary {
-            conversation_id: c.id.clone(),
-            visitor_id: c.visitor_id.clone(),
-            state,
-            reason: c.reason,
-            message_to_agent: c.message_to_agent.clone(),
-            waiting_since: baton_protocol::time::rfc3339_from_unix_ms(c.waiting_since_ms),
-            preview: store::last_visitor_text(tx, &c.id)?,
-        })
-    }
-
-    /// One bot turn over `POST /webhooks/rest/webhook`: records the visitor message and the
-    /// built-in bot's answer in the conversation (the transcript an agent later sees).
-    ///
-    /// If the conversation is with an agent (a widget that missed the switch), the message is
-    /// delivered to the agent instead and the answer is empty: nothing is lost.
-    pub fn bot_turn(&self, req: &BotRequest) -> Result<Vec<BotMessage>, Refusal> {
-        let text = check_text(&req.message)?.to_owned();
-        let client_msg_id = req
-            .metadata
-            .as_ref()
-            .and_then(|m| m.wcp.as_ref())
-            .and_then(|w| w.client_msg_id.clone());
-        let answer = self.config.bot.answer(&req.sender, &text);
-        let now = now_ms();
-        let (conv_id, answer) = self.store.tx(|tx| -> Result<_, Refusal> {
-            let mut conv = self.conversation_for(tx, &req.sender)?;
-            if let Some(id) = &client_msg_id
-                && store::seq_of_client_msg(tx, &conv.id, id)?.is_some()
-            {
-                // A retry of a message already answered: answer again without storing twice.
-                return Ok((conv.id, answer.clone()));
-            }
-            if transition(&conv.state, &Input::ReturnToBot).is_ok() {
-                step(&mut conv, &Input::ReturnToBot)?;
-                store::append_event(tx, &mut conv, EventBody::ReturnedToBot, None, now)?;
-            }
-            let with_agent =
-                conv.state.transport() == baton_protocol::state::Transport::AgentSocket;
-            store::append_event(
-                tx,
-                &mut conv,
-                visitor_message(&text, client_msg_id.clone()),
-                client_msg_id.as_ref(),
-                now,
-            )?;
-            let answer = if with_agent { vec![] } else { answer };
-            for m in &answer {
-                if let Some(text) = &m.text {
-                    let body = EventBody::Message {
-                        role: Role::Bot,
-                        text: text.clone(),
-                        client_msg_id: None,
-                        agent: None,
-                        buttons: m.buttons.clone().unwrap_or_default(),
-                    };
-                    store::append_event(tx, &mut conv, body, None, now)?;
-                }
-            }
-            store::update_conversation(tx, &conv)?;
-            Ok((conv.id, answer))
-        })?;
-        self.hub.notify(Notice::Conversation(conv_id));
-        Ok(answer)
-    }
-
-    /// A handover request (overflow menu, or a bot directive the widget received).
-    pub fn request_handover(
-        &self,
-        visitor: &VisitorId,
-        d: &HandoverDirective,
-    ) -> Result<HandoverResponse, Refusal> {
-        let status = self.status()?;
-        let decision = self.decide(&status);
-        let now = now_ms();
-        let (conv, summary) = self.store.tx(|tx| -> Result<_, Refusal> {
-            let mut conv = self.conversation_for(tx, visitor)?;
-            if conv.state.transport() == baton_protocol::state::Transport::AgentSocket {
-                // Already queued or with an agent: asking again is answered, not repeated.
-                return Ok((conv, None));
-            }
-            step(&mut conv, &Input::RequestHandover(d.reason))?;
-            conv.reason = d.reason;
-            conv.message_to_agent = d.message_to_agent.clone();
-            conv.waiting_since_ms = now;
-            let requested = EventBody::HandoverRequested {
-                reason: d.reason,
-                message_to_agent: d.message_to_agent.clone(),
-            };
-            store::append_event(tx, &mut conv, requested, None, now)?;
-            step(&mut conv, &Input::Offload(decision.clone()))?;
-            let position = queue_position(tx, &conv)?;
-            if let ConversationState::Queued { position: p, .. } = &mut conv.state {
-                *p = position;
-            }
-            let outcome = EventBody::HandoverOutcome {
-                outcome: conv.state.clone(),
-            };
-            store::append_event(tx, &mut conv, outcome, None, now)?;
-            store::update_conversation(tx, &conv)?;
-            let summary = matches!(conv.state, ConversationState::Queued { .. })
-                .then(|| self.summary(tx, &conv))
-                .transpose()?;
-            Ok((conv, summary))
-        })?;
-        self.hub.notify(Notice::Conversation(conv.id.clone()));
-        if let Some(s) = summary {
-            self.hub.notify(Notice::Waiting(s));
-        }
-        let t = &self.config.texts;
-        let message = match &conv.state {
-            ConversationState::Queued {
-                agents_online: Some(false),
-                ..
-            } => t.waiting_no_agents.clone(),
-            ConversationState::Queued { .. } | ConversationState::AgentJoined { .. } => d
-                .agent_available
-                .as_ref()
-                .map_or_else(|| t.waiting.clone(), |o| o.message.clone()),
-            ConversationState::Closed { .. } => t.closed.clone(),
-            ConversationState::Disabled => t.disabled.clone(),
-            _ => d
-                .agent_unavailable
-                .as_ref()
-                .map_or_else(|| t.unavailable.clone(), |o| o.message.clone()),
-        };
-        let session = (conv.state.transport() == baton_protocol::state::Transport::AgentSocket)
-            .then(|| VisitorSession {
-                conversation_id: conv.id.clone(),
-                token: conv.token.clone(),
-                head_seq: conv.head_seq,
-            });
-        Ok(HandoverResponse {
-            state: conv.state,
-            message,
-            status,
-            session,
-        })
-    }
-
-    /// The conversation a visitor token opens.
-    pub fn visitor_conversation(&self, token: &str) -> Result<Option<Conversation>, Refusal> {
-        Ok(self
-            .store
-            .tx(|tx| store::conversation_by_token(tx, token))?)
-    }
-
-    /// A conversation by id.
-    pub fn conversation(&self, id: &ConversationId) -> Result<Conversation, Refusal> {
-        self.store.tx(|tx| load(tx, id))
-    }
-
-    /// Durable events after `after`, at most `limit`.
-    pub fn events_after(
-        &self,
-        id: &ConversationId,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<Event>, Refusal> {
-        Ok(self
-            .store
-            .tx(|tx| store::events_after(tx, id, after, limit))?)
-    }
-
-    /// The 1-based queue position of a conversation, if queued.
-    pub fn queue_position(&self, id: &ConversationId) -> Result<Option<u32>, Refusal> {
-        Ok(self.store.tx(|tx| match store::conversation(tx, id)? {
-            Some(c) => queue_position(tx, &c),
-            None => Ok(None),
-        })?)
-    }
-
-    /// A visitor message over the socket (queued or with an agent). While queued, the bot
-    /// still answers it.
-    pub fn visitor_message(
-        &self,
-        id: &ConversationId,
+    /// A visitor message over the socket. While the bot still answers (queued), its answer
+    /// is fetched in the background and arrives as events.
+    pub async fn visitor_message(
+        self: &Arc<Self>,
+        conv: &Conversation,
         client_msg_id: &ClientMsgId,
         text: &str,
     ) -> Result<Stored, Refusal> {
-        let text = check_text(text)?;
-        let now = now_ms();
-        let stored = self.store.tx(|tx| -> Result<_, Refusal> {
-            let mut conv = load(tx, id)?;
-            if let Some(seq) = store::seq_of_client_msg(tx, id, client_msg_id)? {
-                return Ok(Stored {
-                    seq,
-                    duplicate: true,
-                });
-            }
-            let queued = match &conv.state {
-                ConversationState::Queued { .. } => true,
-                ConversationState::AgentJoined { .. } => false,
-                other => {
-                    return Err(Refusal::new(
-                        ErrorCode::InvalidState,
-                        format!(
-                            "the conversation is `{}`; send this message to the bot endpoint",
-                            other.name()
-                        ),
-                    ));
-                }
-            };
-            let ev = store::append_event(
-                tx,
-                &mut conv,
-                visitor_message(text, Some(client_msg_id.clone())),
-                Some(client_msg_id),
-                now,
-            )?;
-            if queued {
-                let answer = self.config.bot.answer(&conv.visitor_id, text);
-                let reply = if answer.iter().any(|m| m.handover().is_some()) {
-                    // Already waiting: say so instead of starting a second handover.
-                    EventBody::Message {
-                        role: Role::System,
-                        text: self.config.texts.waiting.clone(),
-                        client_msg_id: None,
-                        agent: None,
-                        buttons: vec![],
-                    }
-                } else {
-                    let m = &answer[0];
-                    EventBody::Message {
-                        role: Role::Bot,
-                        text: m.text.clone().unwrap_or_default(),
-                        client_msg_id: None,
-                        agent: None,
-                        buttons: m.buttons.clone().unwrap_or_default(),
-                    }
-                };
-                store::append_event(tx, &mut conv, reply, None, now)?;
-            }
-            store::update_conversation(tx, &conv)?;
-            Ok(Stored {
-                seq: ev.seq,
-                duplicate: false,
-            })
-        })?;
-        if !stored.duplicate {
-            self.hub.notify(Notice::Conversation(id.clone()));
+        self.visitor_limit(&conv.visitor_id)?;
+        let ex = self
+            .execute(
+                &conv.id,
+                Command::VisitorMessage {
+                    text: text.to_owned(),
+                    client_msg_id: Some(client_msg_id.clone()),
+                },
+                None,
+            )
+            .await?;
+        if let Some(prev) = ex.duplicate {
+            return Ok(Stored {
+                seq: prev.seq,
+                duplicate: true,
+            });
         }
-        Ok(stored)
+        let seq = ex.events.last().map_or(ex.view.head_seq, |e| e.seq);
+        if ex.view.state.bot_answers() {
+            let svc = self.clone();
+            let conv = ex.before.clone();
+            let req = BotRequest {
+                sender: conv.visitor_id.clone(),
+                message: text.trim().to_owned(),
+                metadata: Some(BotMetadata {
+                    wcp: Some(baton_protocol::bot::WcpMetadata {
+                        v: PROTOCOL_VERSION,
+                        client_msg_id: Some(client_msg_id.clone()),
+                        source: None,
+                        event: None,
+                    }),
+                }),
+            };
+            tokio::spawn(async move {
+                if let Err(r) = svc.run_bot(&conv, seq, req).await {
+                    tracing::warn!("bot turn for {} failed: {r}", conv.id);
+                }
+            });
+        }
+        Ok(Stored {
+            seq,
+            duplicate: false,
+        })
     }
 
-    /// The visitor withdraws a queued request.
-    pub fn cancel(&self, id: &ConversationId) -> Result<(), Refusal> {
-        self.store.tx(|tx| -> Result<_, Refusal> {
-            let mut conv = load(tx, id)?;
-            step(&mut conv, &Input::VisitorCancelled)?;
-            store::append_event(tx, &mut conv, EventBody::HandoverCancelled, None, now_ms())?;
-            store::update_conversation(tx, &conv)?;
-            Ok(())
-        })?;
-        self.hub.notify(Notice::Conversation(id.clone()));
-        self.hub.notify(Notice::Dequeued(id.clone()));
-        Ok(())
+    /// The visitor leaves the queue.
+    pub async fn cancel(&self, id: &ConversationId) -> Result<(), Refusal> {
+        self.execute(id, Command::Cancel, None).await.map(drop)
+    }
+
+    /// Durable events after `after`, at most `limit`.
+    pub async fn events_after(
+        &self,
+        id: &ConversationId,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<Event>, Refusal> {
+        self.store
+            .events_after(id, after, limit)
+            .await
+            .map_err(internal)
     }
 
     // ---- agents ----
 
-    /// Checks a login; returns a new session token.
-    pub fn login(
-        &self,
-        email: &str,
-        password: &str,
-    ) -> Result<Option<(String, AgentRef)>, Refusal> {
-        let Some((agent, hash)) = self
-            .store
-            .tx(|tx| store::agent_by_email(tx, email.trim()))?
-        else {
-            return Ok(None);
-        };
-        let ok = PasswordHash::new(&hash).is_ok_and(|h| {
-            argon2::Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        });
-        if !ok {
-            return Ok(None);
-        }
-        let token = random_hex(24);
-        self.store
-            .tx(|tx| store::insert_agent_session(tx, &token, &agent.id, now_ms()))?;
-        Ok(Some((token, agent)))
-    }
-
-    /// The agent a session token belongs to.
-    pub fn agent_by_token(&self, token: &str) -> Result<Option<AgentRef>, Refusal> {
-        Ok(self.store.tx(|tx| store::agent_by_token(tx, token))?)
-    }
-
-    /// Waiting conversations and the agent's own, for the console's first frame.
-    pub fn agent_lists(
-        &self,
-        agent: &AgentId,
-    ) -> Result<(Vec<ConversationSummary>, Vec<ConversationSummary>), Refusal> {
-        Ok(self.store.tx(|tx| {
-            let waiting = store::conversations_in(tx, "queued", None)?;
-            let mine = store::conversations_in(tx, "agent_joined", Some(agent))?;
-            let waiting = waiting
-                .iter()
-                .map(|c| self.summary(tx, c))
-                .collect::<Result<_, _>>()?;
-            let mine = mine
-                .iter()
-                .map(|c| self.summary(tx, c))
-                .collect::<Result<_, _>>()?;
-            Ok::<_, StoreError>((waiting, mine))
-        })?)
-    }
-
-    /// A conversation's summary and whole transcript.
-    pub fn transcript(
-        &self,
-        id: &ConversationId,
-    ) -> Result<(ConversationSummary, Vec<Event>), Refusal> {
-        self.store.tx(|tx| -> Result<_, Refusal> {
-            let conv = load(tx, id)?;
-            Ok((
-                self.summary(tx, &conv)?,
-                store::events_after(tx, id, 0, usize::MAX >> 1)?,
-            ))
-        })
-    }
-
-    /// An agent takes a waiting conversation.
-    pub fn accept(&self, agent: &AgentRef, id: &ConversationId) -> Result<(), Refusal> {
-        self.store.tx(|tx| -> Result<_, Refusal> {
-            let mut conv = load(tx, id)?;
-            if let ConversationState::AgentJoined { agent: other } = &conv.state {
-                return Err(Refusal::new(
-                    ErrorCode::Conflict,
-                    format!("{} already took this conversation", other.name),
-                ));
+    /// Creates or updates the configured agent accounts, and removes the ones no longer
+    /// configured. A changed password or a removal ends the agent's sessions.
+    async fn ensure_agents(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let now = self.now_ms();
+        for a in &self.config.agents {
+            let existing = self.store.agent_by_email(&a.email).await?;
+            if let Some(e) = &existing
+                && e.name == a.name
+                && self
+                    .passwords
+                    .verify(&a.password, Some(&e.password_hash))
+                    .await
+            {
+                continue;
             }
-            step(&mut conv, &Input::AgentAccepted(agent.clone()))?;
-            conv.agent_id = Some(agent.id.clone());
-            store::append_event(
-                tx,
-                &mut conv,
-                EventBody::AgentJoined {
-                    agent: agent.clone(),
-                },
-                None,
-                now_ms(),
-            )?;
-            store::update_conversation(tx, &conv)?;
-            Ok(())
-        })?;
-        self.hub.notify(Notice::Conversation(id.clone()));
-        self.hub.notify(Notice::Dequeued(id.clone()));
+            let hash = self.passwords.hash(&a.password).await?;
+            let record = AgentRecord {
+                id: existing.as_ref().map_or_else(
+                    || AgentId(format!("a_{}", auth::random_hex(6))),
+                    |e| e.id.clone(),
+                ),
+                email: a.email.clone(),
+                name: a.name.clone(),
+                password_hash: hash,
+            };
+            let stored = self.store.upsert_agent(&record, now).await?;
+            if existing.is_some() {
+                self.revoke(&stored.id, None).await?;
+            }
+        }
+        for stored in self.store.agents().await? {
+            if !self.config.agents.iter().any(|a| a.email == stored.email) {
+                tracing::info!(
+                    "agent {} is no longer configured; removing it",
+                    stored.email
+                );
+                self.store.remove_agent(&stored.id, now).await?;
+                self.revoke(&stored.id, None).await?;
+            }
+        }
         Ok(())
     }
 
-    fn owned(
-        tx: &Transaction<'_>,
-        agent: &AgentRef,
-        id: &ConversationId,
-    ) -> Result<Conversation, Refusal> {
-        let conv = load(tx, id)?;
-        match &conv.state {
-            ConversationState::AgentJoined { agent: owner } if owner.id == agent.id => Ok(conv),
-            other => Err(Refusal::new(
-                ErrorCode::InvalidState,
-                format!(
-                    "you do not own this conversation (it is `{}`)",
-                    other.name()
-                ),
-            )),
+    /// Ends one session (`token_hash`) or every session of an agent, and closes their sockets
+    /// on every replica.
+    async fn revoke(&self, agent: &AgentId, token_hash: Option<String>) -> Result<(), StoreError> {
+        if token_hash.is_none() {
+            self.store.delete_sessions_of(agent).await?;
+        }
+        self.bus
+            .publish(
+                Topic::Agent(agent.clone()),
+                Notice::Revoked {
+                    agent_id: agent.clone(),
+                    token_hash,
+                },
+            )
+            .await;
+        Ok(())
+    }
+
+    /// How long a client address or e-mail must wait before trying to log in again.
+    pub fn login_wait_ms(&self, keys: &[String]) -> Option<i64> {
+        self.logins.wait_ms(keys, self.now_ms())
+    }
+
+    /// Checks a login; returns a new session. Unknown e-mails cost the same time as wrong
+    /// passwords, and failures count towards the back-off of `keys`.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        keys: &[String],
+    ) -> Result<Option<LoginResponse>, Refusal> {
+        let agent = self
+            .store
+            .agent_by_email(email.trim())
+            .await
+            .map_err(internal)?;
+        let ok = self
+            .passwords
+            .verify(password, agent.as_ref().map(|a| a.password_hash.as_str()))
+            .await;
+        let (true, Some(agent)) = (ok, agent) else {
+            self.logins.failed(keys, self.now_ms());
+            return Ok(None);
+        };
+        self.logins.succeeded(keys);
+        let token = auth::new_token();
+        let now = self.now_ms();
+        let expires = now + self.session_ttl_ms();
+        self.store
+            .create_session(&auth::token_hash(&token), &agent.id, now, expires)
+            .await
+            .map_err(internal)?;
+        Ok(Some(LoginResponse {
+            token,
+            agent: agent.as_ref(),
+            expires_at: Some(rfc3339_from_unix_ms(expires)),
+        }))
+    }
+
+    fn session_ttl_ms(&self) -> i64 {
+        i64::try_from(self.config.agent_session_ttl.as_millis()).unwrap_or(i64::MAX / 2)
+    }
+
+    /// The agent of a live session, extending it (sliding expiry).
+    pub async fn agent_by_token(&self, token: &str) -> Result<Option<AgentRef>, Refusal> {
+        let now = self.now_ms();
+        self.store
+            .touch_session(&auth::token_hash(token), now, now + self.session_ttl_ms())
+            .await
+            .map_err(internal)
+    }
+
+    /// Ends a session; its sockets close on every replica.
+    pub async fn logout(&self, token: &str) -> Result<bool, Refusal> {
+        let hash = auth::token_hash(token);
+        match self.store.delete_session(&hash).await.map_err(internal)? {
+            Some(agent) => {
+                self.revoke(&agent, Some(hash)).await.map_err(internal)?;
+                Ok(true)
+            }
+            None => Ok(false),
         }
     }
 
+    /// A conversation as the console lists it.
+    pub fn summary(&self, conv: &Conversation, state: ConversationState) -> ConversationSummary {
+        let h = conv.handover.as_ref();
+        ConversationSummary {
+            conversation_id: conv.id.clone(),
+            visitor_id: conv.visitor_id.clone(),
+            state,
+            reason: h.map(|h| h.reason).unwrap_or_default(),
+            message_to_agent: h.and_then(|h| h.message_to_agent.clone()),
+            waiting_since: rfc3339_from_unix_ms(h.map_or(conv.created_ms, |h| h.requested_ms)),
+            preview: conv.last_visitor_text.clone(),
+            queue: h.map(|h| h.queue.clone()),
+            page_url: h.and_then(|h| h.page_url.clone()),
+        }
+    }
+
+    /// Waiting conversations (every queue, in queue order) and the agent's own: one query
+    /// each, however long the queue.
+    pub async fn agent_lists(
+        &self,
+        agent: &AgentId,
+    ) -> Result<(Vec<ConversationSummary>, Vec<ConversationSummary>), Refusal> {
+        let waiting = self.store.waiting().await.map_err(internal)?;
+        let online = self
+            .store
+            .agents_online(self.now_ms())
+            .await
+            .map_err(internal)?
+            > 0;
+        let mut positions: HashMap<String, u32> = HashMap::new();
+        let waiting = waiting
+            .iter()
+            .map(|c| {
+                let queue = c
+                    .handover
+                    .as_ref()
+                    .map(|h| h.queue.clone())
+                    .unwrap_or_default();
+                let p = positions.entry(queue).or_insert(0);
+                *p += 1;
+                self.summary(
+                    c,
+                    ConversationState::Queued {
+                        position: Some(*p),
+                        agents_online: Some(online),
+                    },
+                )
+            })
+            .collect();
+        let mine = self
+            .store
+            .owned_by(agent)
+            .await
+            .map_err(internal)?
+            .iter()
+            .map(|c| self.summary(c, c.view.state.clone()))
+            .collect();
+        Ok((waiting, mine))
+    }
+
+    /// One conversation's summary, with its live state.
+    pub async fn conversation_summary(
+        &self,
+        id: &ConversationId,
+    ) -> Result<(Conversation, ConversationSummary), Refusal> {
+        let conv = self
+            .store
+            .conversation(id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| not_found(id))?;
+        let state = self.live_state(&conv).await?;
+        let summary = self.summary(&conv, state);
+        Ok((conv, summary))
+    }
+
+    /// A conversation's summary and whole transcript.
+    pub async fn transcript(
+        &self,
+        id: &ConversationId,
+    ) -> Result<(ConversationSummary, Vec<Event>), Refusal> {
+        let (_, summary) = self.conversation_summary(id).await?;
+        let mut events = vec![];
+        loop {
+            let after = events.last().map_or(0, |e: &Event| e.seq);
+            let page = self.events_after(id, after, 1000).await?;
+            let n = page.len();
+            events.extend(page);
+            if n < 1000 {
+                break;
+            }
+        }
+        Ok((summary, events))
+    }
+
+    /// An agent takes a waiting conversation.
+    pub async fn accept(&self, agent: &AgentRef, id: &ConversationId) -> Result<(), Refusal> {
+        self.execute(
+            id,
+            Command::Accept {
+                agent: agent.clone(),
+            },
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
     /// An agent's reply.
-    pub fn agent_message(
+    pub async fn agent_message(
         &self,
         agent: &AgentRef,
         id: &ConversationId,
         client_msg_id: &ClientMsgId,
         text: &str,
     ) -> Result<Stored, Refusal> {
-        let text = check_text(text)?;
-        let stored = self.store.tx(|tx| -> Result<_, Refusal> {
-            if let Some(seq) = store::seq_of_client_msg(tx, id, client_msg_id)? {
-                return Ok(Stored {
-                    seq,
-                    duplicate: true,
-                });
-            }
-            let mut conv = Self::owned(tx, agent, id)?;
-            let body = EventBody::Message {
-                role: Role::Agent,
-                text: text.to_owned(),
-                client_msg_id: Some(client_msg_id.clone()),
-                agent: Some(agent.clone()),
-                buttons: vec![],
-            };
-            let ev = store::append_event(tx, &mut conv, body, Some(client_msg_id), now_ms())?;
-            store::update_conversation(tx, &conv)?;
-            Ok(Stored {
-                seq: ev.seq,
+        let ex = self
+            .execute(
+                id,
+                Command::AgentMessage {
+                    agent: agent.clone(),
+                    text: text.to_owned(),
+                    client_msg_id: client_msg_id.clone(),
+                },
+                None,
+            )
+            .await?;
+        Ok(match ex.duplicate {
+            Some(prev) => Stored {
+                seq: prev.seq,
+                duplicate: true,
+            },
+            None => Stored {
+                seq: ex.events.last().map_or(ex.view.head_seq, |e| e.seq),
                 duplicate: false,
-            })
-        })?;
-        if !stored.duplicate {
-            self.hub.notify(Notice::Conversation(id.clone()));
-        }
-        Ok(stored)
+            },
+        })
     }
 
     /// An agent ends a conversation; the visitor returns to the bot.
-    pub fn end(&self, agent: &AgentRef, id: &ConversationId) -> Result<(), Refusal> {
-        self.store.tx(|tx| -> Result<_, Refusal> {
-            let mut conv = Self::owned(tx, agent, id)?;
-            step(&mut conv, &Input::ChatEnded(EndedBy::Agent))?;
-            store::append_event(
-                tx,
-                &mut conv,
-                EventBody::ChatEnded { by: EndedBy::Agent },
-                None,
-                now_ms(),
-            )?;
-            store::update_conversation(tx, &conv)?;
-            Ok(())
-        })?;
-        self.hub.notify(Notice::Conversation(id.clone()));
+    pub async fn end(&self, agent: &AgentRef, id: &ConversationId) -> Result<(), Refusal> {
+        self.execute(
+            id,
+            Command::End {
+                agent: agent.clone(),
+            },
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
+    // ---- presence ----
+
+    /// Records (or renews) a console connection's lease; tells everyone when this made the
+    /// agent count change.
+    pub async fn presence_up(&self, connection: &str, agent: &AgentId) -> Result<(), Refusal> {
+        let now = self.now_ms();
+        let before = self.store.agents_online(now).await.map_err(internal)?;
+        self.store
+            .renew_presence(connection, agent, &self.replica, now + PRESENCE_LEASE_MS)
+            .await
+            .map_err(internal)?;
+        if self.store.agents_online(now).await.map_err(internal)? != before {
+            self.bus.publish(Topic::Presence, Notice::Presence).await;
+        }
         Ok(())
     }
-}
 
-fn visitor_message(text: &str, client_msg_id: Option<ClientMsgId>) -> EventBody {
-    EventBody::Message {
-        role: Role::Visitor,
-        text: text.to_owned(),
-        client_msg_id,
-        agent: None,
-        buttons: vec![],
+    /// Forgets a console connection.
+    pub async fn presence_down(&self, connection: &str) {
+        if let Err(e) = self.store.drop_presence(connection).await {
+            tracing::warn!("presence: {e}");
+        }
+        self.bus.publish(Topic::Presence, Notice::Presence).await;
     }
 }
 
-/// A conversation, or a `not_found` refusal.
-fn load(tx: &Transaction<'_>, id: &ConversationId) -> Result<Conversation, Refusal> {
-    store::conversation(tx, id)?
-        .ok_or_else(|| Refusal::new(ErrorCode::NotFound, format!("no conversation `{id}`")))
-}
-
-/// 1 + the number of queued conversations that asked earlier.
-fn queue_position(tx: &Transaction<'_>, c: &Conversation) -> Result<Option<u32>, StoreError> {
-    if !matches!(c.state, ConversationState::Queued { .. }) {
-        return Ok(None);
-    }
-    let queued = store::conversations_in(tx, "queued", None)?;
-    let ahead = queued
-        .iter()
-        .filter(|o| {
-            o.id != c.id
-                && (o.waiting_since_ms, o.id.as_str()) < (c.waiting_since_ms, c.id.as_str())
-        })
-        .count();
-    Ok(Some(ahead as u32 + 1))
-}
+/// How long a console connection counts as online without renewing its lease. A replica
+/// that dies stops renewing, and its agents go offline this long after.
+pub const PRESENCE_LEASE_MS: i64 = 30_000;
+/// How often a console connection renews its lease (and checks its session).
+pub const PRESENCE_RENEW_MS: u64 = 10_000;

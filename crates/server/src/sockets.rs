@@ -1,8 +1,10 @@
 //! The visitor and agent WebSocket loops.
 //!
-//! Both loops wait on three things: a frame from the client, a notice from the hub, and the
-//! shutdown signal. Durable events are always read from the store after the last seq sent,
-//! never taken from the notice, so a slow socket cannot miss or reorder events.
+//! Each loop waits on the client's frames, the notices of the topics it shows, a ping timer
+//! and the shutdown signal. Durable events are always read from the store after the last
+//! seq sent, never taken from a notice, so a slow socket cannot miss or reorder events. The
+//! server pings; a client that stops answering for the idle timeout is closed, and one that
+//! stops reading is closed once a send has waited too long.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,43 +12,65 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use baton_protocol::PROTOCOL_VERSION;
+use baton_protocol::decide::Refusal;
 use baton_protocol::ids::ConversationId;
-use baton_protocol::state::AgentRef;
+use baton_protocol::state::{AgentRef, ConversationState};
 use baton_protocol::ws::{
-    AgentFrame, AgentServerFrame, ErrorCode, Event, VisitorFrame, VisitorServerFrame,
+    AgentFrame, AgentServerFrame, ErrorCode, Event, VisitorFrame, VisitorServerFrame, close,
 };
+use futures_util::StreamExt;
+use futures_util::stream::{BoxStream, SelectAll};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
 
-use crate::hub::Notice;
-use crate::service::{Refusal, Service};
+use crate::auth;
+use crate::bus::{Notice, Subscription, Topic};
+use crate::queue::QueueWatch;
+use crate::service::{PRESENCE_RENEW_MS, Service};
+use crate::store::Conversation;
 
-/// How long a visitor has to say `hello`.
+/// How long a client has to say `hello`.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one send may wait on a client that does not read.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Events sent per store read while catching up.
-const PAGE: usize = 500;
-
-/// Close codes (see docs/protocol.md).
-pub mod close {
-    /// Server shutting down: reconnect with back-off.
-    pub const GOING_AWAY: u16 = 1001;
-    /// Protocol error (no hello in time).
-    pub const PROTOCOL: u16 = 4400;
-}
+const PAGE: u32 = 500;
+/// Conversations one console socket may follow at once.
+const MAX_WATCHED: usize = 500;
 
 async fn send<T: Serialize>(ws: &mut WebSocket, frame: &T) -> bool {
     let text = serde_json::to_string(frame).expect("frames serialise");
-    ws.send(Message::Text(text.into())).await.is_ok()
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, ws.send(Message::Text(text.into()))).await,
+        Ok(Ok(()))
+    )
 }
 
+/// How long a closing socket waits for the client's answering close frame.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// Sends a close frame, then reads (and drops) what the client still sends until its own
+/// close frame arrives, so the close frame is not lost in a connection reset.
 async fn close_with(ws: &mut WebSocket, code: u16, reason: &'static str) {
-    let _ = ws
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: Utf8Bytes::from_static(reason),
-        })))
-        .await;
+    let frame = Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }));
+    if !matches!(
+        tokio::time::timeout(SEND_TIMEOUT, ws.send(frame)).await,
+        Ok(Ok(()))
+    ) {
+        return;
+    }
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        while let Some(Ok(msg)) = ws.recv().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// What a client frame turned out to be.
@@ -54,6 +78,8 @@ enum Incoming<T> {
     Frame(T),
     /// Not a frame we understand: answer with an error frame and keep going.
     Bad(String),
+    /// Over the frame size limit: the connection cannot continue.
+    TooBig,
     /// Ping/pong and other control frames.
     Ignore,
     /// The client went away.
@@ -62,6 +88,7 @@ enum Incoming<T> {
 
 fn decode<T: DeserializeOwned>(msg: Option<Result<Message, axum::Error>>) -> Incoming<T> {
     match msg {
+        Some(Err(e)) if e.to_string().contains("too long") => Incoming::TooBig,
         None | Some(Err(_)) | Some(Ok(Message::Close(_))) => Incoming::Gone,
         Some(Ok(Message::Text(text))) => match serde_json::from_str(&text) {
             Ok(frame) => Incoming::Frame(frame),
@@ -74,147 +101,212 @@ fn decode<T: DeserializeOwned>(msg: Option<Result<Message, axum::Error>>) -> Inc
     }
 }
 
+/// Pings the client every third of the idle timeout and tells when it has been silent for
+/// the whole of it.
+struct Liveness {
+    idle: Duration,
+    heard: Instant,
+    tick: tokio::time::Interval,
+}
+
+impl Liveness {
+    fn new(idle: Duration) -> Self {
+        let period = (idle / 3).max(Duration::from_millis(50));
+        let mut tick = tokio::time::interval_at(Instant::now() + period, period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self {
+            idle,
+            heard: Instant::now(),
+            tick,
+        }
+    }
+
+    fn heard(&mut self) {
+        self.heard = Instant::now();
+    }
+
+    /// Waits for the next tick; true when the client has been silent too long.
+    async fn tick(&mut self) -> bool {
+        self.tick.tick().await;
+        self.heard.elapsed() >= self.idle
+    }
+}
+
 /// Sends the durable events after `*cursor`, each wrapped by `frame`, advancing the cursor.
+/// False when the client is gone.
 async fn catch_up<F: Serialize>(
     svc: &Service,
     ws: &mut WebSocket,
     id: &ConversationId,
     cursor: &mut u64,
     frame: impl Fn(Event) -> F,
-) -> Result<(), Refusal> {
+) -> Result<bool, Refusal> {
     loop {
-        let events = svc.events_after(id, *cursor, PAGE)?;
+        let events = svc.events_after(id, *cursor, PAGE).await?;
         let n = events.len();
         for event in events {
             let seq = event.seq;
             if !send(ws, &frame(event)).await {
-                return Ok(());
+                return Ok(false);
             }
             *cursor = seq;
         }
-        if n < PAGE {
-            return Ok(());
+        if n < PAGE as usize {
+            return Ok(true);
         }
     }
 }
 
-/// Sends a visitor the events after `*sent`.
 async fn catch_up_visitor(
     svc: &Service,
     ws: &mut WebSocket,
     id: &ConversationId,
     sent: &mut u64,
-) -> Result<(), Refusal> {
-    catch_up(svc, ws, id, sent, |event| VisitorServerFrame::Event {
-        event,
+) -> bool {
+    match catch_up(svc, ws, id, sent, |event| VisitorServerFrame::Event {
+        event: event.for_visitor(),
     })
     .await
+    {
+        Ok(open) => open,
+        Err(r) => send(ws, &visitor_error(r, None)).await,
+    }
 }
 
-/// One visitor socket for one conversation.
-pub async fn visitor(svc: Arc<Service>, id: ConversationId, mut ws: WebSocket) {
-    let mut notices = svc.hub.subscribe();
-    let mut shutdown = svc.hub.shutdown_signal();
+fn visitor_error(
+    r: Refusal,
+    client_msg_id: Option<baton_protocol::ids::ClientMsgId>,
+) -> VisitorServerFrame {
+    VisitorServerFrame::Error {
+        code: r.code,
+        message: r.message,
+        client_msg_id,
+    }
+}
 
-    // The client starts with hello{last_seq}; anything else before it is refused.
-    let deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
-    let mut sent = loop {
+/// Waits for `hello{last_seq}`; anything else before it gets an error frame.
+async fn hello(ws: &mut WebSocket) -> Option<u64> {
+    let deadline = Instant::now() + HELLO_TIMEOUT;
+    loop {
         let msg = match tokio::time::timeout_at(deadline, ws.recv()).await {
             Ok(msg) => msg,
-            Err(_) => return close_with(&mut ws, close::PROTOCOL, "no hello").await,
+            Err(_) => {
+                close_with(ws, close::PROTOCOL, "no hello").await;
+                return None;
+            }
         };
-        match decode::<VisitorFrame>(msg) {
-            Incoming::Frame(VisitorFrame::Hello { last_seq }) => break last_seq,
-            Incoming::Frame(_) => {
-                let err = VisitorServerFrame::Error {
-                    code: ErrorCode::InvalidState,
-                    message: "send hello first".into(),
-                    client_msg_id: None,
-                };
-                send(&mut ws, &err).await;
+        let reply = match decode::<VisitorFrame>(msg) {
+            Incoming::Frame(VisitorFrame::Hello { last_seq }) => return Some(last_seq),
+            Incoming::Frame(_) => Refusal::new(ErrorCode::InvalidState, "send hello first"),
+            Incoming::Bad(message) => Refusal::new(ErrorCode::BadFrame, message),
+            Incoming::TooBig => {
+                close_with(ws, close::TOO_BIG, "frame too large").await;
+                return None;
             }
-            Incoming::Bad(message) => {
-                send(
-                    &mut ws,
-                    &VisitorServerFrame::Error {
-                        code: ErrorCode::BadFrame,
-                        message,
-                        client_msg_id: None,
-                    },
-                )
-                .await;
-            }
-            Incoming::Ignore => {}
-            Incoming::Gone => return,
+            Incoming::Ignore => continue,
+            Incoming::Gone => return None,
+        };
+        if !send(ws, &visitor_error(reply, None)).await {
+            return None;
+        }
+    }
+}
+
+/// One visitor socket, for the conversation its credential opens.
+pub async fn visitor(svc: Arc<Service>, conv: Conversation, mut ws: WebSocket) {
+    let id = conv.id.clone();
+    // Subscribe before reading anything, so no change falls between the read and the
+    // subscription.
+    let mut notices = svc.bus.subscribe(&Topic::Conversation(id.clone()));
+    let mut position = QueueWatch::register(&svc, &id);
+    let mut shutdown = svc.shutdown_signal();
+    let Some(mut sent) = hello(&mut ws).await else {
+        return;
+    };
+    let welcome = async {
+        let conv = svc
+            .store
+            .conversation(&id)
+            .await
+            .ok()
+            .flatten()
+            .ok_or_else(|| Refusal::new(ErrorCode::NotFound, "the conversation is gone"))?;
+        let state = svc.live_state(&conv).await?;
+        Ok::<_, Refusal>((conv, state))
+    };
+    let (conv, state) = match welcome.await {
+        Ok(x) => x,
+        Err(r) => {
+            send(&mut ws, &visitor_error(r, None)).await;
+            return close_with(&mut ws, close::GOING_AWAY, "try again").await;
         }
     };
-
-    let Ok(conv) = svc.conversation(&id) else {
-        return;
+    let queued_at = match &state {
+        ConversationState::Queued { position, .. } => *position,
+        _ => None,
     };
     let welcome = VisitorServerFrame::Welcome {
         v: PROTOCOL_VERSION,
         conversation_id: id.clone(),
-        state: conv.state,
-        head_seq: conv.head_seq,
+        state,
+        head_seq: conv.view.head_seq,
     };
-    if !send(&mut ws, &welcome).await
-        || catch_up_visitor(&svc, &mut ws, &id, &mut sent)
-            .await
-            .is_err()
+    if !send(&mut ws, &welcome).await || !catch_up_visitor(&svc, &mut ws, &id, &mut sent).await {
+        return;
+    }
+    position.seen(queued_at);
+    if let Some(p) = queued_at
+        && !send(&mut ws, &VisitorServerFrame::Queue { position: Some(p) }).await
     {
         return;
     }
-    let mut position = None;
-    let update_position = async |ws: &mut WebSocket, position: &mut Option<u32>| {
-        let now = svc.queue_position(&id).ok().flatten();
-        if now != *position {
-            *position = now;
-            send(ws, &VisitorServerFrame::Queue { position: now }).await;
-        }
-    };
-    update_position(&mut ws, &mut position).await;
-
+    let mut live = Liveness::new(svc.config.idle_timeout);
     loop {
         tokio::select! {
-            msg = ws.recv() => match decode::<VisitorFrame>(msg) {
-                Incoming::Frame(frame) => {
-                    let reply = match frame {
-                        VisitorFrame::Hello { .. } => Some(VisitorServerFrame::Error {
-                            code: ErrorCode::InvalidState, message: "hello was already sent".into(), client_msg_id: None }),
-                        VisitorFrame::Ping => Some(VisitorServerFrame::Pong),
-                        VisitorFrame::Cancel => svc.cancel(&id).err().map(|r| VisitorServerFrame::Error {
-                            code: r.code, message: r.message, client_msg_id: None }),
-                        VisitorFrame::Message { client_msg_id, text } => Some(match svc.visitor_message(&id, &client_msg_id, &text) {
+            msg = ws.recv() => {
+                live.heard();
+                let reply = match decode::<VisitorFrame>(msg) {
+                    Incoming::Frame(VisitorFrame::Hello { .. }) => Some(visitor_error(
+                        Refusal::new(ErrorCode::InvalidState, "hello was already sent"), None)),
+                    Incoming::Frame(VisitorFrame::Ping) => Some(VisitorServerFrame::Pong),
+                    Incoming::Frame(VisitorFrame::Cancel) => svc.cancel(&id).await.err().map(|r| visitor_error(r, None)),
+                    Incoming::Frame(VisitorFrame::Message { client_msg_id, text }) => {
+                        Some(match svc.visitor_message(&conv, &client_msg_id, &text).await {
                             Ok(stored) => VisitorServerFrame::Ack { client_msg_id, seq: stored.seq },
-                            Err(r) => VisitorServerFrame::Error { code: r.code, message: r.message, client_msg_id: Some(client_msg_id) },
-                        }),
-                    };
-                    if let Some(reply) = reply
-                        && !send(&mut ws, &reply).await
-                    {
-                        return;
+                            Err(r) => visitor_error(r, Some(client_msg_id)),
+                        })
                     }
+                    Incoming::Bad(message) => Some(visitor_error(Refusal::new(ErrorCode::BadFrame, message), None)),
+                    Incoming::TooBig => return close_with(&mut ws, close::TOO_BIG, "frame too large").await,
+                    Incoming::Ignore => None,
+                    Incoming::Gone => return,
+                };
+                if let Some(reply) = reply && !send(&mut ws, &reply).await {
+                    return;
                 }
-                Incoming::Bad(message) => {
-                    send(&mut ws, &VisitorServerFrame::Error { code: ErrorCode::BadFrame, message, client_msg_id: None }).await;
-                }
-                Incoming::Ignore => {}
-                Incoming::Gone => return,
-            },
+            }
             notice = notices.recv() => {
-                match notice {
-                    Ok(Notice::Conversation(c)) if c == id => {
-                        if catch_up_visitor(&svc, &mut ws, &id, &mut sent).await.is_err() { return; }
-                        update_position(&mut ws, &mut position).await;
-                    }
-                    Ok(Notice::Waiting(_) | Notice::Dequeued(_)) => update_position(&mut ws, &mut position).await,
-                    Ok(Notice::Conversation(_)) => {}
-                    Err(RecvError::Lagged(_)) => {
-                        if catch_up_visitor(&svc, &mut ws, &id, &mut sent).await.is_err() { return; }
-                        update_position(&mut ws, &mut position).await;
-                    }
-                    Err(RecvError::Closed) => return,
+                let behind = match notice {
+                    Notice::Events { head_seq, .. } => head_seq > sent,
+                    Notice::Resync => true,
+                    _ => false,
+                };
+                if behind && !catch_up_visitor(&svc, &mut ws, &id, &mut sent).await {
+                    return;
+                }
+            }
+            p = position.changed() => {
+                // Leaving the queue is told by the durable event (agent joined, cancelled).
+                if let Some(p) = p && !send(&mut ws, &VisitorServerFrame::Queue { position: Some(p) }).await {
+                    return;
+                }
+            }
+            silent = live.tick() => {
+                if silent {
+                    return close_with(&mut ws, close::POLICY, "no answer to pings").await;
+                }
+                if tokio::time::timeout(SEND_TIMEOUT, ws.send(Message::Ping(Default::default()))).await.is_err() {
+                    return;
                 }
             }
             _ = shutdown.changed() => return close_with(&mut ws, close::GOING_AWAY, "server shutting down").await,
@@ -222,13 +314,64 @@ pub async fn visitor(svc: Arc<Service>, id: ConversationId, mut ws: WebSocket) {
     }
 }
 
-/// Sends an agent the events of one watched conversation after its cursor.
+/// Forgets a console connection's presence when its socket ends, however it ends.
+struct PresenceGuard {
+    svc: Arc<Service>,
+    connection: String,
+}
+
+impl Drop for PresenceGuard {
+    fn drop(&mut self) {
+        let svc = self.svc.clone();
+        let connection = std::mem::take(&mut self.connection);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { svc.presence_down(&connection).await });
+        }
+    }
+}
+
+/// The conversations one console socket follows, with the last seq sent of each.
+#[derive(Default)]
+struct Watching {
+    cursors: HashMap<ConversationId, u64>,
+    notices: SelectAll<BoxStream<'static, (ConversationId, Notice)>>,
+}
+
+impl Watching {
+    /// Follows a conversation's notices from now on (before its transcript is read).
+    fn watch(&mut self, svc: &Service, id: &ConversationId) -> Result<(), Refusal> {
+        if self.cursors.contains_key(id) {
+            return Ok(());
+        }
+        if self.cursors.len() >= MAX_WATCHED {
+            return Err(Refusal::new(
+                ErrorCode::InvalidState,
+                format!("this console already follows {MAX_WATCHED} conversations; reconnect"),
+            ));
+        }
+        let sub: Subscription = svc.bus.subscribe(&Topic::Conversation(id.clone()));
+        let key = id.clone();
+        self.notices.push(
+            futures_util::stream::unfold(sub, move |mut sub| {
+                let key = key.clone();
+                async move {
+                    let n = sub.recv().await;
+                    Some(((key, n), sub))
+                }
+            })
+            .boxed(),
+        );
+        self.cursors.insert(id.clone(), 0);
+        Ok(())
+    }
+}
+
 async fn catch_up_agent(
     svc: &Service,
     ws: &mut WebSocket,
     id: &ConversationId,
     cursor: &mut u64,
-) -> Result<(), Refusal> {
+) -> Result<bool, Refusal> {
     catch_up(svc, ws, id, cursor, |event| AgentServerFrame::Event {
         conversation_id: id.clone(),
         event,
@@ -237,107 +380,153 @@ async fn catch_up_agent(
 }
 
 async fn agent_welcome(svc: &Service, ws: &mut WebSocket, agent: &AgentRef) -> bool {
-    match svc.agent_lists(&agent.id) {
-        Ok((waiting, mine)) => {
-            send(
-                ws,
-                &AgentServerFrame::Welcome {
-                    v: PROTOCOL_VERSION,
-                    agent: agent.clone(),
-                    waiting,
-                    mine,
-                },
-            )
-            .await
-        }
-        Err(r) => {
-            send(
-                ws,
-                &AgentServerFrame::Error {
-                    code: r.code,
-                    message: r.message,
-                },
-            )
-            .await
-        }
-    }
+    let frame = match svc.agent_lists(&agent.id).await {
+        Ok((waiting, mine)) => AgentServerFrame::Welcome {
+            v: PROTOCOL_VERSION,
+            agent: agent.clone(),
+            waiting,
+            mine,
+        },
+        Err(r) => AgentServerFrame::Error {
+            code: r.code,
+            message: r.message,
+        },
+    };
+    send(ws, &frame).await
 }
 
-/// One agent console socket.
-pub async fn agent(svc: Arc<Service>, agent: AgentRef, mut ws: WebSocket) {
-    let _online = svc.hub.agent_online();
-    let mut notices = svc.hub.subscribe();
-    let mut shutdown = svc.hub.shutdown_signal();
-    // Conversations whose transcript this console shows, with the last seq sent.
-    let mut watching: HashMap<ConversationId, u64> = HashMap::new();
+/// One agent console socket, on one session.
+pub async fn agent(svc: Arc<Service>, agent: AgentRef, token: String, mut ws: WebSocket) {
+    let token_hash = auth::token_hash(&token);
+    let connection = format!("k_{}", auth::random_hex(8));
+    if let Err(r) = svc.presence_up(&connection, &agent.id).await {
+        send(
+            &mut ws,
+            &AgentServerFrame::Error {
+                code: r.code,
+                message: r.message,
+            },
+        )
+        .await;
+        return close_with(&mut ws, close::GOING_AWAY, "try again").await;
+    }
+    let _presence = PresenceGuard {
+        svc: svc.clone(),
+        connection: connection.clone(),
+    };
+    let mut mine = svc.bus.subscribe(&Topic::Agent(agent.id.clone()));
+    let mut queues = svc.bus.subscribe(&Topic::AnyQueue);
+    let mut shutdown = svc.shutdown_signal();
+    let mut watching = Watching::default();
     if !agent_welcome(&svc, &mut ws, &agent).await {
         return;
     }
+    let mut live = Liveness::new(svc.config.idle_timeout);
+    let mut renew = tokio::time::interval_at(
+        Instant::now() + Duration::from_millis(PRESENCE_RENEW_MS),
+        Duration::from_millis(PRESENCE_RENEW_MS),
+    );
     loop {
         tokio::select! {
-            msg = ws.recv() => match decode::<AgentFrame>(msg) {
-                Incoming::Frame(frame) => {
-                    let result = handle_agent_frame(&svc, &agent, &mut ws, &mut watching, frame).await;
-                    if let Err(r) = result
-                        && !send(&mut ws, &AgentServerFrame::Error { code: r.code, message: r.message }).await
-                    {
-                        return;
-                    }
-                }
-                Incoming::Bad(message) => {
-                    send(&mut ws, &AgentServerFrame::Error { code: ErrorCode::BadFrame, message }).await;
-                }
-                Incoming::Ignore => {}
-                Incoming::Gone => return,
-            },
-            notice = notices.recv() => {
-                let ok = match notice {
-                    Ok(Notice::Conversation(id)) => match watching.get_mut(&id) {
-                        Some(cursor) => catch_up_agent(&svc, &mut ws, &id, cursor).await.is_ok(),
-                        None => true,
-                    },
-                    Ok(Notice::Waiting(conversation)) => send(&mut ws, &AgentServerFrame::Waiting { conversation }).await,
-                    Ok(Notice::Dequeued(conversation_id)) => send(&mut ws, &AgentServerFrame::Dequeued { conversation_id }).await,
-                    Err(RecvError::Lagged(_)) => {
-                        let mut ok = agent_welcome(&svc, &mut ws, &agent).await;
-                        for (id, cursor) in watching.iter_mut() {
-                            ok &= catch_up_agent(&svc, &mut ws, id, cursor).await.is_ok();
-                        }
-                        ok
-                    }
-                    Err(RecvError::Closed) => false,
+            msg = ws.recv() => {
+                live.heard();
+                let result = match decode::<AgentFrame>(msg) {
+                    Incoming::Frame(frame) => handle_agent_frame(&svc, &agent, &mut ws, &mut watching, frame).await,
+                    Incoming::Bad(message) => Err(Refusal::new(ErrorCode::BadFrame, message)),
+                    Incoming::TooBig => return close_with(&mut ws, close::TOO_BIG, "frame too large").await,
+                    Incoming::Ignore => Ok(true),
+                    Incoming::Gone => return,
                 };
-                if !ok { return; }
+                let open = match result {
+                    Ok(open) => open,
+                    Err(r) => send(&mut ws, &AgentServerFrame::Error { code: r.code, message: r.message }).await,
+                };
+                if !open { return; }
+            }
+            notice = mine.recv() => {
+                if let Notice::Revoked { token_hash: which, .. } = notice
+                    && which.as_ref().is_none_or(|h| *h == token_hash)
+                {
+                    return close_with(&mut ws, close::UNAUTHORIZED, "session ended").await;
+                }
+            }
+            notice = queues.recv() => {
+                let open = match notice {
+                    Notice::Queue { conversation_id } => match svc.conversation_summary(&conversation_id).await {
+                        Ok((_, summary)) if matches!(summary.state, ConversationState::Queued { .. }) => {
+                            send(&mut ws, &AgentServerFrame::Waiting { conversation: summary }).await
+                        }
+                        Ok(_) => send(&mut ws, &AgentServerFrame::Dequeued { conversation_id }).await,
+                        Err(r) => send(&mut ws, &AgentServerFrame::Error { code: r.code, message: r.message }).await,
+                    },
+                    Notice::Resync => agent_welcome(&svc, &mut ws, &agent).await,
+                    _ => true,
+                };
+                if !open { return; }
+            }
+            Some((id, notice)) = watching.notices.next() => {
+                let cursor = watching.cursors.entry(id.clone()).or_insert(0);
+                let behind = match notice {
+                    Notice::Events { head_seq, .. } => head_seq > *cursor,
+                    Notice::Resync => true,
+                    _ => false,
+                };
+                if behind {
+                    match catch_up_agent(&svc, &mut ws, &id, cursor).await {
+                        Ok(true) => {}
+                        Ok(false) => return,
+                        Err(r) => if !send(&mut ws, &AgentServerFrame::Error { code: r.code, message: r.message }).await { return },
+                    }
+                }
+            }
+            _ = renew.tick() => {
+                match svc.agent_by_token(&token).await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => return close_with(&mut ws, close::UNAUTHORIZED, "session ended").await,
+                    Err(r) => tracing::warn!("session check failed: {r}"),
+                }
+                if let Err(r) = svc.presence_up(&connection, &agent.id).await {
+                    tracing::warn!("presence renewal failed: {r}");
+                }
+            }
+            silent = live.tick() => {
+                if silent {
+                    return close_with(&mut ws, close::POLICY, "no answer to pings").await;
+                }
+                if tokio::time::timeout(SEND_TIMEOUT, ws.send(Message::Ping(Default::default()))).await.is_err() {
+                    return;
+                }
             }
             _ = shutdown.changed() => return close_with(&mut ws, close::GOING_AWAY, "server shutting down").await,
         }
     }
 }
 
+/// Handles one console frame; `Ok(false)` when the client is gone.
 async fn handle_agent_frame(
     svc: &Service,
     agent: &AgentRef,
     ws: &mut WebSocket,
-    watching: &mut HashMap<ConversationId, u64>,
+    watching: &mut Watching,
     frame: AgentFrame,
-) -> Result<(), Refusal> {
-    match frame {
-        AgentFrame::Ping => {
-            send(ws, &AgentServerFrame::Pong).await;
-        }
+) -> Result<bool, Refusal> {
+    Ok(match frame {
+        AgentFrame::Ping => send(ws, &AgentServerFrame::Pong).await,
         AgentFrame::Open { conversation_id } => {
             send_transcript(svc, ws, watching, conversation_id).await?
         }
         AgentFrame::Accept { conversation_id } => {
-            svc.accept(agent, &conversation_id)?;
-            send_transcript(svc, ws, watching, conversation_id).await?;
+            svc.accept(agent, &conversation_id).await?;
+            send_transcript(svc, ws, watching, conversation_id).await?
         }
         AgentFrame::Message {
             conversation_id,
             client_msg_id,
             text,
         } => {
-            let stored = svc.agent_message(agent, &conversation_id, &client_msg_id, &text)?;
+            let stored = svc
+                .agent_message(agent, &conversation_id, &client_msg_id, &text)
+                .await?;
             send(
                 ws,
                 &AgentServerFrame::Ack {
@@ -345,29 +534,32 @@ async fn handle_agent_frame(
                     seq: stored.seq,
                 },
             )
-            .await;
+            .await
         }
-        AgentFrame::End { conversation_id } => svc.end(agent, &conversation_id)?,
-    }
-    Ok(())
+        AgentFrame::End { conversation_id } => {
+            svc.end(agent, &conversation_id).await?;
+            true
+        }
+    })
 }
 
 async fn send_transcript(
     svc: &Service,
     ws: &mut WebSocket,
-    watching: &mut HashMap<ConversationId, u64>,
+    watching: &mut Watching,
     id: ConversationId,
-) -> Result<(), Refusal> {
-    let (conversation, events) = svc.transcript(&id)?;
+) -> Result<bool, Refusal> {
+    watching.watch(svc, &id)?;
+    let (conversation, events) = svc.transcript(&id).await?;
     let head = events.last().map_or(0, |e| e.seq);
-    watching.insert(id, head);
-    send(
+    let cursor = watching.cursors.entry(id).or_insert(0);
+    *cursor = (*cursor).max(head);
+    Ok(send(
         ws,
         &AgentServerFrame::Transcript {
             conversation,
             events,
         },
     )
-    .await;
-    Ok(())
+    .await)
 }

@@ -1,4 +1,5 @@
 //! Protocol tests: wire snapshots and the transition table.
 
+mod decide;
 mod transitions;
 mod wire;

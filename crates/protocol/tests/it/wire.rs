@@ -110,7 +110,7 @@ fn handover_directive_round_trips_through_custom() {
     let custom = d.to_custom();
     assert_eq!(
         custom,
-        json!({"type":"handover","v":1,"reason":"bot_cannot_handle","message_to_agent":"Wants a refund",
+        json!({"type":"handover","v":2,"reason":"bot_cannot_handle","message_to_agent":"Wants a refund",
                "agent_available":{"message":"Connecting you"},"agent_unavailable":{"message":"Nobody is free"},
                "routing":{"queue":"billing"}})
     );
@@ -210,6 +210,9 @@ fn durable_events() {
                 client_msg_id: Some(ClientMsgId::from("c_1")),
                 agent: None,
                 buttons: vec![],
+                image: None,
+                attachment: None,
+                custom: None,
             },
         ),
         json!({"seq":3,"ts":"2026-11-21T15:00:00.000Z","type":"message","role":"visitor","text":"<b>hi</b>","client_msg_id":"c_1"}),
@@ -223,20 +226,59 @@ fn durable_events() {
                 client_msg_id: None,
                 agent: Some(agent()),
                 buttons: vec![],
+                image: None,
+                attachment: None,
+                custom: None,
             },
         ),
         json!({"seq":4,"ts":"2026-11-21T15:00:00.000Z","type":"message","role":"agent","text":"Hi","agent":{"id":"a_1","name":"Dana"}}),
+    );
+    // A bot item keeps what a Rasa bot sent besides text.
+    check(
+        event(
+            4,
+            EventBody::Message {
+                role: Role::Bot,
+                text: String::new(),
+                client_msg_id: None,
+                agent: None,
+                buttons: vec![],
+                image: Some("https://example.com/a.png".into()),
+                attachment: Some(json!({"type": "file"})),
+                custom: Some(json!({"carousel": []})),
+            },
+        ),
+        json!({"seq":4,"ts":"2026-11-21T15:00:00.000Z","type":"message","role":"bot","text":"",
+               "image":"https://example.com/a.png","attachment":{"type":"file"},"custom":{"carousel":[]}}),
     );
     check(
         event(
             5,
             EventBody::HandoverRequested {
                 reason: HandoverReason::UserRequest,
+                reason_text: None,
                 message_to_agent: Some("note".into()),
+                queue: Some("billing".into()),
+                skill: Some("refunds".into()),
+                page_url: Some("https://shop.example.com/cart".into()),
             },
         ),
-        json!({"seq":5,"ts":"2026-11-21T15:00:00.000Z","type":"handover_requested","reason":"user_request","message_to_agent":"note"}),
+        json!({"seq":5,"ts":"2026-11-21T15:00:00.000Z","type":"handover_requested","reason":"user_request",
+               "message_to_agent":"note","queue":"billing","skill":"refunds","page_url":"https://shop.example.com/cart"}),
     );
+    // Version 1 events, without the fields added since, still decode.
+    let v1: Event = serde_json::from_value(
+        json!({"seq":5,"ts":"x","type":"handover_requested","reason":"policy"}),
+    )
+    .unwrap();
+    assert!(matches!(
+        v1.body,
+        EventBody::HandoverRequested {
+            queue: None,
+            page_url: None,
+            ..
+        }
+    ));
     check(
         event(
             6,
@@ -363,6 +405,8 @@ fn summary() -> ConversationSummary {
         message_to_agent: None,
         waiting_since: "2026-11-21T15:00:00.000Z".into(),
         preview: Some("I want a person".into()),
+        queue: Some("default".into()),
+        page_url: None,
     }
 }
 
@@ -401,7 +445,7 @@ fn agent_frames() {
 #[test]
 fn agent_server_frames() {
     let summary_json = json!({"conversation_id":"c1","visitor_id":"v_1","state":{"state":"queued","position":1,"agents_online":true},
-        "reason":"user_request","waiting_since":"2026-11-21T15:00:00.000Z","preview":"I want a person"});
+        "reason":"user_request","waiting_since":"2026-11-21T15:00:00.000Z","preview":"I want a person","queue":"default"});
     check(
         AgentServerFrame::Welcome {
             v: 1,
@@ -460,8 +504,16 @@ fn http_bodies() {
         HandoverRequest {
             visitor_id: VisitorId::from("v_1"),
             directive: HandoverDirective::default(),
+            page_url: Some("https://shop.example.com/".into()),
         },
-        json!({"visitor_id":"v_1","directive":{"reason":"user_request"}}),
+        json!({"visitor_id":"v_1","directive":{"reason":"user_request"},"page_url":"https://shop.example.com/"}),
+    );
+    check(
+        VisitorCredentials {
+            visitor_id: VisitorId::from("v_1"),
+            token: "secret".into(),
+        },
+        json!({"visitor_id":"v_1","token":"secret"}),
     );
     // The directive may be left out entirely.
     let r: HandoverRequest = serde_json::from_value(json!({"visitor_id":"v_1"})).unwrap();
@@ -486,10 +538,21 @@ fn http_bodies() {
                 token: "t".into(),
                 head_seq: 3,
             }),
+            events: vec![event(
+                3,
+                EventBody::HandoverOutcome {
+                    outcome: ConversationState::Queued {
+                        position: None,
+                        agents_online: Some(true),
+                    },
+                },
+            )],
         },
         json!({"state":{"state":"queued","position":1,"agents_online":true},"message":"Please wait",
                "status":{"v":1,"state":"open","agents_online":true,"queue_length":1},
-               "session":{"conversation_id":"c1","token":"t","head_seq":3}}),
+               "session":{"conversation_id":"c1","token":"t","head_seq":3},
+               "events":[{"seq":3,"ts":"2026-11-21T15:00:00.000Z","type":"handover_outcome",
+                          "outcome":{"state":"queued","position":null,"agents_online":true}}]}),
     );
     check(
         LoginRequest {
@@ -502,8 +565,26 @@ fn http_bodies() {
         LoginResponse {
             token: "t".into(),
             agent: agent(),
+            expires_at: Some("2026-11-22T03:00:00.000Z".into()),
         },
-        json!({"token":"t","agent":{"id":"a_1","name":"Dana"}}),
+        json!({"token":"t","agent":{"id":"a_1","name":"Dana"},"expires_at":"2026-11-22T03:00:00.000Z"}),
+    );
+    // The note for the agent never reaches a visitor.
+    let requested = event(
+        5,
+        EventBody::HandoverRequested {
+            reason: HandoverReason::UserRequest,
+            reason_text: None,
+            message_to_agent: Some("VIP customer".into()),
+            queue: None,
+            skill: None,
+            page_url: None,
+        },
+    );
+    assert!(
+        !serde_json::to_string(&requested.for_visitor())
+            .unwrap()
+            .contains("VIP")
     );
     check(
         ApiError {

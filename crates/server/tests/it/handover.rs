@@ -6,7 +6,10 @@ use baton_protocol::status::OffloadState;
 use baton_protocol::ws::*;
 use serde_json::json;
 
-use crate::harness::{Ws, start};
+use baton_protocol::decide::View;
+use baton_server::Deps;
+
+use crate::harness::{Backend, TestServer, Ws, start, start_with};
 
 fn message_text(e: &Event) -> Option<(&Role, &str)> {
     match &e.body {
@@ -18,6 +21,18 @@ fn message_text(e: &Event) -> Option<(&Role, &str)> {
 #[tokio::test]
 async fn visitor_reaches_an_agent_and_returns_to_the_bot() {
     let s = start("").await;
+    full_round_trip(&s).await;
+}
+
+/// The same round trip on PostgreSQL and NATS.
+#[tokio::test]
+async fn the_round_trip_works_on_postgres_and_nats() {
+    let s = start_with(Backend::PostgresNats, "", Deps::default()).await;
+    full_round_trip(&s).await;
+    s.stop().await;
+}
+
+async fn full_round_trip(s: &TestServer) {
     let login = s.login().await;
     let mut agent =
         Ws::connect(&s.ws_url(&format!("/api/v1/agent/ws?token={}", login.token))).await;
@@ -27,8 +42,9 @@ async fn visitor_reaches_an_agent_and_returns_to_the_bot() {
     assert!(waiting.is_empty());
 
     // The bot phase, recorded as the transcript the agent will see.
-    s.bot("v_flow", "hello").await;
-    let h = s.handover("v_flow").await;
+    let v = s.visitor().await;
+    s.bot(&v, "hello").await;
+    let h = s.handover(&v).await;
     assert!(
         matches!(
             h.state,
@@ -52,21 +68,37 @@ async fn visitor_reaches_an_agent_and_returns_to_the_bot() {
     };
     assert_eq!(conversation.conversation_id, session.conversation_id);
     assert_eq!(conversation.preview.as_deref(), Some("hello"));
-
-    // Asking twice is idempotent: same conversation, same token.
-    let again = s.handover("v_flow").await;
     assert_eq!(
-        again.session.as_ref().map(|x| &x.token),
-        Some(&session.token)
+        conversation.page_url.as_deref(),
+        Some("https://shop.example.com/cart")
+    );
+    // The answer carries the request's events, which lead any client to the same state.
+    let mut view = View::default();
+    baton_protocol::decide::replay(&mut view, &h.events);
+    assert!(matches!(view.state, ConversationState::Queued { .. }));
+    assert_eq!(h.events.last().map(|e| e.seq), Some(session.head_seq));
+    assert!(
+        h.events.iter().all(|e| !matches!(
+            &e.body,
+            EventBody::HandoverRequested {
+                message_to_agent: Some(_),
+                ..
+            }
+        )),
+        "the note for the agent is not sent to the visitor"
     );
 
-    let mut visitor =
-        Ws::connect(&s.ws_url(&format!("/api/v1/visitor/ws?token={}", session.token))).await;
-    visitor
-        .send(&VisitorFrame::Hello {
-            last_seq: session.head_seq,
-        })
-        .await;
+    // Asking twice is idempotent: same conversation, same seq, no new request.
+    let again = s.handover(&v).await;
+    assert_eq!(
+        again
+            .session
+            .as_ref()
+            .map(|x| (&x.conversation_id, x.head_seq)),
+        Some((&session.conversation_id, session.head_seq))
+    );
+
+    let mut visitor = s.visitor_ws(&v, session.head_seq).await;
     let VisitorServerFrame::Welcome {
         state, head_seq, ..
     } = visitor.recv().await
@@ -196,9 +228,9 @@ async fn visitor_reaches_an_agent_and_returns_to_the_bot() {
     };
     assert_eq!(message_text(&event), Some((&Role::Visitor, "Order 1234")));
     let all = s
-        .running
-        .service
+        .service()
         .events_after(&session.conversation_id, 0, 1000)
+        .await
         .unwrap();
     assert_eq!(
         all.iter()
@@ -224,14 +256,16 @@ async fn visitor_reaches_an_agent_and_returns_to_the_bot() {
             }
         }
     ));
-    let answer = s.bot("v_flow", "hello again").await;
+    let answer = s.bot(&v, "hello again").await;
     assert!(answer[0].text.as_ref().unwrap().contains("demo assistant"));
     let conv = s
-        .running
-        .service
+        .service()
+        .store
         .conversation(&session.conversation_id)
+        .await
+        .unwrap()
         .unwrap();
-    assert_eq!(conv.state, ConversationState::Bot);
+    assert_eq!(conv.view.state, ConversationState::Bot);
 
     // The agent can no longer write into it.
     agent
@@ -268,8 +302,9 @@ async fn a_second_agent_cannot_take_a_taken_conversation() {
     let mut b = Ws::connect(&s.ws_url(&format!("/api/v1/agent/ws?token={}", tokens[1]))).await;
     let _: AgentServerFrame = a.recv().await;
     let _: AgentServerFrame = b.recv().await;
-    s.bot("v_two", "hi").await;
-    let id = s.handover("v_two").await.session.unwrap().conversation_id;
+    let v = s.visitor().await;
+    s.bot(&v, "hi").await;
+    let id = s.handover(&v).await.session.unwrap().conversation_id;
     a.send(&AgentFrame::Accept {
         conversation_id: id.clone(),
     })
@@ -296,15 +331,19 @@ async fn a_second_agent_cannot_take_a_taken_conversation() {
 async fn offloading_disabled_keeps_the_bot() {
     let s =
         start("[offloading]\nenabled = false\n[texts]\ndisabled = \"Switched off today.\"\n").await;
-    s.bot("v_dis", "hi").await;
-    let h = s.handover("v_dis").await;
+    let v = s.visitor().await;
+    s.bot(&v, "hi").await;
+    let h = s.handover(&v).await;
     assert_eq!(h.state, ConversationState::Disabled);
     assert_eq!(h.message, "Switched off today.");
     assert_eq!(h.status.state, OffloadState::Disabled);
     assert!(h.session.is_none(), "no agent socket when disabled");
+    // Asking again with nothing said since gets the same answer, not a second request.
+    let again = s.handover(&v).await;
+    assert_eq!(again.events, h.events);
     // The bot still answers, and the conversation is back with it.
     assert!(
-        s.bot("v_dis", "hello").await[0]
+        s.bot(&v, "hello").await[0]
             .text
             .as_ref()
             .unwrap()
@@ -324,51 +363,44 @@ async fn offloading_disabled_keeps_the_bot() {
 
 #[tokio::test]
 async fn outside_opening_hours_is_closed_with_the_next_opening() {
-    // A window that is never "now": one minute on one weekday would still be flaky near that
-    // minute, so use a window on every day that closes right after it opens, at a time
-    // computed to be in the future relative to now.
-    let now_min = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        / 60
-        % 1440) as i64;
-    let open = (now_min + 120) % 1380; // two hours ahead, leaving room for a 1-minute window
-    let window = format!(
-        "daily {:02}:{:02}-{:02}:{:02}",
-        open / 60,
-        open % 60,
-        (open + 1) / 60,
-        (open + 1) % 60
-    );
-    let s = start(&format!(
-        "[offloading]\nhours = [\"{window}\"]\nutc_offset = \"+00:00\"\n"
-    ))
+    // Friday 2026-11-20, 19:00 UTC = 20:00 at +01:00: closed until Monday 08:00.
+    let clock = std::sync::Arc::new(baton_server::clock::ManualClock::at(1_795_201_200_000));
+    let s = start_with(
+        Backend::Sqlite,
+        "[offloading]\nhours = [\"mon-fri 08:00-18:00\"]\nutc_offset = \"+01:00\"\n",
+        Deps {
+            clock: Some(clock.clone()),
+            ..Deps::default()
+        },
+    )
     .await;
-    let h = s.handover("v_closed").await;
-    let ConversationState::Closed {
-        next_open_at: Some(next),
-    } = &h.state
-    else {
-        panic!("{h:?}")
-    };
-    assert!(
-        next.ends_with(&format!("T{:02}:{:02}:00+00:00", open / 60, open % 60)),
-        "{next}"
+    let v = s.visitor().await;
+    let h = s.handover(&v).await;
+    assert_eq!(
+        h.state,
+        ConversationState::Closed {
+            next_open_at: Some("2026-11-23T08:00:00+01:00".into())
+        }
     );
     assert_eq!(h.status.state, OffloadState::Closed);
     assert!(h.session.is_none());
+
+    // Monday 09:00 local: open, and the same visitor is queued.
+    clock.set(1_795_420_800_000);
+    let h = s.handover(&v).await;
+    assert!(matches!(h.state, ConversationState::Queued { .. }), "{h:?}");
+    assert_eq!(h.status.state, OffloadState::Open);
 }
 
 #[tokio::test]
 async fn with_nobody_online_the_policy_decides() {
     let s = start("[offloading]\nwhen_no_agents = \"unavailable\"\n").await;
-    let h = s.handover("v_alone").await;
+    let h = s.handover(&s.visitor().await).await;
     assert_eq!(h.state, ConversationState::Unavailable);
     assert!(h.session.is_none());
 
     let s = start("").await; // default policy: queue with the "no agents" text
-    let h = s.handover("v_alone").await;
+    let h = s.handover(&s.visitor().await).await;
     assert!(matches!(
         h.state,
         ConversationState::Queued {
@@ -382,21 +414,18 @@ async fn with_nobody_online_the_policy_decides() {
 #[tokio::test]
 async fn a_queued_visitor_can_cancel() {
     let s = start("").await;
-    let session = s.handover("v_cancel").await.session.unwrap();
-    let mut v =
-        Ws::connect(&s.ws_url(&format!("/api/v1/visitor/ws?token={}", session.token))).await;
-    v.send(&VisitorFrame::Hello {
-        last_seq: session.head_seq,
-    })
-    .await;
+    let visitor = s.visitor().await;
+    let session = s.handover(&visitor).await.session.unwrap();
+    let mut v = s.visitor_ws(&visitor, session.head_seq).await;
     v.send(&VisitorFrame::Cancel).await;
     v.recv_until(|f: &VisitorServerFrame| matches!(f, VisitorServerFrame::Event { event } if event.body == EventBody::HandoverCancelled)).await;
-    assert_eq!(
-        s.running
-            .service
-            .conversation(&session.conversation_id)
-            .unwrap()
-            .state,
-        ConversationState::Bot
-    );
+    let conv = s
+        .service()
+        .store
+        .conversation(&session.conversation_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(conv.view.state, ConversationState::Bot);
+    assert_eq!(conv.handover.unwrap().outcome, "cancelled");
 }

@@ -8,13 +8,9 @@ use crate::harness::{Ws, start};
 #[tokio::test]
 async fn unknown_frames_get_an_error_frame_and_the_socket_stays_usable() {
     let s = start("").await;
-    let session = s.handover("v_bad").await.session.unwrap();
-    let mut v =
-        Ws::connect(&s.ws_url(&format!("/api/v1/visitor/ws?token={}", session.token))).await;
-    v.send(&VisitorFrame::Hello {
-        last_seq: session.head_seq,
-    })
-    .await;
+    let visitor = s.visitor().await;
+    let session = s.handover(&visitor).await.session.unwrap();
+    let mut v = s.visitor_ws(&visitor, session.head_seq).await;
     let _: VisitorServerFrame = v
         .recv_until(|f| matches!(f, VisitorServerFrame::Queue { .. }))
         .await;
@@ -98,7 +94,8 @@ async fn bad_tokens_and_logins_are_refused() {
 #[tokio::test]
 async fn a_reconnecting_visitor_gets_what_it_missed_exactly_once() {
     let s = start("").await;
-    let session = s.handover("v_re").await.session.unwrap();
+    let visitor = s.visitor().await;
+    let session = s.handover(&visitor).await.session.unwrap();
     let login = s.login().await;
     let mut a = Ws::connect(&s.ws_url(&format!("/api/v1/agent/ws?token={}", login.token))).await;
     let _: AgentServerFrame = a.recv().await;
@@ -109,12 +106,7 @@ async fn a_reconnecting_visitor_gets_what_it_missed_exactly_once() {
     a.recv_until(|f: &AgentServerFrame| matches!(f, AgentServerFrame::Transcript { .. }))
         .await;
 
-    let mut v =
-        Ws::connect(&s.ws_url(&format!("/api/v1/visitor/ws?token={}", session.token))).await;
-    v.send(&VisitorFrame::Hello {
-        last_seq: session.head_seq,
-    })
-    .await;
+    let mut v = s.visitor_ws(&visitor, session.head_seq).await;
     let last_seen = match v.recv_until(|f: &VisitorServerFrame| matches!(f, VisitorServerFrame::Event { event } if matches!(event.body, EventBody::AgentJoined { .. }))).await {
         VisitorServerFrame::Event { event } => event.seq,
         _ => unreachable!(),
@@ -132,12 +124,7 @@ async fn a_reconnecting_visitor_gets_what_it_missed_exactly_once() {
             .await;
     }
 
-    let mut v =
-        Ws::connect(&s.ws_url(&format!("/api/v1/visitor/ws?token={}", session.token))).await;
-    v.send(&VisitorFrame::Hello {
-        last_seq: last_seen,
-    })
-    .await;
+    let mut v = s.visitor_ws(&visitor, last_seen).await;
     let VisitorServerFrame::Welcome { head_seq, .. } = v.recv().await else {
         panic!()
     };
@@ -163,9 +150,10 @@ async fn a_reconnecting_visitor_gets_what_it_missed_exactly_once() {
 #[tokio::test]
 async fn a_socket_must_say_hello_first() {
     let s = start("").await;
-    let session = s.handover("v_hello").await.session.unwrap();
+    let visitor = s.visitor().await;
+    s.bot(&visitor, "hello").await;
     let mut v =
-        Ws::connect(&s.ws_url(&format!("/api/v1/visitor/ws?token={}", session.token))).await;
+        Ws::connect(&s.ws_url(&format!("/api/v1/visitor/ws?token={}", visitor.token))).await;
     v.send(&VisitorFrame::Ping).await;
     let VisitorServerFrame::Error { code, .. } = v.recv().await else {
         panic!()
@@ -175,11 +163,15 @@ async fn a_socket_must_say_hello_first() {
     let VisitorServerFrame::Welcome { .. } = v.recv().await else {
         panic!()
     };
-    // With last_seq 0 the whole history is replayed from seq 1.
+    // With last_seq 0 the whole history is replayed from seq 1: the socket opens in every
+    // state, so the bot phase is history too.
     let VisitorServerFrame::Event { event } = v.recv().await else {
         panic!()
     };
     assert_eq!(event.seq, 1);
+    assert!(
+        matches!(event.body, EventBody::Message { role: Role::Visitor, ref text, .. } if text == "hello")
+    );
 }
 
 #[tokio::test]

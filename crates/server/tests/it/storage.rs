@@ -1,4 +1,4 @@
-//! Storage: a real SQLite file that survives a restart.
+//! Storage: a real SQLite file that survives a restart, created for its owner only.
 
 use baton_protocol::state::ConversationState;
 use baton_protocol::ws::{EventBody, Role};
@@ -8,32 +8,52 @@ use crate::harness::{start, start_in};
 #[tokio::test]
 async fn conversations_survive_a_restart() {
     let s = start("").await;
-    s.bot("v_keep", "hello").await;
-    let session = s.handover("v_keep").await.session.unwrap();
+    let v = s.visitor().await;
+    s.bot(&v, "hello").await;
+    let session = s.handover(&v).await.session.unwrap();
     let dir = s.stop().await;
     assert!(dir.path().join("baton.sqlite3").exists());
 
     let s = start_in(dir, "").await;
     let conv = s
-        .running
-        .service
+        .service()
+        .store
         .conversation(&session.conversation_id)
+        .await
+        .unwrap()
         .unwrap();
-    assert!(matches!(conv.state, ConversationState::Queued { .. }));
-    assert_eq!(conv.head_seq, session.head_seq);
+    assert!(matches!(conv.view.state, ConversationState::Queued { .. }));
+    assert_eq!(conv.view.head_seq, session.head_seq);
     let events = s
-        .running
-        .service
+        .service()
         .events_after(&session.conversation_id, 0, 100)
+        .await
         .unwrap();
     assert!(
         matches!(&events[0].body, EventBody::Message { role: Role::Visitor, text, .. } if text == "hello")
     );
-    // The same visitor id finds the same conversation and token.
-    let again = s.handover("v_keep").await.session.unwrap();
-    assert_eq!(again.token, session.token);
+    // The same credential still opens the same conversation.
+    let again = s.handover(&v).await.session.unwrap();
+    assert_eq!(again.conversation_id, session.conversation_id);
     // The demo agent can still log in (its hash was kept, not duplicated).
     s.login().await;
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_database_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = start("").await;
+    let v = s.visitor().await;
+    s.bot(&v, "hello").await;
+    for name in ["baton.sqlite3", "baton.sqlite3-wal", "baton.sqlite3-shm"] {
+        let path = s.dir.path().join(name);
+        let mode = std::fs::metadata(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name} has mode {:o}", mode & 0o777);
+    }
 }
 
 #[tokio::test]

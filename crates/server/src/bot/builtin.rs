@@ -1,9 +1,13 @@
 //! The built-in demo bot: intents matched by example phrases, read from the config.
 
-use baton_protocol::bot::{BotMessage, HandoverDirective, HandoverReason};
+use baton_protocol::bot::{BotMessage, BotRequest, HandoverDirective, HandoverReason};
 use baton_protocol::ids::VisitorId;
 
+use super::{Bot, BotFut};
 use crate::config::{BotConfig, Intent};
+
+/// The configured intents, as a [`Bot`].
+pub struct BuiltinBot(pub BotConfig);
 
 /// Lower-cases and keeps only words, so `"Hello, there!"` becomes `" hello there "`.
 fn normalise(s: &str) -> String {
@@ -60,6 +64,17 @@ impl BotConfig {
                 out
             }
         }
+    }
+}
+
+impl Bot for BuiltinBot {
+    fn kind(&self) -> &'static str {
+        "built-in"
+    }
+
+    fn answer<'a>(&'a self, req: &'a BotRequest) -> BotFut<'a> {
+        let answer = self.0.answer(&req.sender, &req.message);
+        Box::pin(async move { Ok(answer) })
     }
 }
 

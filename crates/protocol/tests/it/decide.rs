@@ -1,0 +1,411 @@
+//! The decider and `apply`, as reviewable snapshots:
+//!
+//! - `tests/snapshots/decisions.txt`: every command in every state, under each offloading
+//!   situation, with the events it decides or the refusal;
+//! - `tests/snapshots/replays.txt`: event logs replayed through `apply`, with the state after
+//!   each event.
+//!
+//! Run with `BATON_BLESS=1` to rewrite them after an intended change, then review the diff.
+
+use baton_protocol::bot::{BotMessage, Button, HandoverDirective, HandoverReason, Routing};
+use baton_protocol::decide::{self, Applied, Command, Context, Refusal, View};
+use baton_protocol::ids::{AgentId, ClientMsgId};
+use baton_protocol::schedule::{Schedule, parse_window};
+use baton_protocol::state::{AgentRef, ConversationState, EndedBy};
+use baton_protocol::status::{NoAgentsPolicy, OffloadPolicy};
+use baton_protocol::ws::{ErrorCode, Event, EventBody, Role};
+
+// Friday 2026-11-20, 15:00 UTC.
+const NOW: i64 = 1_795_186_800_000;
+
+fn dana() -> AgentRef {
+    AgentRef {
+        id: AgentId::from("a_1"),
+        name: "Dana".into(),
+    }
+}
+
+fn sam() -> AgentRef {
+    AgentRef {
+        id: AgentId::from("a_2"),
+        name: "Sam".into(),
+    }
+}
+
+fn snapshot(name: &str, actual: &str) {
+    let path = format!("{}/tests/snapshots/{name}", env!("CARGO_MANIFEST_DIR"));
+    if std::env::var_os("BATON_BLESS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("{path} exists; run with BATON_BLESS=1 to create it"));
+    assert_eq!(
+        actual, expected,
+        "{name} changed; review and re-bless with BATON_BLESS=1"
+    );
+}
+
+/// A view in each state, as a log would leave it: the visitor wrote at seq 1 and asked for
+/// a person at seq 2 (or, "written since", wrote again at seq 4 after asking).
+fn views() -> Vec<(&'static str, View)> {
+    let v = |state, last_request_seq, last_visitor_seq| View {
+        state,
+        head_seq: 5,
+        last_visitor_seq,
+        last_request_seq,
+    };
+    let closed = || ConversationState::Closed {
+        next_open_at: Some("2026-11-23T08:00:00+01:00".into()),
+    };
+    vec![
+        ("bot", v(ConversationState::Bot, 0, 1)),
+        (
+            "queued",
+            v(
+                ConversationState::Queued {
+                    position: None,
+                    agents_online: Some(true),
+                },
+                2,
+                1,
+            ),
+        ),
+        (
+            "agent_joined(Dana)",
+            v(ConversationState::AgentJoined { agent: dana() }, 2, 1),
+        ),
+        (
+            "ended",
+            v(ConversationState::Ended { by: EndedBy::Agent }, 2, 4),
+        ),
+        ("closed, nothing said since", v(closed(), 2, 1)),
+        ("closed, written since", v(closed(), 2, 4)),
+        (
+            "disabled, nothing said since",
+            v(ConversationState::Disabled, 2, 1),
+        ),
+        (
+            "disabled, written since",
+            v(ConversationState::Disabled, 2, 4),
+        ),
+        (
+            "unavailable, nothing said since",
+            v(ConversationState::Unavailable, 2, 1),
+        ),
+    ]
+}
+
+fn commands() -> Vec<(&'static str, Command)> {
+    vec![
+        (
+            "visitor says hi",
+            Command::VisitorMessage {
+                text: " hi ".into(),
+                client_msg_id: Some(ClientMsgId::from("m1")),
+            },
+        ),
+        (
+            "bot answers",
+            Command::BotAnswer {
+                items: vec![
+                    BotMessage {
+                        text: Some("Pick one".into()),
+                        buttons: Some(vec![Button {
+                            title: "Billing".into(),
+                            payload: "/billing".into(),
+                        }]),
+                        ..BotMessage::default()
+                    },
+                    BotMessage::default(),
+                ],
+            },
+        ),
+        (
+            "bot unreachable",
+            Command::BotUnavailable {
+                notice: "The assistant cannot answer.".into(),
+            },
+        ),
+        (
+            "request (billing)",
+            Command::RequestHandover {
+                directive: HandoverDirective {
+                    message_to_agent: Some("note".into()),
+                    routing: Some(Routing {
+                        queue: Some("billing".into()),
+                        skill: None,
+                    }),
+                    ..HandoverDirective::default()
+                },
+                page_url: Some("https://shop.example.com/".into()),
+            },
+        ),
+        ("cancel", Command::Cancel),
+        ("Dana accepts", Command::Accept { agent: dana() }),
+        ("Sam accepts", Command::Accept { agent: sam() }),
+        (
+            "Dana writes",
+            Command::AgentMessage {
+                agent: dana(),
+                text: "Hello".into(),
+                client_msg_id: ClientMsgId::from("a1"),
+            },
+        ),
+        ("Dana ends", Command::End { agent: dana() }),
+    ]
+}
+
+fn describe(r: &Result<Vec<EventBody>, Refusal>) -> String {
+    match r {
+        Err(Refusal { code, message }) => {
+            format!(
+                "refused {}: {message}",
+                serde_json::to_string(code).unwrap()
+            )
+        }
+        Ok(events) if events.is_empty() => "(nothing: already done)".into(),
+        Ok(events) => events
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap())
+            .collect::<Vec<_>>()
+            .join("\n      "),
+    }
+}
+
+#[test]
+fn decision_table_matches_snapshot() {
+    let office = OffloadPolicy {
+        enabled: true,
+        schedule: Schedule {
+            utc_offset_minutes: 60,
+            windows: vec![parse_window("mon-fri 08:00-15:00").unwrap()],
+        },
+        when_no_agents: NoAgentsPolicy::Queue,
+    };
+    let open = OffloadPolicy {
+        enabled: true,
+        ..OffloadPolicy::default()
+    };
+    let off = OffloadPolicy {
+        enabled: false,
+        ..OffloadPolicy::default()
+    };
+    let strict = OffloadPolicy {
+        enabled: true,
+        when_no_agents: NoAgentsPolicy::Unavailable,
+        ..OffloadPolicy::default()
+    };
+    let contexts = [
+        ("open, 1 agent online", &open, 1),
+        ("open, nobody online", &open, 0),
+        ("open, nobody online, policy unavailable", &strict, 0),
+        ("closed (16:00 at +01:00, hours 08-15)", &office, 1),
+        ("disabled", &off, 1),
+    ];
+    let mut out = String::from(
+        "# state × command → events or refusal. Generated by tests/it/decide.rs.\n\
+         # Only `request` depends on the offloading situation, so the other commands are\n\
+         # listed once, under the first situation.\n",
+    );
+    for (ci, (situation, policy, online)) in contexts.iter().enumerate() {
+        let cx = Context {
+            now_ms: NOW,
+            policy,
+            agents_online: *online,
+        };
+        out.push_str(&format!("\n## {situation}\n"));
+        for (name, view) in views() {
+            out.push_str(&format!("\n[{name}]\n"));
+            for (label, command) in commands() {
+                if ci > 0 && !matches!(command, Command::RequestHandover { .. }) {
+                    continue;
+                }
+                let r = decide::decide(&view, &command, &cx);
+                out.push_str(&format!("  {label:<18} → {}\n", describe(&r)));
+            }
+        }
+    }
+    snapshot("decisions.txt", &out);
+}
+
+fn ev(seq: u64, body: EventBody) -> Event {
+    Event {
+        seq,
+        ts: String::new(),
+        body,
+    }
+}
+
+fn requested(reason: HandoverReason) -> EventBody {
+    EventBody::HandoverRequested {
+        reason,
+        reason_text: None,
+        message_to_agent: None,
+        queue: Some("default".into()),
+        skill: None,
+        page_url: None,
+    }
+}
+
+fn outcome(state: ConversationState) -> EventBody {
+    EventBody::HandoverOutcome { outcome: state }
+}
+
+fn queued() -> ConversationState {
+    ConversationState::Queued {
+        position: None,
+        agents_online: Some(true),
+    }
+}
+
+#[test]
+fn replayed_logs_match_snapshot() {
+    let logs: Vec<(&str, Vec<Event>)> = vec![
+        (
+            "bot → person → agent → ended → bot",
+            vec![
+                ev(1, EventBody::text(Role::Visitor, "hi")),
+                ev(2, EventBody::text(Role::Bot, "Hello")),
+                ev(3, requested(HandoverReason::UserRequest)),
+                ev(4, outcome(queued())),
+                ev(5, EventBody::AgentJoined { agent: dana() }),
+                ev(6, EventBody::text(Role::Agent, "Hi, I'm Dana")),
+                ev(7, EventBody::ChatEnded { by: EndedBy::Agent }),
+                ev(8, EventBody::ReturnedToBot),
+            ],
+        ),
+        (
+            "closed, then cancelled after a second try",
+            vec![
+                ev(1, requested(HandoverReason::UserRequest)),
+                ev(
+                    2,
+                    outcome(ConversationState::Closed {
+                        next_open_at: Some("2026-11-23T08:00:00+01:00".into()),
+                    }),
+                ),
+                ev(3, requested(HandoverReason::BotCannotHandle)),
+                ev(4, outcome(queued())),
+                ev(5, EventBody::HandoverCancelled),
+            ],
+        ),
+        (
+            "a replay that overlaps, an unknown event, and a late one",
+            vec![
+                ev(1, requested(HandoverReason::Policy)),
+                ev(2, outcome(ConversationState::Disabled)),
+                ev(2, outcome(ConversationState::Disabled)),
+                ev(1, requested(HandoverReason::Policy)),
+                ev(3, EventBody::Unknown),
+                ev(4, EventBody::AgentJoined { agent: dana() }),
+            ],
+        ),
+    ];
+    let mut out =
+        String::from("# event log → state after each event. Generated by tests/it/decide.rs.\n");
+    for (name, events) in logs {
+        out.push_str(&format!("\n[{name}]\n"));
+        let mut view = View::default();
+        for e in &events {
+            let applied = decide::apply(&mut view, e);
+            let note = match applied {
+                Applied::Changed => String::new(),
+                Applied::Duplicate => "  (duplicate, ignored)".into(),
+                Applied::Rejected(r) => format!("  (rejected: {r})"),
+            };
+            out.push_str(&format!(
+                "  {:>2} {:<20} → {}{note}\n",
+                e.seq,
+                e.body.kind(),
+                serde_json::to_string(&view.state).unwrap()
+            ));
+        }
+    }
+    snapshot("replays.txt", &out);
+}
+
+/// What the server stores is what any client that applies the same events sees.
+#[test]
+fn deciding_then_applying_walks_the_main_path() {
+    let policy = OffloadPolicy {
+        enabled: true,
+        ..OffloadPolicy::default()
+    };
+    let cx = Context {
+        now_ms: NOW,
+        policy: &policy,
+        agents_online: 1,
+    };
+    let mut server = View::default();
+    let mut log = vec![];
+    for command in [
+        Command::VisitorMessage {
+            text: "help".into(),
+            client_msg_id: None,
+        },
+        Command::RequestHandover {
+            directive: HandoverDirective::default(),
+            page_url: None,
+        },
+        Command::Accept { agent: dana() },
+        Command::End { agent: dana() },
+        Command::VisitorMessage {
+            text: "thanks".into(),
+            client_msg_id: None,
+        },
+    ] {
+        for body in decide::decide(&server, &command, &cx).unwrap() {
+            let e = ev(server.head_seq + 1, body);
+            assert_eq!(decide::apply(&mut server, &e), Applied::Changed);
+            log.push(e);
+        }
+    }
+    assert_eq!(server.state, ConversationState::Bot);
+    assert_eq!(
+        server.head_seq, 7,
+        "message, request, outcome, joined, ended, returned, message"
+    );
+    // A client that joins late and replays from any point, overlapping, ends in the same state.
+    let mut client = View::default();
+    decide::replay(&mut client, &log[..4]);
+    decide::replay(&mut client, &log[2..]);
+    assert_eq!(client, server);
+}
+
+#[test]
+fn bad_text_and_ids_are_refused_with_a_reason() {
+    let policy = OffloadPolicy::default();
+    let cx = Context {
+        now_ms: NOW,
+        policy: &policy,
+        agents_online: 0,
+    };
+    let say = |text: String, id: Option<&str>| {
+        decide::decide(
+            &View::default(),
+            &Command::VisitorMessage {
+                text,
+                client_msg_id: id.map(ClientMsgId::from),
+            },
+            &cx,
+        )
+    };
+    let code = |r: Result<Vec<EventBody>, Refusal>| r.unwrap_err().code;
+    assert_eq!(code(say("  \n ".into(), None)), ErrorCode::Empty);
+    assert_eq!(code(say("x".repeat(4097), None)), ErrorCode::TooLarge);
+    assert!(say("é".repeat(2048), None).is_ok(), "4096 bytes is allowed");
+    let control = say("\u{1}".repeat(10), None).unwrap_err();
+    assert_eq!(control.code, ErrorCode::BadFrame);
+    assert!(control.message.contains("U+0001"), "{}", control.message);
+    assert!(say("line one\nline two\ttab".into(), None).is_ok());
+    assert_eq!(code(say("hi".into(), Some(""))), ErrorCode::BadFrame);
+    assert_eq!(
+        code(say("hi".into(), Some(&"k".repeat(129)))),
+        ErrorCode::BadFrame
+    );
+    assert_eq!(
+        code(say("hi".into(), Some("has space"))),
+        ErrorCode::BadFrame
+    );
+    assert!(say("hi".into(), Some(&"k".repeat(128))).is_ok());
+}

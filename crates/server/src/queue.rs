@@ -1,0 +1,139 @@
+//! Queue positions for this replica's visitor sockets.
+//!
+//! One task per replica listens to every queue's notices. On a change (several changes that
+//! arrive together count once) it reads the queue order once, and pushes a new position only
+//! to the local sockets whose position changed. So a handover with 2,000 visitors waiting
+//! costs one indexed query, not one per socket.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use baton_protocol::ids::ConversationId;
+use tokio::sync::watch;
+
+use crate::bus::{Notice, Topic};
+use crate::service::Service;
+
+/// The positions of the conversations this replica's visitor sockets show.
+#[derive(Default)]
+pub struct QueueWatch {
+    sockets: Mutex<HashMap<ConversationId, watch::Sender<Option<u32>>>>,
+}
+
+/// A socket's view of its conversation's position; unregisters when dropped.
+pub struct Position {
+    rx: watch::Receiver<Option<u32>>,
+    id: ConversationId,
+    watch: Arc<Service>,
+}
+
+impl Position {
+    /// Waits for the position to change and returns it.
+    pub async fn changed(&mut self) -> Option<u32> {
+        if self.rx.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+        *self.rx.borrow_and_update()
+    }
+
+    /// Sets the position this socket already told its client, so only changes are sent.
+    pub fn seen(&mut self, position: Option<u32>) {
+        self.watch.queues.set(&self.id, position);
+        self.rx.borrow_and_update();
+    }
+}
+
+impl Drop for Position {
+    fn drop(&mut self) {
+        let mut sockets = self
+            .watch
+            .queues
+            .sockets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if sockets
+            .get(&self.id)
+            .is_some_and(|tx| tx.receiver_count() <= 1)
+        {
+            sockets.remove(&self.id);
+        }
+    }
+}
+
+impl QueueWatch {
+    /// Follows a conversation's position (a socket calls this once).
+    pub fn register(svc: &Arc<Service>, id: &ConversationId) -> Position {
+        let rx = svc
+            .queues
+            .sockets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(id.clone())
+            .or_insert_with(|| watch::channel(None).0)
+            .subscribe();
+        Position {
+            rx,
+            id: id.clone(),
+            watch: svc.clone(),
+        }
+    }
+
+    fn set(&self, id: &ConversationId, position: Option<u32>) {
+        let sockets = self.sockets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = sockets.get(id) {
+            tx.send_if_modified(|p| {
+                let changed = *p != position;
+                *p = position;
+                changed
+            });
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.sockets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+    }
+
+    /// Applies a fresh queue order: position = place within its queue, `None` if not queued.
+    fn update(&self, order: &[(ConversationId, String)]) {
+        let mut place: HashMap<&str, u32> = HashMap::new();
+        let mut positions: HashMap<&ConversationId, u32> = HashMap::with_capacity(order.len());
+        for (id, queue) in order {
+            let p = place.entry(queue.as_str()).or_insert(0);
+            *p += 1;
+            positions.insert(id, *p);
+        }
+        let sockets = self.sockets.lock().unwrap_or_else(|p| p.into_inner());
+        for (id, tx) in sockets.iter() {
+            let new = positions.get(id).copied();
+            tx.send_if_modified(|p| {
+                let changed = *p != new;
+                *p = new;
+                changed
+            });
+        }
+    }
+}
+
+/// The replica's queue task; ends at shutdown.
+pub async fn run(svc: Arc<Service>) {
+    let mut notices = svc.bus.subscribe(&Topic::AnyQueue);
+    let mut shutdown = svc.shutdown_signal();
+    loop {
+        tokio::select! {
+            n = notices.recv() => {
+                if !matches!(n, Notice::Queue { .. } | Notice::Resync) { continue; }
+                // Changes that arrived meanwhile are covered by the one read below.
+                while notices.try_recv().is_some() {}
+                if svc.queues.is_empty() { continue; }
+                match svc.store.queue_order().await {
+                    Ok(order) => svc.queues.update(&order),
+                    Err(e) => tracing::warn!("queue positions: {e}"),
+                }
+            }
+            _ = shutdown.changed() => return,
+        }
+    }
+}

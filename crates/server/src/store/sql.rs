@@ -1,0 +1,836 @@
+//! [`Store`] on SQLite or PostgreSQL through sqlx's `Any` driver. Every query below runs
+//! unchanged on both (they share `$N` placeholders, `ON CONFLICT`, `RETURNING`, partial
+//! indexes); the backends differ only in their migrations and in how the pools are set up.
+
+use std::time::Duration;
+
+use baton_protocol::ids::{AgentId, ClientMsgId, ConversationId, VisitorId};
+use baton_protocol::state::AgentRef;
+use baton_protocol::time::rfc3339_from_unix_ms;
+use baton_protocol::ws::{Event, EventBody, Role};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+
+use super::migrations;
+use super::{
+    AgentRecord, Commit, Conversation, Fut, Handover, NewConversation, StateColumns, Store,
+    StoreError, author_of,
+};
+use baton_protocol::bot::HandoverReason;
+use baton_protocol::decide::View;
+
+/// A SQLite file or a PostgreSQL database.
+pub struct SqlStore {
+    backend: &'static str,
+    /// Writes. On SQLite a single connection, so writers queue here instead of failing
+    /// with `SQLITE_BUSY`; on PostgreSQL the same pool as `read`.
+    write: AnyPool,
+    /// Reads. On SQLite several connections, which WAL lets read beside the writer.
+    read: AnyPool,
+}
+
+macro_rules! select_conversations {
+    ($tail:literal) => {
+        concat!(
+            "SELECT c.id, c.visitor_id, c.credential_hash, c.created_ms, c.head_seq, ",
+            "c.last_visitor_seq, c.last_request_seq, c.state, c.state_reason, c.ended_by, ",
+            "c.next_open_at, c.agent_id, c.agent_name, c.last_visitor_text, ",
+            "h.id AS h_id, h.queue AS h_queue, h.skill AS h_skill, h.reason AS h_reason, ",
+            "h.message_to_agent AS h_message_to_agent, h.page_url AS h_page_url, ",
+            "h.requested_ms AS h_requested_ms, h.accepted_ms AS h_accepted_ms, ",
+            "h.ended_ms AS h_ended_ms, h.agent_id AS h_agent_id, h.outcome AS h_outcome ",
+            $tail
+        )
+    };
+}
+
+fn u64_of(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn conversation_from(r: &AnyRow) -> Result<Conversation, StoreError> {
+    let state = StateColumns::state(
+        &r.try_get::<String, _>("state")?,
+        r.try_get("state_reason")?,
+        r.try_get("ended_by")?,
+        r.try_get("next_open_at")?,
+        r.try_get("agent_id")?,
+        r.try_get("agent_name")?,
+    )?;
+    let handover = match r.try_get::<Option<i64>, _>("h_id")? {
+        None => None,
+        Some(id) => Some(Handover {
+            id,
+            queue: r.try_get("h_queue")?,
+            skill: r.try_get("h_skill")?,
+            reason: HandoverReason::from_name(&r.try_get::<String, _>("h_reason")?),
+            message_to_agent: r.try_get("h_message_to_agent")?,
+            page_url: r.try_get("h_page_url")?,
+            requested_ms: r.try_get("h_requested_ms")?,
+            accepted_ms: r.try_get("h_accepted_ms")?,
+            ended_ms: r.try_get("h_ended_ms")?,
+            agent_id: r.try_get::<Option<String>, _>("h_agent_id")?.map(AgentId),
+            outcome: r.try_get("h_outcome")?,
+        }),
+    };
+    Ok(Conversation {
+        id: ConversationId(r.try_get("id")?),
+        visitor_id: VisitorId(r.try_get("visitor_id")?),
+        has_credential: r.try_get::<Option<String>, _>("credential_hash")?.is_some(),
+        view: View {
+            state,
+            head_seq: u64_of(r.try_get("head_seq")?),
+            last_visitor_seq: u64_of(r.try_get("last_visitor_seq")?),
+            last_request_seq: u64_of(r.try_get("last_request_seq")?),
+        },
+        handover,
+        last_visitor_text: r.try_get("last_visitor_text")?,
+        created_ms: r.try_get("created_ms")?,
+    })
+}
+
+fn event_from(r: &AnyRow) -> Result<Event, StoreError> {
+    let body: String = r.try_get("body")?;
+    Ok(Event {
+        seq: u64_of(r.try_get("seq")?),
+        ts: rfc3339_from_unix_ms(r.try_get("ts_ms")?),
+        body: serde_json::from_str(&body)
+            .map_err(|e| StoreError::Db(format!("stored event does not decode: {e}")))?,
+    })
+}
+
+fn agent_from(r: &AnyRow) -> Result<AgentRecord, StoreError> {
+    Ok(AgentRecord {
+        id: AgentId(r.try_get("id")?),
+        email: r.try_get("email")?,
+        name: r.try_get("name")?,
+        password_hash: r.try_get("password_hash")?,
+    })
+}
+
+fn count(r: &AnyRow) -> Result<u32, StoreError> {
+    Ok(u32::try_from(r.try_get::<i64, _>("n")?).unwrap_or(u32::MAX))
+}
+
+/// A unique-key violation means another writer got there first: decide again.
+fn conflict_or(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+        _ => StoreError::from(e),
+    }
+}
+
+/// `sqlite://` URL for a file path (sqlx percent-decodes the path).
+fn sqlite_url(path: &str) -> String {
+    let mut out = String::from("sqlite://");
+    for c in path.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3F"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+    out.push_str("?mode=rwc");
+    out
+}
+
+/// Creates the database file readable by its owner only, before SQLite opens it: SQLite
+/// gives the `-wal` and `-shm` files the same permissions.
+fn create_private_file(path: &str) -> Result<(), StoreError> {
+    let p = std::path::Path::new(path);
+    if p.exists() {
+        return Ok(());
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    match opts.open(p) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Db(format!("cannot create {path}: {e}"))),
+    }
+}
+
+async fn migrate(pool: &AnyPool, backend: &'static str) -> Result<(), StoreError> {
+    let list = if backend == "postgres" {
+        migrations::POSTGRES
+    } else {
+        migrations::SQLITE
+    };
+    let mut tx = pool.begin().await?;
+    if backend == "postgres" {
+        // Replicas starting together migrate one after the other.
+        sqlx::query("SELECT pg_advisory_xact_lock(727202611)")
+            .execute(&mut *tx)
+            .await?;
+    } else {
+        let skeleton = sqlx::query(
+            "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'conversations'
+             AND NOT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'baton_migrations')",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if count(&skeleton)? > 0 {
+            return Err(StoreError::Db(
+                "this database was made by the walking-skeleton build, whose schema cannot be \
+                 migrated; move the file away (or delete it) and start again"
+                    .into(),
+            ));
+        }
+    }
+    tx.execute(sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS baton_migrations (version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)",
+    ))
+    .await?;
+    let done = sqlx::query("SELECT COUNT(*) AS n FROM baton_migrations")
+        .fetch_one(&mut *tx)
+        .await?;
+    let done = count(&done)? as usize;
+    if done > list.len() {
+        return Err(StoreError::Db(format!(
+            "the database has {done} migrations but this build knows {}: it was written by a newer Baton",
+            list.len()
+        )));
+    }
+    for (i, sql) in list.iter().enumerate().skip(done) {
+        tx.execute(sqlx::raw_sql(*sql)).await?;
+        sqlx::query("INSERT INTO baton_migrations (version, applied_ms) VALUES ($1, $2)")
+            .bind(i as i64 + 1)
+            .bind(crate::clock::system_now_ms())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+impl SqlStore {
+    /// Opens the database named by `url` (a `postgres://` URL or a SQLite file path),
+    /// creating and migrating it as needed.
+    pub async fn open(url: &str, pool_size: u32) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let pool_size = pool_size.max(1);
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = AnyPoolOptions::new()
+                .max_connections(pool_size)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            migrate(&pool, "postgres").await?;
+            return Ok(Self {
+                backend: "postgres",
+                write: pool.clone(),
+                read: pool,
+            });
+        }
+        let path = url.strip_prefix("sqlite://").unwrap_or(url);
+        create_private_file(path)?;
+        let url = sqlite_url(path);
+        let options = |n: u32| {
+            AnyPoolOptions::new()
+                .max_connections(n)
+                .acquire_timeout(Duration::from_secs(30))
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute(sqlx::raw_sql(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                        ))
+                        .await?;
+                        Ok(())
+                    })
+                })
+        };
+        let write = options(1).connect(&url).await?;
+        migrate(&write, "sqlite").await?;
+        let read = options(pool_size.min(8)).connect(&url).await?;
+        Ok(Self {
+            backend: "sqlite",
+            write,
+            read,
+        })
+    }
+}
+
+impl Store for SqlStore {
+    fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    fn create_conversation(&self, c: NewConversation) -> Fut<'_, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO conversations (id, visitor_id, credential_hash, created_ms, updated_ms,
+                     head_seq, last_visitor_seq, last_request_seq, state)
+                 VALUES ($1, $2, $3, $4, $4, 0, 0, 0, 'bot')",
+            )
+            .bind(c.id.0)
+            .bind(c.visitor_id.0)
+            .bind(c.credential_hash)
+            .bind(c.now_ms)
+            .execute(&self.write)
+            .await
+            .map_err(conflict_or)?;
+            Ok(())
+        })
+    }
+
+    fn conversation_for_sender(&self, c: NewConversation) -> Fut<'_, Conversation> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO conversations (id, visitor_id, credential_hash, created_ms, updated_ms,
+                     head_seq, last_visitor_seq, last_request_seq, state)
+                 VALUES ($1, $2, NULL, $3, $3, 0, 0, 0, 'bot')
+                 ON CONFLICT (visitor_id) DO NOTHING",
+            )
+            .bind(c.id.0)
+            .bind(c.visitor_id.0.clone())
+            .bind(c.now_ms)
+            .execute(&self.write)
+            .await?;
+            self.conversation_by_visitor(&c.visitor_id)
+                .await?
+                .ok_or_else(|| StoreError::Db("conversation vanished after insert".into()))
+        })
+    }
+
+    fn conversation<'a>(&'a self, id: &'a ConversationId) -> Fut<'a, Option<Conversation>> {
+        Box::pin(async move {
+            sqlx::query(select_conversations!(
+                "FROM conversations c LEFT JOIN handovers h ON h.id = c.handover_id WHERE c.id = $1"
+            ))
+            .bind(id.0.clone())
+            .fetch_optional(&self.read)
+            .await?
+            .as_ref()
+            .map(conversation_from)
+            .transpose()
+        })
+    }
+
+    fn conversation_by_visitor<'a>(&'a self, v: &'a VisitorId) -> Fut<'a, Option<Conversation>> {
+        Box::pin(async move {
+            sqlx::query(select_conversations!(
+                "FROM conversations c LEFT JOIN handovers h ON h.id = c.handover_id WHERE c.visitor_id = $1"
+            ))
+            .bind(v.0.clone())
+            .fetch_optional(&self.read)
+            .await?
+            .as_ref()
+            .map(conversation_from)
+            .transpose()
+        })
+    }
+
+    fn conversation_by_credential<'a>(&'a self, hash: &'a str) -> Fut<'a, Option<Conversation>> {
+        Box::pin(async move {
+            sqlx::query(select_conversations!(
+                "FROM conversations c LEFT JOIN handovers h ON h.id = c.handover_id WHERE c.credential_hash = $1"
+            ))
+            .bind(hash.to_owned())
+            .fetch_optional(&self.read)
+            .await?
+            .as_ref()
+            .map(conversation_from)
+            .transpose()
+        })
+    }
+
+    fn commit<'a>(&'a self, c: &'a Commit) -> Fut<'a, ()> {
+        Box::pin(async move {
+            let cols = StateColumns::of(&c.view.state);
+            let last_visitor_text = c.events.iter().rev().find_map(|e| match &e.body {
+                EventBody::Message {
+                    role: Role::Visitor,
+                    text,
+                    ..
+                } => Some(text.clone()),
+                _ => None,
+            });
+            let conv = c.conversation.0.clone();
+            let mut tx = self.write.begin().await?;
+            let moved = sqlx::query(
+                "UPDATE conversations SET head_seq = $1, last_visitor_seq = $2, last_request_seq = $3,
+                     state = $4, state_reason = $5, ended_by = $6, next_open_at = $7, agent_id = $8,
+                     agent_name = $9, updated_ms = $10,
+                     last_visitor_text = COALESCE($11, last_visitor_text)
+                 WHERE id = $12 AND head_seq = $13",
+            )
+            .bind(i64_of(c.view.head_seq))
+            .bind(i64_of(c.view.last_visitor_seq))
+            .bind(i64_of(c.view.last_request_seq))
+            .bind(cols.state)
+            .bind(cols.reason)
+            .bind(cols.ended_by)
+            .bind(cols.next_open_at)
+            .bind(cols.agent_id)
+            .bind(cols.agent_name)
+            .bind(c.now_ms)
+            .bind(last_visitor_text)
+            .bind(conv.clone())
+            .bind(i64_of(c.expected_head))
+            .execute(&mut *tx)
+            .await?;
+            if moved.rows_affected() == 0 {
+                return Err(StoreError::Conflict);
+            }
+            for e in &c.events {
+                let client_msg_id = match &e.body {
+                    EventBody::Message { client_msg_id, .. } => client_msg_id.clone(),
+                    _ => None,
+                };
+                let body = serde_json::to_string(&e.body)
+                    .map_err(|err| StoreError::Db(format!("event does not encode: {err}")))?;
+                sqlx::query(
+                    "INSERT INTO events (conversation_id, seq, ts_ms, kind, author, client_msg_id, reply_to, body)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(conv.clone())
+                .bind(i64_of(e.seq))
+                .bind(c.now_ms)
+                .bind(e.body.kind())
+                .bind(author_of(&e.body))
+                .bind(client_msg_id.map(|i| i.0))
+                .bind(c.reply_to.map(i64_of))
+                .bind(body)
+                .execute(&mut *tx)
+                .await
+                .map_err(conflict_or)?;
+                // The handover row follows the events that concern it.
+                let current = "(SELECT handover_id FROM conversations WHERE id = $1)";
+                match &e.body {
+                    EventBody::HandoverRequested {
+                        reason,
+                        reason_text,
+                        message_to_agent,
+                        queue,
+                        skill,
+                        page_url,
+                    } => {
+                        let row = sqlx::query(
+                            "INSERT INTO handovers (conversation_id, request_seq, queue, skill, reason,
+                                 reason_text, message_to_agent, page_url, requested_ms, outcome)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'requested') RETURNING id",
+                        )
+                        .bind(conv.clone())
+                        .bind(i64_of(e.seq))
+                        .bind(
+                            queue
+                                .clone()
+                                .unwrap_or_else(|| baton_protocol::decide::DEFAULT_QUEUE.into()),
+                        )
+                        .bind(skill.clone())
+                        .bind(reason.as_str())
+                        .bind(reason_text.clone())
+                        .bind(message_to_agent.clone())
+                        .bind(page_url.clone())
+                        .bind(c.now_ms)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        let id: i64 = row.try_get("id")?;
+                        sqlx::query("UPDATE conversations SET handover_id = $1 WHERE id = $2")
+                            .bind(id)
+                            .bind(conv.clone())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    EventBody::HandoverOutcome { outcome } => {
+                        sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "UPDATE handovers SET outcome = $2 WHERE id = {current}"
+                        )))
+                        .bind(conv.clone())
+                        .bind(outcome.name())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    EventBody::HandoverCancelled | EventBody::ChatEnded { .. } => {
+                        let outcome = if matches!(e.body, EventBody::HandoverCancelled) {
+                            "cancelled"
+                        } else {
+                            "ended"
+                        };
+                        sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "UPDATE handovers SET outcome = $2, ended_ms = $3 WHERE id = {current}"
+                        )))
+                        .bind(conv.clone())
+                        .bind(outcome)
+                        .bind(c.now_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    EventBody::AgentJoined { agent } => {
+                        sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "UPDATE handovers SET outcome = 'accepted', accepted_ms = $2, agent_id = $3
+                             WHERE id = {current}"
+                        )))
+                        .bind(conv.clone())
+                        .bind(c.now_ms)
+                        .bind(agent.id.0.clone())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    _ => {}
+                }
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn event_by_client_msg_id<'a>(
+        &'a self,
+        conv: &'a ConversationId,
+        author: &'a str,
+        id: &'a ClientMsgId,
+    ) -> Fut<'a, Option<Event>> {
+        Box::pin(async move {
+            sqlx::query(
+                "SELECT seq, ts_ms, body FROM events
+                 WHERE conversation_id = $1 AND author = $2 AND client_msg_id = $3",
+            )
+            .bind(conv.0.clone())
+            .bind(author.to_owned())
+            .bind(id.0.clone())
+            .fetch_optional(&self.read)
+            .await?
+            .as_ref()
+            .map(event_from)
+            .transpose()
+        })
+    }
+
+    fn replies_to<'a>(&'a self, conv: &'a ConversationId, seq: u64) -> Fut<'a, Vec<Event>> {
+        Box::pin(async move {
+            sqlx::query(
+                "SELECT seq, ts_ms, body FROM events WHERE conversation_id = $1 AND reply_to = $2 ORDER BY seq",
+            )
+            .bind(conv.0.clone())
+            .bind(i64_of(seq))
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(event_from)
+            .collect()
+        })
+    }
+
+    fn events_after<'a>(
+        &'a self,
+        conv: &'a ConversationId,
+        after: u64,
+        limit: u32,
+    ) -> Fut<'a, Vec<Event>> {
+        Box::pin(async move {
+            sqlx::query(
+                "SELECT seq, ts_ms, body FROM events WHERE conversation_id = $1 AND seq > $2
+                 ORDER BY seq LIMIT $3",
+            )
+            .bind(conv.0.clone())
+            .bind(i64_of(after))
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(event_from)
+            .collect()
+        })
+    }
+
+    fn waiting(&self) -> Fut<'_, Vec<Conversation>> {
+        Box::pin(async move {
+            sqlx::query(select_conversations!(
+                "FROM handovers h JOIN conversations c ON c.id = h.conversation_id
+                 WHERE h.outcome = 'queued' ORDER BY h.queue, h.requested_ms, h.id"
+            ))
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(conversation_from)
+            .collect()
+        })
+    }
+
+    fn queue_order(&self) -> Fut<'_, Vec<(ConversationId, String)>> {
+        Box::pin(async move {
+            sqlx::query(
+                "SELECT conversation_id, queue FROM handovers WHERE outcome = 'queued'
+                 ORDER BY queue, requested_ms, id",
+            )
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    ConversationId(r.try_get("conversation_id")?),
+                    r.try_get("queue")?,
+                ))
+            })
+            .collect()
+        })
+    }
+
+    fn queue_position(&self, handover_id: i64) -> Fut<'_, Option<u32>> {
+        Box::pin(async move {
+            let row = sqlx::query(
+                "SELECT COUNT(*) AS n FROM handovers h JOIN handovers o ON o.queue = h.queue
+                 WHERE h.id = $1 AND h.outcome = 'queued' AND o.outcome = 'queued'
+                   AND (o.requested_ms < h.requested_ms OR (o.requested_ms = h.requested_ms AND o.id <= h.id))",
+            )
+            .bind(handover_id)
+            .fetch_one(&self.read)
+            .await?;
+            let n = count(&row)?;
+            Ok((n > 0).then_some(n))
+        })
+    }
+
+    fn queue_length(&self) -> Fut<'_, u32> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT COUNT(*) AS n FROM handovers WHERE outcome = 'queued'")
+                .fetch_one(&self.read)
+                .await?;
+            count(&row)
+        })
+    }
+
+    fn owned_by<'a>(&'a self, agent: &'a AgentId) -> Fut<'a, Vec<Conversation>> {
+        Box::pin(async move {
+            sqlx::query(select_conversations!(
+                "FROM conversations c LEFT JOIN handovers h ON h.id = c.handover_id
+                 WHERE c.agent_id = $1 AND c.state = 'agent_joined' ORDER BY h.accepted_ms, c.id"
+            ))
+            .bind(agent.0.clone())
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(conversation_from)
+            .collect()
+        })
+    }
+
+    fn upsert_agent<'a>(&'a self, a: &'a AgentRecord, now_ms: i64) -> Fut<'a, AgentRecord> {
+        Box::pin(async move {
+            let row = sqlx::query(
+                "INSERT INTO agents (id, email, name, password_hash, created_ms, removed_ms)
+                 VALUES ($1, $2, $3, $4, $5, NULL)
+                 ON CONFLICT (email) DO UPDATE SET name = excluded.name,
+                     password_hash = excluded.password_hash, removed_ms = NULL
+                 RETURNING id, email, name, password_hash",
+            )
+            .bind(a.id.0.clone())
+            .bind(a.email.clone())
+            .bind(a.name.clone())
+            .bind(a.password_hash.clone())
+            .bind(now_ms)
+            .fetch_one(&self.write)
+            .await?;
+            agent_from(&row)
+        })
+    }
+
+    fn agent_by_email<'a>(&'a self, email: &'a str) -> Fut<'a, Option<AgentRecord>> {
+        Box::pin(async move {
+            sqlx::query(
+                "SELECT id, email, name, password_hash FROM agents WHERE email = $1 AND removed_ms IS NULL",
+            )
+            .bind(email.to_owned())
+            .fetch_optional(&self.read)
+            .await?
+            .as_ref()
+            .map(agent_from)
+            .transpose()
+        })
+    }
+
+    fn agents(&self) -> Fut<'_, Vec<AgentRecord>> {
+        Box::pin(async move {
+            sqlx::query(
+                "SELECT id, email, name, password_hash FROM agents WHERE removed_ms IS NULL ORDER BY email",
+            )
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(agent_from)
+            .collect()
+        })
+    }
+
+    fn remove_agent<'a>(&'a self, id: &'a AgentId, now_ms: i64) -> Fut<'a, ()> {
+        Box::pin(async move {
+            let mut tx = self.write.begin().await?;
+            sqlx::query("UPDATE agents SET removed_ms = $2 WHERE id = $1")
+                .bind(id.0.clone())
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM agent_sessions WHERE agent_id = $1")
+                .bind(id.0.clone())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM agent_presence WHERE agent_id = $1")
+                .bind(id.0.clone())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn create_session<'a>(
+        &'a self,
+        token_hash: &'a str,
+        agent: &'a AgentId,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Fut<'a, ()> {
+        Box::pin(async move {
+            let mut tx = self.write.begin().await?;
+            // Expired sessions are of no use to anyone; clear them as new ones come.
+            sqlx::query("DELETE FROM agent_sessions WHERE expires_ms <= $1")
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO agent_sessions (token_hash, agent_id, created_ms, expires_ms) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(token_hash.to_owned())
+            .bind(agent.0.clone())
+            .bind(now_ms)
+            .bind(expires_ms)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn touch_session<'a>(
+        &'a self,
+        token_hash: &'a str,
+        now_ms: i64,
+        new_expires_ms: i64,
+    ) -> Fut<'a, Option<AgentRef>> {
+        Box::pin(async move {
+            let row = sqlx::query(
+                "UPDATE agent_sessions SET expires_ms = $3
+                 WHERE token_hash = $1 AND expires_ms > $2
+                   AND agent_id IN (SELECT id FROM agents WHERE removed_ms IS NULL)
+                 RETURNING agent_id",
+            )
+            .bind(token_hash.to_owned())
+            .bind(now_ms)
+            .bind(new_expires_ms)
+            .fetch_optional(&self.write)
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            let id: String = row.try_get("agent_id")?;
+            let agent = sqlx::query("SELECT id, name FROM agents WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.write)
+                .await?;
+            agent
+                .map(|r| {
+                    Ok(AgentRef {
+                        id: AgentId(r.try_get("id")?),
+                        name: r.try_get("name")?,
+                    })
+                })
+                .transpose()
+        })
+    }
+
+    fn delete_session<'a>(&'a self, token_hash: &'a str) -> Fut<'a, Option<AgentId>> {
+        Box::pin(async move {
+            let row =
+                sqlx::query("DELETE FROM agent_sessions WHERE token_hash = $1 RETURNING agent_id")
+                    .bind(token_hash.to_owned())
+                    .fetch_optional(&self.write)
+                    .await?;
+            row.map(|r| Ok(AgentId(r.try_get("agent_id")?))).transpose()
+        })
+    }
+
+    fn delete_sessions_of<'a>(&'a self, agent: &'a AgentId) -> Fut<'a, ()> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM agent_sessions WHERE agent_id = $1")
+                .bind(agent.0.clone())
+                .execute(&self.write)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn renew_presence<'a>(
+        &'a self,
+        connection: &'a str,
+        agent: &'a AgentId,
+        replica: &'a str,
+        lease_until_ms: i64,
+    ) -> Fut<'a, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO agent_presence (connection_id, agent_id, replica, lease_until_ms)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (connection_id) DO UPDATE SET lease_until_ms = excluded.lease_until_ms",
+            )
+            .bind(connection.to_owned())
+            .bind(agent.0.clone())
+            .bind(replica.to_owned())
+            .bind(lease_until_ms)
+            .execute(&self.write)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn drop_presence<'a>(&'a self, connection: &'a str) -> Fut<'a, ()> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM agent_presence WHERE connection_id = $1")
+                .bind(connection.to_owned())
+                .execute(&self.write)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn close(&self) -> Fut<'_, ()> {
+        Box::pin(async move {
+            self.write.close().await;
+            self.read.close().await;
+            Ok(())
+        })
+    }
+
+    fn agents_online(&self, now_ms: i64) -> Fut<'_, u32> {
+        Box::pin(async move {
+            let row = sqlx::query(
+                "SELECT COUNT(DISTINCT agent_id) AS n FROM agent_presence WHERE lease_until_ms > $1",
+            )
+            .bind(now_ms)
+            .fetch_one(&self.read)
+            .await?;
+            count(&row)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sqlite_urls_keep_odd_paths_intact() {
+        assert_eq!(
+            super::sqlite_url("/tmp/a b/baton.sqlite3"),
+            "sqlite:///tmp/a b/baton.sqlite3?mode=rwc"
+        );
+        assert_eq!(
+            super::sqlite_url("x?y#z%.db"),
+            "sqlite://x%3Fy%23z%25.db?mode=rwc"
+        );
+    }
+}

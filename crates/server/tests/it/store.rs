@@ -1,0 +1,602 @@
+//! The storage test suite, run against both backends: a SQLite file and a fresh PostgreSQL
+//! database. Each check is a plain async fn over `&dyn Store`; `backend_suite!` runs every
+//! one on each backend.
+
+use baton_protocol::bot::{HandoverDirective, Routing};
+use baton_protocol::decide::{self, Command, Context, View};
+use baton_protocol::ids::{AgentId, ClientMsgId, ConversationId, VisitorId};
+use baton_protocol::state::{AgentRef, ConversationState, EndedBy};
+use baton_protocol::status::OffloadPolicy;
+use baton_protocol::ws::{Event, EventBody, Role};
+use baton_server::store::{AgentRecord, Commit, NewConversation, SqlStore, Store, StoreError};
+
+use crate::harness::TestDb;
+
+const T0: i64 = 1_795_186_800_000;
+
+fn conv(n: &str) -> ConversationId {
+    ConversationId(format!("c_{n}"))
+}
+
+async fn create(store: &dyn Store, n: &str) -> ConversationId {
+    store
+        .create_conversation(NewConversation {
+            id: conv(n),
+            visitor_id: VisitorId(format!("v_{n}")),
+            credential_hash: Some(format!("hash_{n}")),
+            now_ms: T0,
+        })
+        .await
+        .unwrap();
+    conv(n)
+}
+
+/// Decides `command` on the stored view and commits it, as the service does (no retry).
+async fn run(
+    store: &dyn Store,
+    id: &ConversationId,
+    command: Command,
+    now_ms: i64,
+) -> Result<Vec<Event>, StoreError> {
+    let before = store.conversation(id).await?.expect("conversation exists");
+    let policy = OffloadPolicy {
+        enabled: true,
+        ..OffloadPolicy::default()
+    };
+    let cx = Context {
+        now_ms,
+        policy: &policy,
+        agents_online: 1,
+    };
+    let bodies = decide::decide(&before.view, &command, &cx).expect("decided");
+    append(store, id, &before.view, bodies, now_ms).await
+}
+
+async fn append(
+    store: &dyn Store,
+    id: &ConversationId,
+    view: &View,
+    bodies: Vec<EventBody>,
+    now_ms: i64,
+) -> Result<Vec<Event>, StoreError> {
+    let mut next = view.clone();
+    let events: Vec<Event> = bodies
+        .into_iter()
+        .zip(view.head_seq + 1..)
+        .map(|(body, seq)| Event {
+            seq,
+            ts: String::new(),
+            body,
+        })
+        .collect();
+    decide::replay(&mut next, &events);
+    store
+        .commit(&Commit {
+            conversation: id.clone(),
+            expected_head: view.head_seq,
+            view: next,
+            events: events.clone(),
+            reply_to: None,
+            now_ms,
+        })
+        .await?;
+    Ok(events)
+}
+
+fn say(text: &str, key: Option<&str>) -> Command {
+    Command::VisitorMessage {
+        text: text.into(),
+        client_msg_id: key.map(ClientMsgId::from),
+    }
+}
+
+fn ask(queue: &str) -> Command {
+    Command::RequestHandover {
+        directive: HandoverDirective {
+            routing: Some(Routing {
+                queue: Some(queue.into()),
+                skill: None,
+            }),
+            message_to_agent: Some("note".into()),
+            ..HandoverDirective::default()
+        },
+        page_url: Some("https://shop.example.com/".into()),
+    }
+}
+
+fn dana() -> AgentRef {
+    AgentRef {
+        id: AgentId::from("a_dana"),
+        name: "Dana".into(),
+    }
+}
+
+async fn appends_gap_free_and_refuses_a_stale_head(store: &dyn Store) {
+    let id = create(store, "1").await;
+    let empty = store.conversation(&id).await.unwrap().unwrap();
+    run(store, &id, say("one", Some("k1")), T0).await.unwrap();
+    run(store, &id, say("two", Some("k2")), T0).await.unwrap();
+    // A writer that decided on the empty conversation is too late.
+    let stale = append(
+        store,
+        &id,
+        &empty.view,
+        vec![EventBody::text(Role::Bot, "late")],
+        T0,
+    )
+    .await;
+    assert!(matches!(stale, Err(StoreError::Conflict)), "{stale:?}");
+    let events = store.events_after(&id, 0, 100).await.unwrap();
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(store.events_after(&id, 1, 100).await.unwrap().len(), 1);
+    assert_eq!(store.events_after(&id, 0, 1).await.unwrap().len(), 1);
+    let c = store.conversation(&id).await.unwrap().unwrap();
+    assert_eq!((c.view.head_seq, c.view.last_visitor_seq), (2, 2));
+    assert_eq!(c.last_visitor_text.as_deref(), Some("two"));
+}
+
+async fn idempotency_keys_are_per_author(store: &dyn Store) {
+    let id = create(store, "2").await;
+    run(store, &id, say("hello", Some("same")), T0)
+        .await
+        .unwrap();
+    let stored = store
+        .event_by_client_msg_id(&id, "visitor", &ClientMsgId::from("same"))
+        .await
+        .unwrap()
+        .expect("stored under the visitor");
+    assert_eq!(stored.seq, 1);
+    assert!(
+        store
+            .event_by_client_msg_id(&id, "agent:a_dana", &ClientMsgId::from("same"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The same key again from the visitor collides in the database itself.
+    let view = store.conversation(&id).await.unwrap().unwrap().view;
+    let again = append(
+        store,
+        &id,
+        &view,
+        vec![EventBody::Message {
+            role: Role::Visitor,
+            text: "hello".into(),
+            client_msg_id: Some(ClientMsgId::from("same")),
+            agent: None,
+            buttons: vec![],
+            image: None,
+            attachment: None,
+            custom: None,
+        }],
+        T0,
+    )
+    .await;
+    assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
+    // An agent may use the same key: it is another author.
+    run(store, &id, ask("default"), T0).await.unwrap();
+    run(store, &id, Command::Accept { agent: dana() }, T0)
+        .await
+        .unwrap();
+    run(
+        store,
+        &id,
+        Command::AgentMessage {
+            agent: dana(),
+            text: "hi".into(),
+            client_msg_id: ClientMsgId::from("same"),
+        },
+        T0,
+    )
+    .await
+    .unwrap();
+}
+
+async fn handover_rows_follow_the_events_and_the_queue_is_ordered(store: &dyn Store) {
+    let ids = [
+        create(store, "q1").await,
+        create(store, "q2").await,
+        create(store, "q3").await,
+    ];
+    for (i, id) in ids.iter().enumerate() {
+        run(store, id, say("help", None), T0).await.unwrap();
+        run(store, id, ask("billing"), T0 + i as i64).await.unwrap();
+    }
+    let other = create(store, "q4").await;
+    run(store, &other, ask("sales"), T0).await.unwrap();
+
+    assert_eq!(store.queue_length().await.unwrap(), 4);
+    let order = store.queue_order().await.unwrap();
+    assert_eq!(
+        order,
+        vec![
+            (ids[0].clone(), "billing".into()),
+            (ids[1].clone(), "billing".into()),
+            (ids[2].clone(), "billing".into()),
+            (other.clone(), "sales".into()),
+        ]
+    );
+    let h = |c: &baton_server::store::Conversation| c.handover.clone().unwrap();
+    let third = store.conversation(&ids[2]).await.unwrap().unwrap();
+    assert_eq!(store.queue_position(h(&third).id).await.unwrap(), Some(3));
+    let sales = store.conversation(&other).await.unwrap().unwrap();
+    assert_eq!(store.queue_position(h(&sales).id).await.unwrap(), Some(1));
+    assert_eq!(
+        h(&third).page_url.as_deref(),
+        Some("https://shop.example.com/")
+    );
+    assert_eq!(h(&third).outcome, "queued");
+
+    // The first is accepted: it leaves the queue, the others move up.
+    run(store, &ids[0], Command::Accept { agent: dana() }, T0 + 10)
+        .await
+        .unwrap();
+    assert_eq!(store.queue_position(h(&third).id).await.unwrap(), Some(2));
+    let first = store.conversation(&ids[0]).await.unwrap().unwrap();
+    assert_eq!(store.queue_position(h(&first).id).await.unwrap(), None);
+    assert_eq!(
+        (
+            h(&first).outcome.as_str(),
+            h(&first).accepted_ms,
+            h(&first).agent_id
+        ),
+        ("accepted", Some(T0 + 10), Some(dana().id))
+    );
+    let waiting = store.waiting().await.unwrap();
+    assert_eq!(
+        waiting.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
+        vec![ids[1].clone(), ids[2].clone(), other.clone()]
+    );
+    assert_eq!(waiting[0].last_visitor_text.as_deref(), Some("help"));
+    let mine = store.owned_by(&dana().id).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].id, ids[0]);
+
+    // Cancel and end close their rows too.
+    run(store, &ids[1], Command::Cancel, T0 + 20).await.unwrap();
+    run(store, &ids[0], Command::End { agent: dana() }, T0 + 30)
+        .await
+        .unwrap();
+    let c1 = store.conversation(&ids[1]).await.unwrap().unwrap();
+    assert_eq!(
+        (h(&c1).outcome.as_str(), h(&c1).ended_ms),
+        ("cancelled", Some(T0 + 20))
+    );
+    let c0 = store.conversation(&ids[0]).await.unwrap().unwrap();
+    assert_eq!(h(&c0).outcome, "ended");
+    assert_eq!(
+        c0.view.state,
+        ConversationState::Ended { by: EndedBy::Agent }
+    );
+    assert!(store.owned_by(&dana().id).await.unwrap().is_empty());
+    assert_eq!(store.queue_length().await.unwrap(), 2);
+}
+
+async fn every_state_is_stored_in_columns_and_read_back(store: &dyn Store) {
+    let id = create(store, "s").await;
+    let policy_closed = OffloadPolicy {
+        enabled: true,
+        schedule: baton_protocol::schedule::Schedule {
+            utc_offset_minutes: 60,
+            windows: vec![baton_protocol::schedule::parse_window("mon-fri 08:00-18:00").unwrap()],
+        },
+        ..OffloadPolicy::default()
+    };
+    let steps: Vec<(Command, Option<&OffloadPolicy>)> = vec![
+        (say("hi", None), None),
+        (ask("default"), None),
+        (Command::Accept { agent: dana() }, None),
+        (Command::End { agent: dana() }, None),
+        (say("again", None), None),
+        (ask("default"), Some(&policy_closed)),
+    ];
+    for (command, policy) in steps {
+        let before = store.conversation(&id).await.unwrap().unwrap();
+        let open = OffloadPolicy {
+            enabled: true,
+            ..OffloadPolicy::default()
+        };
+        let cx = Context {
+            // Friday 20:00 at +01:00 for the closed policy.
+            now_ms: T0 + 4 * 3_600_000,
+            policy: policy.unwrap_or(&open),
+            agents_online: 1,
+        };
+        let bodies = decide::decide(&before.view, &command, &cx).unwrap();
+        let events = append(store, &id, &before.view, bodies, T0).await.unwrap();
+        let mut expected = before.view.clone();
+        decide::replay(&mut expected, &events);
+        let after = store.conversation(&id).await.unwrap().unwrap();
+        // Queue position and presence are live facts, not stored ones.
+        let strip = |s: ConversationState| match s {
+            ConversationState::Queued { .. } => ConversationState::Queued {
+                position: None,
+                agents_online: None,
+            },
+            other => other,
+        };
+        assert_eq!(
+            strip(after.view.state.clone()),
+            strip(expected.state.clone())
+        );
+        assert_eq!(after.view.head_seq, expected.head_seq);
+        assert_eq!(after.view.last_request_seq, expected.last_request_seq);
+    }
+    let last = store.conversation(&id).await.unwrap().unwrap();
+    assert_eq!(
+        last.view.state,
+        ConversationState::Closed {
+            next_open_at: Some("2026-11-23T08:00:00+01:00".into())
+        }
+    );
+}
+
+async fn concurrent_writers_never_share_a_seq(store: &dyn Store) {
+    let id = create(store, "race").await;
+    let writers = (0..8).map(|w| {
+        let id = id.clone();
+        async move {
+            for i in 0..10 {
+                // The service's loop: read, decide, commit; decide again on a conflict.
+                loop {
+                    match run(
+                        store,
+                        &id,
+                        say(&format!("w{w} m{i}"), Some(&format!("w{w}-{i}"))),
+                        T0,
+                    )
+                    .await
+                    {
+                        Ok(_) => break,
+                        Err(StoreError::Conflict) => continue,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+        }
+    });
+    futures_util::future::join_all(writers).await;
+    let events = store.events_after(&id, 0, 1000).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=80).collect::<Vec<_>>(),
+        "80 messages, seqs 1..=80 with no gap and no repeat"
+    );
+}
+
+async fn credentials_and_plain_senders(store: &dyn Store) {
+    let id = create(store, "cred").await;
+    let c = store
+        .conversation_by_credential("hash_cred")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((c.id, c.has_credential), (id, true));
+    assert!(
+        store
+            .conversation_by_credential("nope")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let new = |n: &str| NewConversation {
+        id: ConversationId(format!("c_{n}")),
+        visitor_id: VisitorId::from("rasa-user"),
+        credential_hash: None,
+        now_ms: T0,
+    };
+    let a = store.conversation_for_sender(new("x")).await.unwrap();
+    let b = store.conversation_for_sender(new("y")).await.unwrap();
+    assert_eq!(a.id, b.id, "one conversation per sender");
+    assert!(!a.has_credential);
+    // A credential's visitor id is taken: a plain sender with it finds that conversation.
+    let taken = store
+        .conversation_for_sender(NewConversation {
+            id: conv("z"),
+            visitor_id: VisitorId::from("v_cred"),
+            credential_hash: None,
+            now_ms: T0,
+        })
+        .await
+        .unwrap();
+    assert!(taken.has_credential);
+}
+
+async fn sessions_slide_and_end(store: &dyn Store) {
+    let rec = store
+        .upsert_agent(
+            &AgentRecord {
+                id: AgentId::from("a_s"),
+                email: "s@x".into(),
+                name: "S".into(),
+                password_hash: "h1".into(),
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+    store
+        .create_session("tok", &rec.id, T0, T0 + 1000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .touch_session("tok", T0 + 500, T0 + 1500)
+            .await
+            .unwrap()
+            .map(|a| a.name),
+        Some("S".into())
+    );
+    // Sliding: still alive after the first expiry, gone after the new one.
+    assert!(
+        store
+            .touch_session("tok", T0 + 1200, T0 + 1500)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .touch_session("tok", T0 + 1600, T0 + 3000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    store
+        .create_session("t2", &rec.id, T0, T0 + 10_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.delete_session("t2").await.unwrap(),
+        Some(rec.id.clone())
+    );
+    assert!(
+        store
+            .touch_session("t2", T0, T0 + 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    store
+        .create_session("t3", &rec.id, T0, T0 + 10_000)
+        .await
+        .unwrap();
+    store.remove_agent(&rec.id, T0).await.unwrap();
+    assert!(
+        store
+            .touch_session("t3", T0, T0 + 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.agent_by_email("s@x").await.unwrap().is_none());
+    // Adding it again brings it back, with the same id.
+    let back = store
+        .upsert_agent(
+            &AgentRecord {
+                id: AgentId::from("a_other"),
+                email: "s@x".into(),
+                name: "S2".into(),
+                password_hash: "h2".into(),
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+    assert_eq!((back.id, back.name.as_str()), (rec.id, "S2"));
+    assert_eq!(store.agents().await.unwrap().len(), 1);
+}
+
+async fn presence_leases_expire(store: &dyn Store) {
+    for (id, email) in [("a_p1", "p1@x"), ("a_p2", "p2@x")] {
+        store
+            .upsert_agent(
+                &AgentRecord {
+                    id: AgentId::from(id),
+                    email: email.into(),
+                    name: id.into(),
+                    password_hash: "h".into(),
+                },
+                T0,
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .renew_presence("k1", &AgentId::from("a_p1"), "r1", T0 + 30_000)
+        .await
+        .unwrap();
+    store
+        .renew_presence("k2", &AgentId::from("a_p1"), "r2", T0 + 30_000)
+        .await
+        .unwrap();
+    store
+        .renew_presence("k3", &AgentId::from("a_p2"), "r1", T0 + 10_000)
+        .await
+        .unwrap();
+    assert_eq!(store.agents_online(T0).await.unwrap(), 2, "distinct agents");
+    assert_eq!(
+        store.agents_online(T0 + 20_000).await.unwrap(),
+        1,
+        "a lease ran out"
+    );
+    store
+        .renew_presence("k3", &AgentId::from("a_p2"), "r1", T0 + 50_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.agents_online(T0 + 20_000).await.unwrap(),
+        2,
+        "renewed"
+    );
+    store.drop_presence("k3").await.unwrap();
+    assert_eq!(store.agents_online(T0 + 20_000).await.unwrap(), 1);
+}
+
+macro_rules! backend_suite {
+    ($($check:ident),* $(,)?) => {
+        mod sqlite {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let path = dir.path().join("suite.sqlite3");
+                    let store = SqlStore::open(path.to_str().unwrap(), 4).await.unwrap();
+                    assert_eq!(store.backend(), "sqlite");
+                    super::$check(&store).await;
+                    store.close().await.unwrap();
+                }
+            )*
+        }
+        mod postgres {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let db = TestDb::create().await;
+                    let store = SqlStore::open(&db.url, 4).await.unwrap();
+                    assert_eq!(store.backend(), "postgres");
+                    super::$check(&store).await;
+                    store.close().await.unwrap();
+                    db.drop_db().await;
+                }
+            )*
+        }
+    };
+}
+
+backend_suite!(
+    appends_gap_free_and_refuses_a_stale_head,
+    idempotency_keys_are_per_author,
+    handover_rows_follow_the_events_and_the_queue_is_ordered,
+    every_state_is_stored_in_columns_and_read_back,
+    concurrent_writers_never_share_a_seq,
+    credentials_and_plain_senders,
+    sessions_slide_and_end,
+    presence_leases_expire,
+);
+
+#[tokio::test]
+async fn a_skeleton_database_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite3");
+    {
+        sqlx::any::install_default_drivers();
+        use sqlx::Connection;
+        let mut c = sqlx::AnyConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE conversations (id TEXT)")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    let err = SqlStore::open(path.to_str().unwrap(), 1)
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("walking-skeleton"), "{err}");
+}
