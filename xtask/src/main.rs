@@ -6,6 +6,8 @@
 //! chromium-driver (installed with apt-get when running as root; otherwise xtask stops and
 //! prints the command to run).
 
+mod services;
+
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -26,7 +28,7 @@ const USAGE: &str = "usage: cargo xtask <command>
                         headless Chromium, and the browser end-to-end test
   bench                 build the release widget and print raw, gzip and brotli sizes";
 
-type Result<T = ()> = std::result::Result<T, String>;
+pub(crate) type Result<T = ()> = std::result::Result<T, String>;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -82,7 +84,7 @@ fn show(c: &Command) -> String {
     s
 }
 
-fn run(c: &mut Command) -> Result {
+pub(crate) fn run(c: &mut Command) -> Result {
     println!("$ {}", show(c));
     let _ = std::io::stdout().flush();
     let status = c
@@ -127,7 +129,7 @@ fn trunk_pin(trunk_toml: &str) -> Option<&str> {
     line.split('"').nth(1)
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -300,8 +302,14 @@ fn timed(steps: Vec<Step<'_>>) -> Result {
 fn test() -> Result {
     let start = Instant::now();
     let env = setup(true)?;
+    let services = services::start()?;
     println!("set-up took {:.1}s", start.elapsed().as_secs_f64());
     let e = &env;
+    let with_services = |c: &mut Command| {
+        for (k, v) in &services.env {
+            c.env(k, v);
+        }
+    };
     let widget_dir = env.root.join("dist");
     let console_dir = env.root.join("crates/console/dist");
     timed(vec![
@@ -354,9 +362,10 @@ fn test() -> Result {
             }),
         ),
         (
-            "native unit and integration tests",
+            "native unit and integration tests (SQLite, PostgreSQL, in-process bus, NATS)",
             Box::new(|| {
-                run(e.cmd("cargo").args([
+                let mut c = e.cmd("cargo");
+                c.args([
                     "test",
                     "--locked",
                     "-p",
@@ -365,7 +374,9 @@ fn test() -> Result {
                     "baton-server",
                     "-p",
                     "xtask",
-                ]))
+                ]);
+                with_services(&mut c);
+                run(&mut c)
             }),
         ),
         ("build widget (release)", Box::new(|| build_widget(e))),

@@ -8,6 +8,7 @@ mod bus;
 mod handover;
 mod hardening;
 mod harness;
+mod replicas;
 mod sockets;
 mod storage;
 mod store;
