@@ -26,7 +26,8 @@ const USAGE: &str = "usage: cargo xtask <command>
   test                  install what is missing and run every test layer: fmt, clippy (native
                         and wasm32), native unit and integration tests, wasm-bindgen tests in
                         headless Chromium, and the browser end-to-end test
-  bench                 build the release widget and print raw, gzip and brotli sizes";
+  bench                 print the widget's raw, gzip and brotli sizes, then run the server
+                        benchmark: Baton on SQLite and PostgreSQL beside a bare axum relay";
 
 pub(crate) type Result<T = ()> = std::result::Result<T, String>;
 
@@ -330,6 +331,8 @@ fn test() -> Result {
                     "-p",
                     "baton-e2e",
                     "-p",
+                    "baton-bench",
+                    "-p",
                     "xtask",
                     "--all-targets",
                     "--",
@@ -372,6 +375,8 @@ fn test() -> Result {
                     "baton-protocol",
                     "-p",
                     "baton-server",
+                    "-p",
+                    "baton-bench",
                     "-p",
                     "xtask",
                 ]);
@@ -481,7 +486,31 @@ fn bench() -> Result {
         kb(loader_br),
         loader_br as f64 / BUDGET_LOADER_BROTLI as f64
     );
-    Ok(())
+
+    // The server: Baton against a bare axum WebSocket relay, on SQLite and PostgreSQL.
+    run(env.cmd("cargo").args([
+        "build",
+        "--release",
+        "--locked",
+        "-p",
+        "baton-server",
+        "-p",
+        "baton-bench",
+    ]))?;
+    let services = services::start()?;
+    let postgres = services
+        .env
+        .iter()
+        .find(|(k, _)| *k == "BATON_TEST_POSTGRES")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let release = env.root.join("target/release");
+    run(env
+        .cmd(&release.join("baton-bench").to_string_lossy())
+        .arg("run")
+        .arg("--server")
+        .arg(release.join("baton-server"))
+        .args(["--postgres", &postgres]))
 }
 
 #[cfg(test)]

@@ -48,6 +48,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Agent sessions end after this long without use.
     pub agent_session_ttl: Duration,
+    /// Bearer token for `GET /metrics`; `None` serves no metrics.
+    pub metrics_token: Option<String>,
     /// Rate limits.
     pub limits: Limits,
     /// Handover rules.
@@ -192,6 +194,7 @@ struct RawServer {
     header_timeout: Option<Spanned<String>>,
     idle_timeout: Option<Spanned<String>>,
     agent_session_ttl: Option<Spanned<String>>,
+    metrics_token: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -322,6 +325,7 @@ fn resolve(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
         header_timeout: Duration::ZERO,
         idle_timeout: Duration::ZERO,
         agent_session_ttl: Duration::ZERO,
+        metrics_token: None,
         limits: Limits {
             visitor_per_minute: 0,
             ip_per_minute: 0,
@@ -429,6 +433,9 @@ fn overlay(src: &Source<'_>, cfg: &mut Config, raw: RawConfig) -> Result<(), Con
         }
         if let Some(t) = s.agent_session_ttl {
             cfg.agent_session_ttl = duration(src, &t)?;
+        }
+        if let Some(t) = s.metrics_token {
+            cfg.metrics_token = (!t.trim().is_empty()).then(|| t.trim().to_owned());
         }
     }
     if let Some(l) = raw.limits {

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod http;
 pub mod limits;
+pub mod metrics;
 pub mod queue;
 pub mod routes;
 pub mod service;

@@ -89,11 +89,20 @@ impl QueueWatch {
         }
     }
 
-    fn is_empty(&self) -> bool {
-        self.sockets
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_empty()
+    /// Whether a notice can change the position of a socket here: one of them is queued
+    /// (anyone ahead may have left), or the conversation that changed has a socket here.
+    fn concerns(&self, n: &Notice) -> bool {
+        let sockets = self.sockets.lock().unwrap_or_else(|p| p.into_inner());
+        match n {
+            Notice::Queue {
+                conversation_id, ..
+            } => {
+                sockets.contains_key(conversation_id)
+                    || sockets.values().any(|tx| tx.borrow().is_some())
+            }
+            Notice::Resync => !sockets.is_empty(),
+            _ => false,
+        }
     }
 
     /// Applies a fresh queue order: position = place within its queue, `None` if not queued.
@@ -108,11 +117,14 @@ impl QueueWatch {
         let sockets = self.sockets.lock().unwrap_or_else(|p| p.into_inner());
         for (id, tx) in sockets.iter() {
             let new = positions.get(id).copied();
-            tx.send_if_modified(|p| {
+            let pushed = tx.send_if_modified(|p| {
                 let changed = *p != new;
                 *p = new;
                 changed
             });
+            if pushed {
+                crate::metrics::POSITIONS.tick();
+            }
         }
     }
 }
@@ -124,11 +136,16 @@ pub async fn run(svc: Arc<Service>) {
     loop {
         tokio::select! {
             n = notices.recv() => {
-                if !matches!(n, Notice::Queue { .. } | Notice::Resync) { continue; }
+                let mut relevant = svc.queues.concerns(&n);
                 // Changes that arrived meanwhile are covered by the one read below.
-                while notices.try_recv().is_some() {}
-                if svc.queues.is_empty() { continue; }
-                match svc.store.queue_order().await {
+                while let Some(more) = notices.try_recv() {
+                    relevant |= svc.queues.concerns(&more);
+                }
+                if !relevant { continue; }
+                let t = std::time::Instant::now();
+                let order = svc.store.queue_order().await;
+                crate::metrics::QUEUE_ORDER.since(t);
+                match order {
                     Ok(order) => svc.queues.update(&order),
                     Err(e) => tracing::warn!("queue positions: {e}"),
                 }

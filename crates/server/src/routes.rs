@@ -230,6 +230,7 @@ pub fn app(svc: Arc<Service>) -> Router {
     Router::new()
         .merge(visitor_api)
         .merge(agent_api)
+        .route("/metrics", get(metrics))
         .route("/", get(|| async { Redirect::to("/demo/") }))
         .route("/demo/", get(demo_page))
         .nest_service(
@@ -406,6 +407,31 @@ async fn login(
     }
 }
 
+/// Stage counters for operators (and the bench), behind their own bearer token.
+async fn metrics(State(svc): Svc, headers: HeaderMap) -> Result<Response, ApiErr> {
+    let Some(expected) = &svc.config.metrics_token else {
+        return Err(ApiErr::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            "metrics are off; set [server] metrics_token to turn them on",
+        ));
+    };
+    let given = bearer(&headers).unwrap_or_default();
+    // Compare hashes, so the comparison takes the same time whatever the guess.
+    if crate::auth::token_hash(given) != crate::auth::token_hash(expected) {
+        return Err(ApiErr::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthorized,
+            "send the metrics token as Authorization: Bearer …",
+        ));
+    }
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::metrics::render(),
+    )
+        .into_response())
+}
+
 async fn logout(State(svc): Svc, headers: HeaderMap) -> Result<StatusCode, ApiErr> {
     let token = bearer(&headers).ok_or_else(|| {
         ApiErr::new(
@@ -450,9 +476,13 @@ fn upgrade(
             format!("this endpoint is a WebSocket: {}", r.body_text()),
         )
     })?;
+    // Small buffers: an idle socket should cost kilobytes, not tungstenite's default 128 KiB
+    // read buffer; frames up to the limit still fit, the buffer grows for them.
     Ok(ws
         .max_message_size(MAX_FRAME_BYTES)
-        .max_frame_size(MAX_FRAME_BYTES))
+        .max_frame_size(MAX_FRAME_BYTES)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0))
 }
 
 async fn visitor_ws(

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use baton_protocol::bot::{BotMessage, BotMetadata, BotRequest, HandoverDirective};
 use baton_protocol::decide::{self, Command, Context, Refusal, View};
@@ -29,6 +30,7 @@ use crate::bus::{self, Bus, Notice, Topic};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::limits::Limiter;
+use crate::metrics;
 use crate::queue::QueueWatch;
 use crate::store::{self, AgentRecord, Commit, Conversation, NewConversation, Store, StoreError};
 
@@ -64,6 +66,10 @@ pub struct Service {
     pub limits: Limiter,
     /// Queue positions for this replica's visitor sockets.
     pub queues: QueueWatch,
+    /// This replica's copies of recently changed conversations.
+    cache: ConversationCache,
+    /// The last count of agents online, and when it was read.
+    presence: std::sync::Mutex<Option<(u32, i64)>>,
     passwords: Passwords,
     logins: LoginThrottle,
     shutdown: watch::Sender<bool>,
@@ -190,6 +196,8 @@ impl Service {
             logins: LoginThrottle::new(config.limits.login_failures),
             passwords: Passwords::new(2),
             queues: QueueWatch::default(),
+            cache: ConversationCache::default(),
+            presence: std::sync::Mutex::new(None),
             store: Arc::new(store),
             bus,
             bot,
@@ -200,6 +208,21 @@ impl Service {
         });
         svc.ensure_agents().await?;
         tokio::spawn(crate::queue::run(svc.clone()));
+        // Any replica's console coming or going makes the kept count of agents stale.
+        let weak = Arc::downgrade(&svc);
+        let mut presence = svc.bus.subscribe(&Topic::Presence);
+        let mut stop = svc.shutdown_signal();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = presence.recv() => match weak.upgrade() {
+                        Some(svc) => svc.presence_changed(),
+                        None => return,
+                    },
+                    _ = stop.changed() => return,
+                }
+            }
+        });
         let weak = Arc::downgrade(&svc);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -232,26 +255,42 @@ impl Service {
     // ---- the one way a conversation changes ----
 
     /// Load → decide → commit → publish, retried on a concurrent write.
+    ///
+    /// The first attempt may decide on this replica's cached copy of the conversation: a
+    /// commit only succeeds if the stored head is still the one decided on, so a stale copy
+    /// costs one retry, never a wrong event. Anything that is not a successful commit (a
+    /// refusal, "nothing to do", a conflict) is decided again on a fresh read before it is
+    /// answered. Likewise a repeated idempotency key is caught by the unique index at
+    /// commit, and only then looked up.
     pub async fn execute(
         &self,
         id: &ConversationId,
         command: Command,
         reply_to: Option<u64>,
     ) -> Result<Executed, Refusal> {
+        if let Some((_, key, _)) = idempotency(&command) {
+            decide::check_client_msg_id(key)?;
+        }
+        let mut fresh = false;
         for _ in 0..COMMIT_ATTEMPTS {
-            let before = self
-                .store
-                .conversation(id)
-                .await
-                .map_err(internal)?
-                .ok_or_else(|| not_found(id))?;
-            if let Some((author, key, text)) = idempotency(&command) {
-                decide::check_client_msg_id(key)?;
+            let before = match self.cache.get(id).filter(|_| !fresh) {
+                Some(c) => c,
+                None => {
+                    fresh = true;
+                    self.load(id).await?
+                }
+            };
+            if fresh
+                && let Some((author, key, text)) = idempotency(&command)
+                && before.view.head_seq > 0
+            {
+                let t = Instant::now();
                 let previous = self
                     .store
                     .event_by_client_msg_id(id, &author, key)
                     .await
                     .map_err(internal)?;
+                metrics::READ_CLIENT_MSG.since(t);
                 if let Some(prev) = previous {
                     if message_text(&prev) != Some(text.trim()) {
                         return Err(Refusal::new(
@@ -269,7 +308,7 @@ impl Service {
             }
             let now_ms = self.now_ms();
             let agents_online = if matches!(command, Command::RequestHandover { .. }) {
-                self.store.agents_online(now_ms).await.map_err(internal)?
+                self.agents_online().await?
             } else {
                 0
             };
@@ -278,15 +317,23 @@ impl Service {
                 policy: &self.config.offloading,
                 agents_online,
             };
-            let bodies = decide::decide(&before.view, &command, &cx)?;
-            if bodies.is_empty() {
-                return Ok(Executed {
-                    view: before.view.clone(),
-                    before,
-                    events: vec![],
-                    duplicate: None,
-                });
-            }
+            let bodies = match decide::decide(&before.view, &command, &cx) {
+                Ok(bodies) if !bodies.is_empty() => bodies,
+                _ if !fresh => {
+                    // Only a successful commit trusts the cached copy.
+                    fresh = true;
+                    continue;
+                }
+                Ok(_) => {
+                    return Ok(Executed {
+                        view: before.view.clone(),
+                        before,
+                        events: vec![],
+                        duplicate: None,
+                    });
+                }
+                Err(refusal) => return Err(refusal),
+            };
             let ts = rfc3339_from_unix_ms(now_ms);
             let mut view = before.view.clone();
             let events: Vec<Event> = bodies
@@ -312,9 +359,13 @@ impl Service {
                 reply_to,
                 now_ms,
             };
-            match self.store.commit(&commit).await {
-                Ok(()) => {
-                    self.publish(&before, &commit).await;
+            let t = Instant::now();
+            let committed = self.store.commit(&commit).await;
+            metrics::COMMIT.since(t);
+            match committed {
+                Ok(new_handover) => {
+                    self.cache.committed(&before, &commit);
+                    self.publish(&before, &commit, new_handover).await;
                     return Ok(Executed {
                         before,
                         view,
@@ -322,8 +373,14 @@ impl Service {
                         duplicate: None,
                     });
                 }
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(internal(e)),
+                Err(StoreError::Conflict) => {
+                    self.cache.forget(id);
+                    fresh = true;
+                }
+                Err(e) => {
+                    self.cache.forget(id);
+                    return Err(internal(e));
+                }
             }
         }
         Err(Refusal::new(
@@ -332,9 +389,104 @@ impl Service {
         ))
     }
 
+    /// Reads a conversation from the store (and keeps a copy).
+    async fn load(&self, id: &ConversationId) -> Result<Conversation, Refusal> {
+        let t = Instant::now();
+        let conv = self
+            .store
+            .conversation(id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| not_found(id))?;
+        metrics::READ_CONVERSATION.since(t);
+        self.cache.put(conv.clone());
+        Ok(conv)
+    }
+
+    /// How many agents are online now (leases in the store, so every replica agrees). The
+    /// count is kept for a moment: every replica drops it when any console comes or goes
+    /// (the presence notice), and a lease that runs out shows within [`PRESENCE_FRESH_MS`].
+    pub async fn agents_online(&self) -> Result<u32, Refusal> {
+        let now = self.now_ms();
+        if let Some((n, at)) = *self.presence.lock().unwrap_or_else(|p| p.into_inner())
+            && (0..PRESENCE_FRESH_MS).contains(&(now - at))
+        {
+            return Ok(n);
+        }
+        let t = Instant::now();
+        let n = self.store.agents_online(now).await.map_err(internal)?;
+        metrics::PRESENCE.since(t);
+        *self.presence.lock().unwrap_or_else(|p| p.into_inner()) = Some((n, now));
+        Ok(n)
+    }
+
+    /// Forgets the kept count of agents online.
+    pub fn presence_changed(&self) {
+        *self.presence.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
     /// Wakes whoever shows this conversation, and its queue's watchers when it entered or
     /// left a queue.
-    async fn publish(&self, before: &Conversation, commit: &Commit) {
+    async fn publish(&self, before: &Conversation, commit: &Commit, new_handover: Option<i64>) {
+        let t = Instant::now();
+        self.publish_notices(before, commit, new_handover).await;
+        metrics::PUBLISH.since(t);
+    }
+
+    /// How consoles list a conversation that just entered the queue: built once here from
+    /// what the commit wrote, instead of by every console.
+    async fn waiting_summary(
+        &self,
+        before: &Conversation,
+        commit: &Commit,
+        handover_id: i64,
+    ) -> Option<ConversationSummary> {
+        let requested = commit.events.iter().find_map(|e| match &e.body {
+            EventBody::HandoverRequested {
+                reason,
+                message_to_agent,
+                queue,
+                skill,
+                page_url,
+                reason_text: _,
+            } => Some((*reason, message_to_agent, queue, skill, page_url)),
+            _ => None,
+        })?;
+        let (reason, message_to_agent, queue, skill, page_url) = requested;
+        let position = self.store.queue_position(handover_id).await.ok()?;
+        let online = self.agents_online().await.ok()?;
+        let mut conv = before.clone();
+        conv.view = commit.view.clone();
+        conv.handover = Some(crate::store::Handover {
+            id: handover_id,
+            queue: queue
+                .clone()
+                .unwrap_or_else(|| decide::DEFAULT_QUEUE.into()),
+            skill: skill.clone(),
+            reason,
+            message_to_agent: message_to_agent.clone(),
+            page_url: page_url.clone(),
+            requested_ms: commit.now_ms,
+            accepted_ms: None,
+            ended_ms: None,
+            agent_id: None,
+            outcome: "queued".into(),
+        });
+        Some(self.summary(
+            &conv,
+            ConversationState::Queued {
+                position,
+                agents_online: Some(online > 0),
+            },
+        ))
+    }
+
+    async fn publish_notices(
+        &self,
+        before: &Conversation,
+        commit: &Commit,
+        new_handover: Option<i64>,
+    ) {
         let id = &commit.conversation;
         self.bus
             .publish(
@@ -342,6 +494,7 @@ impl Service {
                 Notice::Events {
                     conversation_id: id.clone(),
                     head_seq: commit.view.head_seq,
+                    events: commit.events.clone(),
                 },
             )
             .await;
@@ -363,11 +516,16 @@ impl Service {
         if queued_now != was_queued
             && let Some(q) = queue
         {
+            let waiting = match (queued_now, new_handover) {
+                (true, Some(h)) => self.waiting_summary(before, commit, h).await.map(Box::new),
+                _ => None,
+            };
             self.bus
                 .publish(
                     Topic::Queue(q),
                     Notice::Queue {
                         conversation_id: id.clone(),
+                        waiting,
                     },
                 )
                 .await;
@@ -380,22 +538,42 @@ impl Service {
     pub async fn new_visitor(&self) -> Result<VisitorCredentials, Refusal> {
         let token = auth::new_token();
         let visitor_id = VisitorId(format!("v_{}", auth::random_hex(16)));
+        let hash = auth::token_hash(&token);
+        let now_ms = self.now_ms();
+        let id = ConversationId(format!("c_{}", auth::random_hex(12)));
         self.store
             .create_conversation(NewConversation {
-                id: ConversationId(format!("c_{}", auth::random_hex(12))),
+                id: id.clone(),
                 visitor_id: visitor_id.clone(),
-                credential_hash: Some(auth::token_hash(&token)),
-                now_ms: self.now_ms(),
+                credential_hash: Some(hash.clone()),
+                now_ms,
             })
             .await
             .map_err(internal)?;
+        self.cache.credential(&hash, &id);
+        self.cache.put(Conversation {
+            id,
+            visitor_id: visitor_id.clone(),
+            has_credential: true,
+            view: View::default(),
+            handover: None,
+            last_visitor_text: None,
+            created_ms: now_ms,
+        });
         Ok(VisitorCredentials { visitor_id, token })
     }
 
-    /// The conversation a visitor credential opens.
+    /// The conversation a visitor credential opens. A credential never moves to another
+    /// conversation, so which one it opens is kept once known; the conversation itself comes
+    /// from the cache when this replica has a copy.
     pub async fn visitor_by_token(&self, token: &str) -> Result<Conversation, Refusal> {
-        self.store
-            .conversation_by_credential(&auth::token_hash(token))
+        let hash = auth::token_hash(token);
+        if let Some(conv) = self.cache.by_credential(&hash) {
+            return Ok(conv);
+        }
+        let conv = self
+            .store
+            .conversation_by_credential(&hash)
             .await
             .map_err(internal)?
             .ok_or_else(|| {
@@ -403,7 +581,10 @@ impl Service {
                     ErrorCode::Unauthorized,
                     "unknown visitor credential; get a new one from POST /api/v1/visitor",
                 )
-            })
+            })?;
+        self.cache.credential(&hash, &conv.id);
+        self.cache.put(conv.clone());
+        Ok(conv)
     }
 
     /// The conversation a bot request is for: the credential's, or, for a plain Rasa client
@@ -503,7 +684,10 @@ impl Service {
         seq: u64,
         req: BotRequest,
     ) -> Result<Vec<BotMessage>, Refusal> {
-        match self.bot.answer(&req).await {
+        let t = Instant::now();
+        let answer = self.bot.answer(&req).await;
+        metrics::BOT.since(t);
+        match answer {
             Ok(items) => {
                 self.execute(
                     &conv.id,
@@ -591,6 +775,8 @@ impl Service {
         let ex = self.execute_handover(&conv.id, directive, page_url).await?;
         let events = match ex.view.last_request_seq {
             0 => vec![],
+            // Just decided: the answer is the events themselves.
+            seq if ex.events.first().is_some_and(|e| e.seq == seq) => ex.events.clone(),
             seq => self
                 .store
                 .events_after(&conv.id, seq - 1, 2)
@@ -641,11 +827,7 @@ impl Service {
                     Some(h) => self.store.queue_position(h.id).await.map_err(internal)?,
                     None => None,
                 };
-                let online = self
-                    .store
-                    .agents_online(self.now_ms())
-                    .await
-                    .map_err(internal)?;
+                let online = self.agents_online().await?;
                 ConversationState::Queued {
                     position,
                     agents_online: Some(online > 0),
@@ -659,7 +841,7 @@ impl Service {
     pub async fn status(&self) -> Result<OffloadStatus, Refusal> {
         let now = self.now_ms();
         let queue_length = self.store.queue_length().await.map_err(internal)?;
-        let online = self.store.agents_online(now).await.map_err(internal)?;
+        let online = self.agents_online().await?;
         let (state, next_open_at) = self.config.offloading.state_at(now);
         let t = &self.config.texts;
         let message = match state {
@@ -743,10 +925,14 @@ impl Service {
         after: u64,
         limit: u32,
     ) -> Result<Vec<Event>, Refusal> {
-        self.store
+        let t = Instant::now();
+        let events = self
+            .store
             .events_after(id, after, limit)
             .await
-            .map_err(internal)
+            .map_err(internal);
+        metrics::READ_EVENTS.since(t);
+        events
     }
 
     // ---- agents ----
@@ -900,13 +1086,10 @@ impl Service {
         &self,
         agent: &AgentId,
     ) -> Result<(Vec<ConversationSummary>, Vec<ConversationSummary>), Refusal> {
+        let t = Instant::now();
         let waiting = self.store.waiting().await.map_err(internal)?;
-        let online = self
-            .store
-            .agents_online(self.now_ms())
-            .await
-            .map_err(internal)?
-            > 0;
+        metrics::WAITING.since(t);
+        let online = self.agents_online().await? > 0;
         let mut positions: HashMap<String, u32> = HashMap::new();
         let waiting = waiting
             .iter()
@@ -1032,16 +1215,21 @@ impl Service {
 
     // ---- presence ----
 
-    /// Records (or renews) a console connection's lease; tells everyone when this made the
-    /// agent count change.
-    pub async fn presence_up(&self, connection: &str, agent: &AgentId) -> Result<(), Refusal> {
+    /// Records (or renews) a console connection's lease; a new connection tells every
+    /// replica that presence changed.
+    pub async fn presence_up(
+        &self,
+        connection: &str,
+        agent: &AgentId,
+        new: bool,
+    ) -> Result<(), Refusal> {
         let now = self.now_ms();
-        let before = self.store.agents_online(now).await.map_err(internal)?;
         self.store
             .renew_presence(connection, agent, &self.replica, now + PRESENCE_LEASE_MS)
             .await
             .map_err(internal)?;
-        if self.store.agents_online(now).await.map_err(internal)? != before {
+        if new {
+            self.presence_changed();
             self.bus.publish(Topic::Presence, Notice::Presence).await;
         }
         Ok(())
@@ -1052,7 +1240,88 @@ impl Service {
         if let Err(e) = self.store.drop_presence(connection).await {
             tracing::warn!("presence: {e}");
         }
+        self.presence_changed();
         self.bus.publish(Topic::Presence, Notice::Presence).await;
+    }
+}
+
+/// Copies of the conversations this replica changed lately, so the hot path (a message in
+/// an ongoing chat) decides without reading the row first. Bounded: when full it starts
+/// over. A copy can be stale when another replica wrote; `execute` copes (see there).
+#[derive(Default)]
+struct ConversationCache {
+    map: std::sync::Mutex<HashMap<ConversationId, Conversation>>,
+    /// Credential hash → the conversation it opens (never changes).
+    credentials: std::sync::Mutex<HashMap<String, ConversationId>>,
+}
+
+/// Conversations kept at most.
+const CACHE_CAPACITY: usize = 20_000;
+
+impl ConversationCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ConversationId, Conversation>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, id: &ConversationId) -> Option<Conversation> {
+        self.lock().get(id).cloned()
+    }
+
+    fn put(&self, conv: Conversation) {
+        let mut map = self.lock();
+        if map.len() >= CACHE_CAPACITY {
+            map.clear();
+        }
+        map.insert(conv.id.clone(), conv);
+    }
+
+    fn forget(&self, id: &ConversationId) {
+        self.lock().remove(id);
+    }
+
+    fn credential(&self, hash: &str, id: &ConversationId) {
+        let mut map = self.credentials.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= CACHE_CAPACITY {
+            map.clear();
+        }
+        map.insert(hash.to_owned(), id.clone());
+    }
+
+    /// The cached conversation a credential opens, when both are known here.
+    fn by_credential(&self, hash: &str) -> Option<Conversation> {
+        let id = self
+            .credentials
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(hash)
+            .cloned()?;
+        self.get(&id)
+    }
+
+    /// After a commit: a plain message only moves the view; anything about a handover
+    /// changes the handover row too, which is read afresh next time.
+    fn committed(&self, before: &Conversation, commit: &Commit) {
+        let plain = commit
+            .events
+            .iter()
+            .all(|e| matches!(e.body, EventBody::Message { .. } | EventBody::ReturnedToBot));
+        if !plain {
+            self.forget(&commit.conversation);
+            return;
+        }
+        let mut conv = before.clone();
+        conv.view = commit.view.clone();
+        if let Some(text) = commit.events.iter().rev().find_map(|e| match &e.body {
+            EventBody::Message {
+                role: Role::Visitor,
+                text,
+                ..
+            } => Some(text.clone()),
+            _ => None,
+        }) {
+            conv.last_visitor_text = Some(text);
+        }
+        self.put(conv);
     }
 }
 
@@ -1061,3 +1330,5 @@ impl Service {
 pub const PRESENCE_LEASE_MS: i64 = 30_000;
 /// How often a console connection renews its lease (and checks its session).
 pub const PRESENCE_RENEW_MS: u64 = 10_000;
+/// How long a count of agents online is reused.
+pub const PRESENCE_FRESH_MS: i64 = 2_000;

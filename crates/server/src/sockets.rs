@@ -40,11 +40,14 @@ const PAGE: u32 = 500;
 const MAX_WATCHED: usize = 500;
 
 async fn send<T: Serialize>(ws: &mut WebSocket, frame: &T) -> bool {
+    let t = std::time::Instant::now();
     let text = serde_json::to_string(frame).expect("frames serialise");
-    matches!(
+    let sent = matches!(
         tokio::time::timeout(SEND_TIMEOUT, ws.send(Message::Text(text.into()))).await,
         Ok(Ok(()))
-    )
+    );
+    crate::metrics::SEND.since(t);
+    sent
 }
 
 /// How long a closing socket waits for the client's answering close frame.
@@ -155,6 +158,32 @@ async fn catch_up<F: Serialize>(
             return Ok(true);
         }
     }
+}
+
+/// The events a notice carried, if they continue exactly from `sent` up to `head_seq`; a
+/// socket may send these without reading the store.
+fn contiguous(events: Vec<Event>, sent: u64, head_seq: u64) -> Option<Vec<Event>> {
+    let first = events.first()?.seq;
+    let last = events.last()?.seq;
+    let in_order = events.windows(2).all(|w| w[1].seq == w[0].seq + 1);
+    (first == sent + 1 && last == head_seq && in_order).then_some(events)
+}
+
+/// Sends events a notice carried, advancing the cursor; false when the client is gone.
+async fn send_events<F: Serialize>(
+    ws: &mut WebSocket,
+    events: Vec<Event>,
+    cursor: &mut u64,
+    frame: impl Fn(Event) -> F,
+) -> bool {
+    for event in events {
+        let seq = event.seq;
+        if !send(ws, &frame(event)).await {
+            return false;
+        }
+        *cursor = seq;
+    }
+    true
 }
 
 async fn catch_up_visitor(
@@ -286,12 +315,19 @@ pub async fn visitor(svc: Arc<Service>, conv: Conversation, mut ws: WebSocket) {
                 }
             }
             notice = notices.recv() => {
-                let behind = match notice {
-                    Notice::Events { head_seq, .. } => head_seq > sent,
-                    Notice::Resync => true,
-                    _ => false,
+                let open = match notice {
+                    Notice::Events { head_seq, events, .. } if head_seq > sent => {
+                        match contiguous(events, sent, head_seq) {
+                            Some(events) => send_events(&mut ws, events, &mut sent, |event| {
+                                VisitorServerFrame::Event { event: event.for_visitor() }
+                            }).await,
+                            None => catch_up_visitor(&svc, &mut ws, &id, &mut sent).await,
+                        }
+                    }
+                    Notice::Resync => catch_up_visitor(&svc, &mut ws, &id, &mut sent).await,
+                    _ => true,
                 };
-                if behind && !catch_up_visitor(&svc, &mut ws, &id, &mut sent).await {
+                if !open {
                     return;
                 }
             }
@@ -399,7 +435,7 @@ async fn agent_welcome(svc: &Service, ws: &mut WebSocket, agent: &AgentRef) -> b
 pub async fn agent(svc: Arc<Service>, agent: AgentRef, token: String, mut ws: WebSocket) {
     let token_hash = auth::token_hash(&token);
     let connection = format!("k_{}", auth::random_hex(8));
-    if let Err(r) = svc.presence_up(&connection, &agent.id).await {
+    if let Err(r) = svc.presence_up(&connection, &agent.id, true).await {
         send(
             &mut ws,
             &AgentServerFrame::Error {
@@ -452,7 +488,10 @@ pub async fn agent(svc: Arc<Service>, agent: AgentRef, token: String, mut ws: We
             }
             notice = queues.recv() => {
                 let open = match notice {
-                    Notice::Queue { conversation_id } => match svc.conversation_summary(&conversation_id).await {
+                    Notice::Queue { waiting: Some(conversation), .. } => {
+                        send(&mut ws, &AgentServerFrame::Waiting { conversation: *conversation }).await
+                    }
+                    Notice::Queue { conversation_id, .. } => match svc.conversation_summary(&conversation_id).await {
                         Ok((_, summary)) if matches!(summary.state, ConversationState::Queued { .. }) => {
                             send(&mut ws, &AgentServerFrame::Waiting { conversation: summary }).await
                         }
@@ -467,7 +506,18 @@ pub async fn agent(svc: Arc<Service>, agent: AgentRef, token: String, mut ws: We
             Some((id, notice)) = watching.notices.next() => {
                 let cursor = watching.cursors.entry(id.clone()).or_insert(0);
                 let behind = match notice {
-                    Notice::Events { head_seq, .. } => head_seq > *cursor,
+                    Notice::Events { head_seq, events, .. } if head_seq > *cursor => {
+                        match contiguous(events, *cursor, head_seq) {
+                            Some(events) => {
+                                let frame = |event| AgentServerFrame::Event { conversation_id: id.clone(), event };
+                                if !send_events(&mut ws, events, cursor, frame).await {
+                                    return;
+                                }
+                                false
+                            }
+                            None => true,
+                        }
+                    }
                     Notice::Resync => true,
                     _ => false,
                 };
@@ -485,7 +535,7 @@ pub async fn agent(svc: Arc<Service>, agent: AgentRef, token: String, mut ws: We
                     Ok(None) => return close_with(&mut ws, close::UNAUTHORIZED, "session ended").await,
                     Err(r) => tracing::warn!("session check failed: {r}"),
                 }
-                if let Err(r) = svc.presence_up(&connection, &agent.id).await {
+                if let Err(r) = svc.presence_up(&connection, &agent.id, true).await {
                     tracing::warn!("presence renewal failed: {r}");
                 }
             }

@@ -1,9 +1,11 @@
 //! Notices between sockets, inside one replica and across replicas.
 //!
-//! A notice only says *that* something changed (new events in a conversation, a queue
-//! changed, an agent's sessions were revoked); whoever wakes reads what changed from the
-//! store. So a lost or late notice delays a socket, never corrupts it, and a receiver that
-//! falls behind simply re-reads ([`Notice::Resync`]).
+//! A notice says *that* something changed (new events in a conversation, a queue changed, an
+//! agent's sessions were revoked); whoever wakes reads what changed from the store. A
+//! conversation's notice may carry the events it announces, as a shortcut a socket takes
+//! only when they continue exactly from the last seq it sent; any gap sends it to the store.
+//! So a lost or late notice delays a socket, never corrupts it, and a receiver that falls
+//! behind simply re-reads ([`Notice::Resync`]).
 //!
 //! Sockets subscribe per topic: a visitor socket to its conversation, an agent socket to its
 //! own topic, the queues and the conversations it shows. [`Bus`] has two implementations:
@@ -78,11 +80,18 @@ pub enum Notice {
         conversation_id: ConversationId,
         /// Its new head.
         head_seq: u64,
+        /// The new events, when the publisher had them (a shortcut, not the truth).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        events: Vec<baton_protocol::ws::Event>,
     },
-    /// A conversation entered or left a queue (or its place there changed).
+    /// A conversation entered or left a queue.
     Queue {
         /// Which.
         conversation_id: ConversationId,
+        /// When it entered: how consoles list it, computed once by the publisher (a
+        /// shortcut; `None` when it left, or when the publisher could not tell).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        waiting: Option<Box<baton_protocol::ws::ConversationSummary>>,
     },
     /// Agent sessions were revoked: one (`token_hash`) or all of the agent's (`None`).
     /// Sockets on those sessions close.
@@ -280,12 +289,14 @@ mod tests {
         let n = |h| Notice::Events {
             conversation_id: ConversationId::from("c_1"),
             head_seq: h,
+            events: vec![],
         };
         bus.publish(conv("c_2"), n(9)).await;
         bus.publish(conv("c_1"), n(1)).await;
         assert_eq!(mine.recv().await, n(1), "only its own topic");
         let q = Notice::Queue {
             conversation_id: ConversationId::from("c_1"),
+            waiting: None,
         };
         bus.publish(Topic::Queue("default".into()), q.clone()).await;
         assert_eq!(queues.recv().await, q);
@@ -301,6 +312,7 @@ mod tests {
                 Notice::Events {
                     conversation_id: ConversationId::from("c_1"),
                     head_seq: h,
+                    events: vec![],
                 },
             )
             .await;

@@ -275,8 +275,9 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- the log ----
 
-    /// Appends events and writes the new state, if the head is still `expected_head`.
-    fn commit<'a>(&'a self, c: &'a Commit) -> Fut<'a, ()>;
+    /// Appends events and writes the new state, if the head is still `expected_head`;
+    /// returns the id of the handover row the commit created, if it created one.
+    fn commit<'a>(&'a self, c: &'a Commit) -> Fut<'a, Option<i64>>;
     /// The event an author stored under an idempotency key, if any.
     fn event_by_client_msg_id<'a>(
         &'a self,

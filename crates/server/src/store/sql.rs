@@ -210,6 +210,121 @@ async fn migrate(pool: &AnyPool, backend: &'static str) -> Result<(), StoreError
     Ok(())
 }
 
+/// A new handover row, as a commit's events describe it.
+struct HandoverInsert {
+    request_seq: i64,
+    queue: String,
+    skill: Option<String>,
+    reason: &'static str,
+    reason_text: Option<String>,
+    message_to_agent: Option<String>,
+    page_url: Option<String>,
+    outcome: &'static str,
+}
+
+/// A change to the current handover row.
+struct HandoverUpdate {
+    outcome: &'static str,
+    ended_ms: Option<i64>,
+    accepted_ms: Option<i64>,
+    agent_id: Option<String>,
+}
+
+/// What a commit does to handover rows: at most one new row and at most one change to the
+/// current one, which covers every commit the decider makes; anything else (`None`) takes
+/// the general path.
+struct HandoverPlan {
+    insert: Option<HandoverInsert>,
+    update: Option<HandoverUpdate>,
+}
+
+impl HandoverPlan {
+    fn of(events: &[Event], now_ms: i64) -> Option<Self> {
+        let mut plan = Self {
+            insert: None,
+            update: None,
+        };
+        let set_update = |u: HandoverUpdate, plan: &mut Self| {
+            if plan.update.is_some() || plan.insert.is_some() {
+                return None;
+            }
+            plan.update = Some(u);
+            Some(())
+        };
+        for e in events {
+            match &e.body {
+                EventBody::HandoverRequested {
+                    reason,
+                    reason_text,
+                    message_to_agent,
+                    queue,
+                    skill,
+                    page_url,
+                } => {
+                    if plan.insert.is_some() || plan.update.is_some() {
+                        return None;
+                    }
+                    let outcome = events.iter().find_map(|x| match &x.body {
+                        EventBody::HandoverOutcome { outcome } if x.seq == e.seq + 1 => {
+                            Some(outcome.name())
+                        }
+                        _ => None,
+                    });
+                    plan.insert = Some(HandoverInsert {
+                        request_seq: i64_of(e.seq),
+                        queue: queue
+                            .clone()
+                            .unwrap_or_else(|| baton_protocol::decide::DEFAULT_QUEUE.into()),
+                        skill: skill.clone(),
+                        reason: reason.as_str(),
+                        reason_text: reason_text.clone(),
+                        message_to_agent: message_to_agent.clone(),
+                        page_url: page_url.clone(),
+                        outcome: outcome.unwrap_or("requested"),
+                    });
+                }
+                EventBody::HandoverOutcome { .. }
+                    if events.iter().any(|x| {
+                        x.seq + 1 == e.seq && matches!(x.body, EventBody::HandoverRequested { .. })
+                    }) => {}
+                EventBody::HandoverOutcome { outcome } => set_update(
+                    HandoverUpdate {
+                        outcome: outcome.name(),
+                        ended_ms: None,
+                        accepted_ms: None,
+                        agent_id: None,
+                    },
+                    &mut plan,
+                )?,
+                EventBody::HandoverCancelled | EventBody::ChatEnded { .. } => set_update(
+                    HandoverUpdate {
+                        outcome: if matches!(e.body, EventBody::HandoverCancelled) {
+                            "cancelled"
+                        } else {
+                            "ended"
+                        },
+                        ended_ms: Some(now_ms),
+                        accepted_ms: None,
+                        agent_id: None,
+                    },
+                    &mut plan,
+                )?,
+                EventBody::AgentJoined { agent } => set_update(
+                    HandoverUpdate {
+                        outcome: "accepted",
+                        ended_ms: None,
+                        accepted_ms: Some(now_ms),
+                        agent_id: Some(agent.id.0.clone()),
+                    },
+                    &mut plan,
+                )?,
+                _ => {}
+            }
+        }
+        Some(plan)
+    }
+}
+
 impl SqlStore {
     /// Opens the database named by `url` (a `postgres://` URL or a SQLite file path),
     /// creating and migrating it as needed.
@@ -238,9 +353,11 @@ impl SqlStore {
                 .acquire_timeout(Duration::from_secs(30))
                 .after_connect(|conn, _| {
                     Box::pin(async move {
+                        // Checkpoints run in the background (below), not inside a commit.
                         conn.execute(sqlx::raw_sql(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
+                             PRAGMA wal_autocheckpoint = 0;",
                         ))
                         .await?;
                         Ok(())
@@ -250,6 +367,26 @@ impl SqlStore {
         let write = options(1).connect(&url).await?;
         migrate(&write, "sqlite").await?;
         let read = options(pool_size.min(8)).connect(&url).await?;
+        // Copy the WAL back into the database once a second, beside the writer rather than
+        // in the middle of one of its commits; ends when the pool is closed.
+        let checkpoints = read.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if checkpoints.is_closed() {
+                    return;
+                }
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&checkpoints)
+                    .await
+                {
+                    if checkpoints.is_closed() {
+                        return;
+                    }
+                    tracing::warn!("sqlite checkpoint: {e}");
+                }
+            }
+        });
         Ok(Self {
             backend: "sqlite",
             write,
@@ -342,7 +479,7 @@ impl Store for SqlStore {
         })
     }
 
-    fn commit<'a>(&'a self, c: &'a Commit) -> Fut<'a, ()> {
+    fn commit<'a>(&'a self, c: &'a Commit) -> Fut<'a, Option<i64>> {
         Box::pin(async move {
             let cols = StateColumns::of(&c.view.state);
             let last_visitor_text = c.events.iter().rev().find_map(|e| match &e.body {
@@ -354,54 +491,178 @@ impl Store for SqlStore {
                 _ => None,
             });
             let conv = c.conversation.0.clone();
+            let rows = c.events.len();
+            let values = |first: usize| {
+                (0..rows)
+                    .map(|i| {
+                        let p = first + i * 7;
+                        format!(
+                            "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                            p,
+                            p + 1,
+                            p + 2,
+                            p + 3,
+                            p + 4,
+                            p + 5,
+                            p + 6
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let bind_events = |mut q: sqlx::query::Query<
+                'a,
+                sqlx::Any,
+                sqlx::any::AnyArguments,
+            >|
+             -> Result<_, StoreError> {
+                for e in &c.events {
+                    let client_msg_id = match &e.body {
+                        EventBody::Message { client_msg_id, .. } => client_msg_id.clone(),
+                        _ => None,
+                    };
+                    let body = serde_json::to_string(&e.body)
+                        .map_err(|err| StoreError::Db(format!("event does not encode: {err}")))?;
+                    q = q
+                        .bind(i64_of(e.seq))
+                        .bind(c.now_ms)
+                        .bind(e.body.kind())
+                        .bind(author_of(&e.body))
+                        .bind(client_msg_id.map(|i| i.0))
+                        .bind(c.reply_to.map(i64_of))
+                        .bind(body);
+                }
+                Ok(q)
+            };
+            let update = |q: sqlx::query::Query<'a, sqlx::Any, sqlx::any::AnyArguments>| {
+                q.bind(i64_of(c.view.head_seq))
+                    .bind(i64_of(c.view.last_visitor_seq))
+                    .bind(i64_of(c.view.last_request_seq))
+                    .bind(cols.state)
+                    .bind(cols.reason.clone())
+                    .bind(cols.ended_by.clone())
+                    .bind(cols.next_open_at.clone())
+                    .bind(cols.agent_id.clone())
+                    .bind(cols.agent_name.clone())
+                    .bind(c.now_ms)
+                    .bind(last_visitor_text.clone())
+                    .bind(conv.clone())
+                    .bind(i64_of(c.expected_head))
+            };
+            const SET: &str = "UPDATE conversations SET head_seq = $1, last_visitor_seq = $2, \
+                last_request_seq = $3, state = $4, state_reason = $5, ended_by = $6, next_open_at = $7, \
+                agent_id = $8, agent_name = $9, updated_ms = $10, \
+                last_visitor_text = COALESCE($11, last_visitor_text)";
+            const WHERE: &str = "WHERE id = $12 AND head_seq = $13";
+            const COLUMNS: &str =
+                "(conversation_id, seq, ts_ms, kind, author, client_msg_id, reply_to, body)";
+            if self.backend == "postgres"
+                && let Some(plan) = HandoverPlan::of(&c.events, c.now_ms)
+            {
+                // On PostgreSQL every commit is one statement, so one round trip: the
+                // conditional update, the handover row and the events, as data-modifying
+                // CTEs. No conversation row updated means nothing inserted.
+                let mut n = 13;
+                let mut next = || {
+                    n += 1;
+                    format!("${n}")
+                };
+                let mut sql = format!("WITH u AS ({SET}");
+                if plan.insert.is_some() {
+                    sql.push_str(
+                        ", handover_id = nextval(pg_get_serial_sequence('handovers', 'id'))",
+                    );
+                }
+                sql.push_str(&format!(" {WHERE} RETURNING id, handover_id)"));
+                if plan.insert.is_some() {
+                    let p: Vec<String> = (0..9).map(|_| next()).collect();
+                    sql.push_str(&format!(
+                        ", h AS (INSERT INTO handovers (id, conversation_id, request_seq, queue, skill, \
+                         reason, reason_text, message_to_agent, page_url, requested_ms, outcome) \
+                         SELECT u.handover_id, u.id, {} FROM u)",
+                        p.join(", ")
+                    ));
+                }
+                if plan.update.is_some() {
+                    let (o, e, a, g) = (next(), next(), next(), next());
+                    sql.push_str(&format!(
+                        ", g AS (UPDATE handovers SET outcome = {o}, \
+                         ended_ms = COALESCE({e}, handovers.ended_ms), \
+                         accepted_ms = COALESCE({a}, handovers.accepted_ms), \
+                         agent_id = COALESCE({g}, handovers.agent_id) \
+                         FROM u WHERE handovers.id = u.handover_id)"
+                    ));
+                }
+                sql.push_str(&format!(
+                    " INSERT INTO events {COLUMNS} \
+                     SELECT u.id, v.seq, v.ts_ms, v.kind, v.author, v.client_msg_id, v.reply_to, v.body \
+                     FROM u, (VALUES {}) AS v(seq, ts_ms, kind, author, client_msg_id, reply_to, body) \
+                     RETURNING (SELECT handover_id FROM u) AS handover_id",
+                    values(n + 1)
+                ));
+                let mut q = update(sqlx::query(sqlx::AssertSqlSafe(sql)));
+                if let Some(h) = &plan.insert {
+                    q = q
+                        .bind(h.request_seq)
+                        .bind(h.queue.clone())
+                        .bind(h.skill.clone())
+                        .bind(h.reason)
+                        .bind(h.reason_text.clone())
+                        .bind(h.message_to_agent.clone())
+                        .bind(h.page_url.clone())
+                        .bind(c.now_ms)
+                        .bind(h.outcome);
+                }
+                if let Some(u) = &plan.update {
+                    q = q
+                        .bind(u.outcome)
+                        .bind(u.ended_ms)
+                        .bind(u.accepted_ms)
+                        .bind(u.agent_id.clone());
+                }
+                let rows = bind_events(q)?
+                    .fetch_all(&self.write)
+                    .await
+                    .map_err(conflict_or)?;
+                let Some(first) = rows.first() else {
+                    return Err(StoreError::Conflict);
+                };
+                return Ok(if plan.insert.is_some() {
+                    first.try_get::<Option<i64>, _>("handover_id")?
+                } else {
+                    None
+                });
+            }
             let mut tx = self.write.begin().await?;
-            let moved = sqlx::query(
-                "UPDATE conversations SET head_seq = $1, last_visitor_seq = $2, last_request_seq = $3,
-                     state = $4, state_reason = $5, ended_by = $6, next_open_at = $7, agent_id = $8,
-                     agent_name = $9, updated_ms = $10,
-                     last_visitor_text = COALESCE($11, last_visitor_text)
-                 WHERE id = $12 AND head_seq = $13",
-            )
-            .bind(i64_of(c.view.head_seq))
-            .bind(i64_of(c.view.last_visitor_seq))
-            .bind(i64_of(c.view.last_request_seq))
-            .bind(cols.state)
-            .bind(cols.reason)
-            .bind(cols.ended_by)
-            .bind(cols.next_open_at)
-            .bind(cols.agent_id)
-            .bind(cols.agent_name)
-            .bind(c.now_ms)
-            .bind(last_visitor_text)
-            .bind(conv.clone())
-            .bind(i64_of(c.expected_head))
-            .execute(&mut *tx)
-            .await?;
+            let moved = update(sqlx::query(sqlx::AssertSqlSafe(format!("{SET} {WHERE}"))))
+                .execute(&mut *tx)
+                .await?;
             if moved.rows_affected() == 0 {
                 return Err(StoreError::Conflict);
             }
-            for e in &c.events {
-                let client_msg_id = match &e.body {
-                    EventBody::Message { client_msg_id, .. } => client_msg_id.clone(),
-                    _ => None,
-                };
-                let body = serde_json::to_string(&e.body)
-                    .map_err(|err| StoreError::Db(format!("event does not encode: {err}")))?;
-                sqlx::query(
-                    "INSERT INTO events (conversation_id, seq, ts_ms, kind, author, client_msg_id, reply_to, body)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(conv.clone())
-                .bind(i64_of(e.seq))
-                .bind(c.now_ms)
-                .bind(e.body.kind())
-                .bind(author_of(&e.body))
-                .bind(client_msg_id.map(|i| i.0))
-                .bind(c.reply_to.map(i64_of))
-                .bind(body)
+            let rows_sql = (0..rows)
+                .map(|i| {
+                    let p = 2 + i * 7;
+                    format!(
+                        "($1, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        p,
+                        p + 1,
+                        p + 2,
+                        p + 3,
+                        p + 4,
+                        p + 5,
+                        p + 6
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("INSERT INTO events {COLUMNS} VALUES {rows_sql}");
+            bind_events(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(conv.clone()))?
                 .execute(&mut *tx)
                 .await
                 .map_err(conflict_or)?;
+            let mut new_handover = None;
+            for e in &c.events {
                 // The handover row follows the events that concern it.
                 let current = "(SELECT handover_id FROM conversations WHERE id = $1)";
                 match &e.body {
@@ -413,10 +674,17 @@ impl Store for SqlStore {
                         skill,
                         page_url,
                     } => {
+                        // The outcome decided in the same commit goes in with the row.
+                        let outcome = c.events.iter().find_map(|x| match &x.body {
+                            EventBody::HandoverOutcome { outcome } if x.seq == e.seq + 1 => {
+                                Some(outcome.name())
+                            }
+                            _ => None,
+                        });
                         let row = sqlx::query(
                             "INSERT INTO handovers (conversation_id, request_seq, queue, skill, reason,
                                  reason_text, message_to_agent, page_url, requested_ms, outcome)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'requested') RETURNING id",
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
                         )
                         .bind(conv.clone())
                         .bind(i64_of(e.seq))
@@ -431,15 +699,22 @@ impl Store for SqlStore {
                         .bind(message_to_agent.clone())
                         .bind(page_url.clone())
                         .bind(c.now_ms)
+                        .bind(outcome.unwrap_or("requested"))
                         .fetch_one(&mut *tx)
                         .await?;
                         let id: i64 = row.try_get("id")?;
+                        new_handover = Some(id);
                         sqlx::query("UPDATE conversations SET handover_id = $1 WHERE id = $2")
                             .bind(id)
                             .bind(conv.clone())
                             .execute(&mut *tx)
                             .await?;
                     }
+                    EventBody::HandoverOutcome { .. }
+                        if c.events.iter().any(|x| {
+                            x.seq + 1 == e.seq
+                                && matches!(x.body, EventBody::HandoverRequested { .. })
+                        }) => {}
                     EventBody::HandoverOutcome { outcome } => {
                         sqlx::query(sqlx::AssertSqlSafe(format!(
                             "UPDATE handovers SET outcome = $2 WHERE id = {current}"
@@ -479,7 +754,7 @@ impl Store for SqlStore {
                 }
             }
             tx.commit().await?;
-            Ok(())
+            Ok(new_handover)
         })
     }
 

@@ -439,3 +439,40 @@ async fn presence_is_shared_through_the_store() {
     .await;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn metrics_are_off_unless_a_token_is_set_and_then_need_it() {
+    let s = start("").await;
+    let r = s.http.get(s.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let s = start("[server]\nmetrics_token = \"m-secret\"\n").await;
+    let v = s.visitor().await;
+    s.bot(&v, "hello").await;
+    let r = s
+        .http
+        .get(s.url("/metrics"))
+        .bearer_auth("guess")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let text = s
+        .http
+        .get(s.url("/metrics"))
+        .bearer_auth("m-secret")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let commits: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("baton_stage_total{stage=\"store_commit\"} "))
+        .and_then(|n| n.parse().ok())
+        .expect("a commit counter");
+    assert!(
+        commits >= 2.0,
+        "the message and the bot's answer were committed: {text}"
+    );
+}

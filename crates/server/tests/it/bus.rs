@@ -15,6 +15,7 @@ fn events(n: &str, head_seq: u64) -> Notice {
     Notice::Events {
         conversation_id: ConversationId::from(n),
         head_seq,
+        events: vec![],
     }
 }
 
@@ -50,6 +51,7 @@ async fn delivers_by_topic(publisher: &dyn Bus, receiver: &dyn Bus) {
     nothing(&mut conv).await;
     let q = Notice::Queue {
         conversation_id: ConversationId::from("c_1"),
+        waiting: None,
     };
     publisher
         .publish(Topic::Queue("billing".into()), q.clone())

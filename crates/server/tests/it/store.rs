@@ -31,13 +31,14 @@ async fn create(store: &dyn Store, n: &str) -> ConversationId {
     conv(n)
 }
 
-/// Decides `command` on the stored view and commits it, as the service does (no retry).
+/// Decides `command` on the stored view and commits it, as the service does (no retry);
+/// returns the events and the id of the handover row the commit created, if any.
 async fn run(
     store: &dyn Store,
     id: &ConversationId,
     command: Command,
     now_ms: i64,
-) -> Result<Vec<Event>, StoreError> {
+) -> Result<(Vec<Event>, Option<i64>), StoreError> {
     let before = store.conversation(id).await?.expect("conversation exists");
     let policy = OffloadPolicy {
         enabled: true,
@@ -58,7 +59,7 @@ async fn append(
     view: &View,
     bodies: Vec<EventBody>,
     now_ms: i64,
-) -> Result<Vec<Event>, StoreError> {
+) -> Result<(Vec<Event>, Option<i64>), StoreError> {
     let mut next = view.clone();
     let events: Vec<Event> = bodies
         .into_iter()
@@ -70,7 +71,7 @@ async fn append(
         })
         .collect();
     decide::replay(&mut next, &events);
-    store
+    let handover = store
         .commit(&Commit {
             conversation: id.clone(),
             expected_head: view.head_seq,
@@ -80,7 +81,7 @@ async fn append(
             now_ms,
         })
         .await?;
-    Ok(events)
+    Ok((events, handover))
 }
 
 fn say(text: &str, key: Option<&str>) -> Command {
@@ -199,8 +200,21 @@ async fn handover_rows_follow_the_events_and_the_queue_is_ordered(store: &dyn St
         create(store, "q3").await,
     ];
     for (i, id) in ids.iter().enumerate() {
-        run(store, id, say("help", None), T0).await.unwrap();
-        run(store, id, ask("billing"), T0 + i as i64).await.unwrap();
+        let (_, none) = run(store, id, say("help", None), T0).await.unwrap();
+        assert_eq!(none, None, "a message creates no handover row");
+        let (_, created) = run(store, id, ask("billing"), T0 + i as i64).await.unwrap();
+        let stored = store
+            .conversation(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .handover
+            .unwrap();
+        assert_eq!(
+            created,
+            Some(stored.id),
+            "the commit names the row it created"
+        );
     }
     let other = create(store, "q4").await;
     run(store, &other, ask("sales"), T0).await.unwrap();
@@ -303,7 +317,7 @@ async fn every_state_is_stored_in_columns_and_read_back(store: &dyn Store) {
             agents_online: 1,
         };
         let bodies = decide::decide(&before.view, &command, &cx).unwrap();
-        let events = append(store, &id, &before.view, bodies, T0).await.unwrap();
+        let (events, _) = append(store, &id, &before.view, bodies, T0).await.unwrap();
         let mut expected = before.view.clone();
         decide::replay(&mut expected, &events);
         let after = store.conversation(&id).await.unwrap().unwrap();
