@@ -659,6 +659,33 @@ mod tests {
     }
 
     #[test]
+    fn the_configuration_page_shows_the_defaults_as_they_are() {
+        let doc = include_str!("../../../docs/configuration.md");
+        let block = doc
+            .split("## The defaults\n\n```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("docs/configuration.md has the defaults block");
+        assert_eq!(
+            block, DEFAULT_TOML,
+            "update docs/configuration.md from default.toml"
+        );
+    }
+
+    #[test]
+    fn the_readme_example_is_a_valid_configuration() {
+        let readme = include_str!("../../../README.md");
+        let example = readme
+            .split("## Configuration")
+            .nth(1)
+            .and_then(|rest| rest.split("```toml\n").nth(1))
+            .and_then(|rest| rest.split("```").next())
+            .expect("README has a configuration example");
+        let c = load(example).unwrap_or_else(|e| panic!("README example: {e}"));
+        assert_eq!(c.offloading.schedule.utc_offset_minutes, 60);
+    }
+
+    #[test]
     fn a_file_overrides_only_what_it_names() {
         let c = load("[offloading]\nenabled = false\nhours = [\"mon-fri 08:00-18:00\"]\nutc_offset = \"+01:00\"\n").unwrap();
         assert!(!c.offloading.enabled);

@@ -389,8 +389,8 @@ impl Service {
         ))
     }
 
-    /// Reads a conversation from the store (and keeps a copy).
-    async fn load(&self, id: &ConversationId) -> Result<Conversation, Refusal> {
+    /// Reads a conversation from the store.
+    async fn fresh(&self, id: &ConversationId) -> Result<Conversation, Refusal> {
         let t = Instant::now();
         let conv = self
             .store
@@ -399,6 +399,12 @@ impl Service {
             .map_err(internal)?
             .ok_or_else(|| not_found(id))?;
         metrics::READ_CONVERSATION.since(t);
+        Ok(conv)
+    }
+
+    /// Reads a conversation from the store and keeps a copy.
+    async fn load(&self, id: &ConversationId) -> Result<Conversation, Refusal> {
+        let conv = self.fresh(id).await?;
         self.cache.put(conv.clone());
         Ok(conv)
     }
@@ -783,12 +789,7 @@ impl Service {
                 .await
                 .map_err(internal)?,
         };
-        let conv = self
-            .store
-            .conversation(&conv.id)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| not_found(&conv.id))?;
+        let conv = self.fresh(&conv.id).await?;
         let state = self.live_state(&conv).await?;
         let t = &self.config.texts;
         let message = match &state {
@@ -1126,12 +1127,7 @@ impl Service {
         &self,
         id: &ConversationId,
     ) -> Result<(Conversation, ConversationSummary), Refusal> {
-        let conv = self
-            .store
-            .conversation(id)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| not_found(id))?;
+        let conv = self.fresh(id).await?;
         let state = self.live_state(&conv).await?;
         let summary = self.summary(&conv, state);
         Ok((conv, summary))

@@ -210,6 +210,22 @@ async fn migrate(pool: &AnyPool, backend: &'static str) -> Result<(), StoreError
     Ok(())
 }
 
+/// `rows` tuples of the seven event values bound from `$first` on, each after `lead` (the
+/// conversation id's placeholder) when given: `($1, $2, …, $8), ($1, $9, …)`.
+fn event_rows(rows: usize, first: usize, lead: Option<&str>) -> String {
+    (0..rows)
+        .map(|i| {
+            let p = first + i * 7;
+            let values: Vec<String> = (p..p + 7).map(|n| format!("${n}")).collect();
+            match lead {
+                Some(l) => format!("({l}, {})", values.join(", ")),
+                None => format!("({})", values.join(", ")),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A new handover row, as a commit's events describe it.
 struct HandoverInsert {
     request_seq: i64,
@@ -492,24 +508,6 @@ impl Store for SqlStore {
             });
             let conv = c.conversation.0.clone();
             let rows = c.events.len();
-            let values = |first: usize| {
-                (0..rows)
-                    .map(|i| {
-                        let p = first + i * 7;
-                        format!(
-                            "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                            p,
-                            p + 1,
-                            p + 2,
-                            p + 3,
-                            p + 4,
-                            p + 5,
-                            p + 6
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
             let bind_events = |mut q: sqlx::query::Query<
                 'a,
                 sqlx::Any,
@@ -598,7 +596,7 @@ impl Store for SqlStore {
                      SELECT u.id, v.seq, v.ts_ms, v.kind, v.author, v.client_msg_id, v.reply_to, v.body \
                      FROM u, (VALUES {}) AS v(seq, ts_ms, kind, author, client_msg_id, reply_to, body) \
                      RETURNING (SELECT handover_id FROM u) AS handover_id",
-                    values(n + 1)
+                    event_rows(rows, n + 1, None)
                 ));
                 let mut q = update(sqlx::query(sqlx::AssertSqlSafe(sql)));
                 if let Some(h) = &plan.insert {
@@ -640,23 +638,10 @@ impl Store for SqlStore {
             if moved.rows_affected() == 0 {
                 return Err(StoreError::Conflict);
             }
-            let rows_sql = (0..rows)
-                .map(|i| {
-                    let p = 2 + i * 7;
-                    format!(
-                        "($1, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                        p,
-                        p + 1,
-                        p + 2,
-                        p + 3,
-                        p + 4,
-                        p + 5,
-                        p + 6
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!("INSERT INTO events {COLUMNS} VALUES {rows_sql}");
+            let sql = format!(
+                "INSERT INTO events {COLUMNS} VALUES {}",
+                event_rows(rows, 2, Some("$1"))
+            );
             bind_events(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(conv.clone()))?
                 .execute(&mut *tx)
                 .await
@@ -1097,6 +1082,18 @@ impl Store for SqlStore {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn event_rows_number_their_placeholders_in_order() {
+        assert_eq!(
+            super::event_rows(2, 2, Some("$1")),
+            "($1, $2, $3, $4, $5, $6, $7, $8), ($1, $9, $10, $11, $12, $13, $14, $15)"
+        );
+        assert_eq!(
+            super::event_rows(1, 14, None),
+            "($14, $15, $16, $17, $18, $19, $20)"
+        );
+    }
+
     #[test]
     fn sqlite_urls_keep_odd_paths_intact() {
         assert_eq!(
