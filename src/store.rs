@@ -221,6 +221,11 @@ impl Chat {
             }
             pause(20).await;
         }
+        if self.fetching_credential.get_value() {
+            // Never a second request while one is under way: two credentials would split the
+            // conversation in two.
+            return Err("The chat server is slow to answer. Please try again.".into());
+        }
         self.fetching_credential.set_value(true);
         let got = post_json_as::<_, VisitorCredentials>(
             &self.url("/api/v1/visitor"),
@@ -245,9 +250,13 @@ impl Chat {
     }
 
     /// Forgets a credential the server no longer knows (its database was reset); the next
-    /// contact gets a new one.
+    /// contact gets a new one, for a new conversation, so the log starts again from seq 0.
     fn forget_credential(&self) {
         self.credential.set_value(None);
+        self.view.set_value(View::default());
+        self.state.set(ConversationState::Bot);
+        self.session.set_value(None);
+        self.replay_until.set_value(0);
         if self.persist.get_value()
             && let Some(s) = local_storage()
         {
@@ -419,6 +428,7 @@ impl Chat {
                     client_msg_id: Some(id),
                     source: Some(source),
                     event,
+                    page_url: page_url(),
                 }),
             }),
         };
@@ -568,7 +578,9 @@ impl Chat {
         if code == baton_protocol::ws::close::UNAUTHORIZED {
             // The server no longer knows this credential: start afresh on the next contact.
             self.forget_credential();
-            self.session.set_value(None);
+            self.error.set(Some(
+                "Your chat session has expired. Your next message starts a new one.".into(),
+            ));
             return;
         }
         if self.session.with_value(Option::is_none) || code == baton_protocol::ws::close::NORMAL {

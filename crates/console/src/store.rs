@@ -181,11 +181,9 @@ impl Console {
         }
         let failures = self.failures.get_value() + 1;
         self.failures.set_value(failures);
-        // The session ended (logged out elsewhere, expired, revoked), or a refused upgrade
-        // closes before any welcome, again and again.
-        if code == close::UNAUTHORIZED
-            || (failures > 3 && self.link.get_untracked() != Link::Online)
-        {
+        // Only the server says a session ended (logged out elsewhere, expired, revoked: 4401);
+        // anything else (a restart, a network blip) is retried with back-off.
+        if code == close::UNAUTHORIZED {
             self.forget_session();
             self.error
                 .set(Some("Your session ended. Please log in again.".into()));
@@ -196,7 +194,7 @@ impl Console {
         let delay = if code == 1001 {
             1000
         } else {
-            500 * u64::from(failures.min(8))
+            (500 * u64::from(failures)).min(10_000)
         };
         set_timeout(move || c.connect(), std::time::Duration::from_millis(delay));
     }

@@ -41,6 +41,9 @@ pub struct WcpMetadata {
     /// Set to `handback` on the first bot call after an agent chat ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,
+    /// The page the visitor is on; recorded with a handover the bot's answer starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_url: Option<String>,
 }
 
 /// Where a visitor message came from.

@@ -79,6 +79,8 @@ pub enum Command {
         /// Who.
         agent: AgentRef,
     },
+    /// Baton ends a waiting or agent chat (its agent was removed, for instance).
+    EndBySystem,
 }
 
 /// What the decider may know besides the conversation: all of it is read by the server
@@ -182,7 +184,8 @@ fn check_optional(name: &str, value: Option<&str>, limit: usize) -> Result<(), R
     }
 }
 
-fn check_page_url(url: Option<&str>) -> Result<(), Refusal> {
+/// Checks a `page_url`: an http(s) URL of at most [`MAX_URL_BYTES`] without control characters.
+pub fn check_page_url(url: Option<&str>) -> Result<(), Refusal> {
     check_optional("page_url", url, MAX_URL_BYTES)?;
     match url {
         Some(u) if !(u.starts_with("https://") || u.starts_with("http://")) => Err(Refusal::new(
@@ -388,6 +391,18 @@ pub fn decide(view: &View, command: &Command, cx: &Context<'_>) -> Result<Vec<Ev
             owns(&view.state, agent)?;
             Ok(vec![EventBody::ChatEnded { by: EndedBy::Agent }])
         }
+        Command::EndBySystem => match view.state {
+            S::Queued { .. } | S::AgentJoined { .. } => Ok(vec![EventBody::ChatEnded {
+                by: EndedBy::System,
+            }]),
+            ref other => Err(Refusal::new(
+                ErrorCode::InvalidState,
+                format!(
+                    "there is no chat to end (the conversation is `{}`)",
+                    other.name()
+                ),
+            )),
+        },
     }
 }
 

@@ -112,19 +112,20 @@ impl LoginThrottle {
         }
     }
 
-    /// How long the caller must still wait (ms), if at all.
-    pub fn wait_ms(&self, keys: &[String], now_ms: i64) -> Option<i64> {
-        let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        keys.iter()
+    /// Starts a login attempt: refused with the time still to wait (ms) while held back;
+    /// otherwise counted as a failure at once (a success clears it), so a burst of
+    /// concurrent guesses cannot all pass before the first one fails.
+    pub fn begin(&self, keys: &[String], now_ms: i64) -> Result<(), i64> {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(wait) = keys
+            .iter()
             .filter_map(|k| map.get(k))
             .map(|&(_, until)| until - now_ms)
             .filter(|&w| w > 0)
             .max()
-    }
-
-    /// Records a failed attempt.
-    pub fn failed(&self, keys: &[String], now_ms: i64) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        {
+            return Err(wait);
+        }
         if map.len() > 100_000 {
             // Forget whoever is not currently held back, so the map cannot grow without end.
             map.retain(|_, &mut (_, until)| until > now_ms);
@@ -137,6 +138,7 @@ impl LoginThrottle {
                 entry.1 = now_ms + (1000i64 << doublings).min(MAX_BACKOFF_MS);
             }
         }
+        Ok(())
     }
 
     /// Clears the record after a successful login.
@@ -166,18 +168,15 @@ mod tests {
     fn the_back_off_doubles_after_the_allowed_failures() {
         let t = LoginThrottle::new(3);
         let keys = ["email:a@b".to_owned()];
-        for _ in 0..2 {
-            t.failed(&keys, 0);
+        // Attempts count as failures as they start: the fourth, even concurrent, must wait.
+        for _ in 0..3 {
+            assert_eq!(t.begin(&keys, 0), Ok(()));
         }
-        assert_eq!(t.wait_ms(&keys, 0), None);
-        t.failed(&keys, 0);
-        assert_eq!(t.wait_ms(&keys, 0), Some(1000));
-        t.failed(&keys, 0);
-        assert_eq!(t.wait_ms(&keys, 0), Some(2000));
-        assert_eq!(t.wait_ms(&keys, 2500), None);
+        assert_eq!(t.begin(&keys, 0), Err(1000));
+        assert_eq!(t.begin(&keys, 1500), Ok(()));
+        assert_eq!(t.begin(&keys, 1500), Err(2000));
         t.succeeded(&keys);
-        t.failed(&keys, 0);
-        assert_eq!(t.wait_ms(&keys, 0), None);
+        assert_eq!(t.begin(&keys, 1500), Ok(()));
     }
 
     #[tokio::test]

@@ -277,6 +277,18 @@ impl Source<'_> {
 }
 
 impl Config {
+    /// Checks what single keys cannot: combinations (after flags are applied).
+    pub fn check(&self) -> Result<(), String> {
+        if !self.bus.is_empty() && !self.database.starts_with("postgres") {
+            return Err(
+                "bus = \"nats://…\" is for several replicas, and replicas cannot share a SQLite \
+                 file: set [server] database (or --database) to a postgres:// URL"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
     /// The embedded defaults alone.
     pub fn defaults() -> Self {
         Self::load_str(Path::new("<defaults>"), "").expect("embedded defaults are valid")

@@ -18,6 +18,9 @@ use crate::service::Service;
 #[derive(Default)]
 pub struct QueueWatch {
     sockets: Mutex<HashMap<ConversationId, watch::Sender<Option<u32>>>>,
+    /// Wakes the task when a socket has just read its position, so a change that happened
+    /// meanwhile is caught.
+    recheck: tokio::sync::Notify,
 }
 
 /// A socket's view of its conversation's position; unregisters when dropped.
@@ -36,10 +39,14 @@ impl Position {
         *self.rx.borrow_and_update()
     }
 
-    /// Sets the position this socket already told its client, so only changes are sent.
+    /// Sets the position this socket already told its client, so only changes are sent;
+    /// then has the order read once more, in case the queue moved while it was being read.
     pub fn seen(&mut self, position: Option<u32>) {
         self.watch.queues.set(&self.id, position);
         self.rx.borrow_and_update();
+        if position.is_some() {
+            self.watch.queues.recheck.notify_one();
+        }
     }
 }
 
@@ -89,6 +96,15 @@ impl QueueWatch {
         }
     }
 
+    /// How many sockets here follow this conversation.
+    pub fn sockets_for(&self, id: &ConversationId) -> usize {
+        self.sockets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .map_or(0, |tx| tx.receiver_count())
+    }
+
     /// Whether a notice can change the position of a socket here: one of them is queued
     /// (anyone ahead may have left), or the conversation that changed has a socket here.
     fn concerns(&self, n: &Notice) -> bool {
@@ -135,6 +151,15 @@ pub async fn run(svc: Arc<Service>) {
     let mut shutdown = svc.shutdown_signal();
     loop {
         tokio::select! {
+            _ = svc.queues.recheck.notified() => {
+                let t = std::time::Instant::now();
+                let order = svc.store.queue_order().await;
+                crate::metrics::QUEUE_ORDER.since(t);
+                match order {
+                    Ok(order) => svc.queues.update(&order),
+                    Err(e) => tracing::warn!("queue positions: {e}"),
+                }
+            }
             n = notices.recv() => {
                 let mut relevant = svc.queues.concerns(&n);
                 // Changes that arrived meanwhile are covered by the one read below.

@@ -312,17 +312,36 @@ fn ip_of(svc: &Service, peer: Peer, headers: &HeaderMap) -> std::net::IpAddr {
     client_ip(peer.0, headers, svc.config.trust_forwarded_for)
 }
 
+/// Runs a handler's work in its own task, so it finishes (stored, published, the bot asked)
+/// even when the client goes away mid-request and the request future is dropped.
+async fn detached<T: Send + 'static>(
+    work: impl Future<Output = Result<T, Refusal>> + Send + 'static,
+) -> Result<T, ApiErr> {
+    match tokio::spawn(work).await {
+        Ok(result) => Ok(result?),
+        Err(e) => {
+            tracing::error!("a request handler failed: {e}");
+            Err(ApiErr::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                "the server failed; please retry",
+            ))
+        }
+    }
+}
+
 async fn webhook(
     State(svc): Svc,
     peer: Peer,
     headers: HeaderMap,
     body: Result<Json<BotRequest>, JsonRejection>,
 ) -> Result<Json<Vec<BotMessage>>, ApiErr> {
-    svc.limits
-        .ip(ip_of(&svc, peer, &headers))
-        .map_err(limited)?;
+    let ip = ip_of(&svc, peer, &headers);
+    svc.limits.ip(ip).map_err(limited)?;
     let Json(req) = body?;
-    Ok(Json(svc.bot_turn(&req, bearer(&headers)).await?))
+    let bearer = bearer(&headers).map(str::to_owned);
+    let answer = detached(async move { svc.bot_turn(&req, bearer.as_deref(), ip).await }).await?;
+    Ok(Json(answer))
 }
 
 async fn status(
@@ -344,7 +363,8 @@ async fn new_visitor(
     let ip = ip_of(&svc, peer, &headers);
     svc.limits.ip(ip).map_err(limited)?;
     svc.limits.new_visitor(ip).map_err(limited)?;
-    Ok((StatusCode::CREATED, Json(svc.new_visitor().await?)))
+    let credentials = detached(async move { svc.new_visitor().await }).await?;
+    Ok((StatusCode::CREATED, Json(credentials)))
 }
 
 fn no_credential() -> ApiErr {
@@ -365,11 +385,13 @@ async fn handover(
         .ip(ip_of(&svc, peer, &headers))
         .map_err(limited)?;
     let Json(req) = body?;
-    let token = bearer(&headers).ok_or_else(no_credential)?;
-    Ok(Json(
-        svc.handover(token, &req.visitor_id, req.directive, req.page_url)
-            .await?,
-    ))
+    let token = bearer(&headers).ok_or_else(no_credential)?.to_owned();
+    let answer = detached(async move {
+        svc.handover(&token, &req.visitor_id, req.directive, req.page_url)
+            .await
+    })
+    .await?;
+    Ok(Json(answer))
 }
 
 async fn login(
@@ -380,11 +402,12 @@ async fn login(
 ) -> Result<Json<LoginResponse>, ApiErr> {
     let Json(req) = body?;
     let ip = ip_of(&svc, peer, &headers);
-    let keys = [
+    svc.limits.ip(ip).map_err(limited)?;
+    let keys = vec![
         format!("ip:{ip}"),
         format!("email:{}", req.email.trim().to_lowercase()),
     ];
-    if let Some(wait) = svc.login_wait_ms(&keys) {
+    if let Err(wait) = svc.login_begin(&keys) {
         let wait = Duration::from_millis(u64::try_from(wait).unwrap_or(0));
         let mut e = ApiErr::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -397,7 +420,8 @@ async fn login(
         e.retry_after = Some(wait);
         return Err(e);
     }
-    match svc.login(&req.email, &req.password, &keys).await? {
+    let answer = detached(async move { svc.login(&req.email, &req.password, &keys).await }).await?;
+    match answer {
         Some(r) => Ok(Json(r)),
         None => Err(ApiErr::new(
             StatusCode::UNAUTHORIZED,
@@ -440,7 +464,8 @@ async fn logout(State(svc): Svc, headers: HeaderMap) -> Result<StatusCode, ApiEr
             "send the session token as Authorization: Bearer …",
         )
     })?;
-    svc.logout(token).await?;
+    let token = token.to_owned();
+    detached(async move { svc.logout(&token).await }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -449,66 +474,88 @@ struct TokenQuery {
     token: Option<String>,
 }
 
-fn token_of(q: Result<Query<TokenQuery>, QueryRejection>, what: &str) -> Result<String, ApiErr> {
-    let q = q.map_err(|r| {
-        ApiErr::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::BadRequest,
-            r.body_text(),
-        )
-    })?;
-    q.0.token.filter(|t| !t.is_empty()).ok_or_else(|| {
-        ApiErr::new(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::Unauthorized,
-            format!("the token query parameter ({what}) is missing"),
-        )
-    })
+/// A socket endpoint's request: the upgrade and the token. A request that is not an upgrade
+/// gets the JSON error; an upgrade without a usable token is accepted only to be closed with
+/// 4401, since a browser never sees an HTTP status on a failed upgrade.
+enum SocketRequest {
+    Upgrade(WebSocketUpgrade, Option<String>),
 }
 
-fn upgrade(
+fn socket_request(
+    q: Result<Query<TokenQuery>, QueryRejection>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> Result<WebSocketUpgrade, ApiErr> {
-    let ws = ws.map_err(|r| {
-        ApiErr::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::BadRequest,
-            format!("this endpoint is a WebSocket: {}", r.body_text()),
-        )
-    })?;
+    what: &str,
+) -> Result<SocketRequest, ApiErr> {
+    let token = q.ok().and_then(|q| q.0.token).filter(|t| !t.is_empty());
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(_) if token.is_none() => {
+            return Err(ApiErr::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthorized,
+                format!("the token query parameter ({what}) is missing"),
+            ));
+        }
+        Err(r) => {
+            return Err(ApiErr::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadRequest,
+                format!("this endpoint is a WebSocket: {}", r.body_text()),
+            ));
+        }
+    };
     // Small buffers: an idle socket should cost kilobytes, not tungstenite's default 128 KiB
     // read buffer; frames up to the limit still fit, the buffer grows for them.
-    Ok(ws
+    let ws = ws
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .read_buffer_size(4 * 1024)
-        .write_buffer_size(0))
+        .write_buffer_size(0);
+    Ok(SocketRequest::Upgrade(ws, token))
 }
 
 async fn visitor_ws(
     State(svc): Svc,
+    peer: Peer,
+    headers: HeaderMap,
     q: Result<Query<TokenQuery>, QueryRejection>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiErr> {
-    let token = token_of(q, "the visitor credential")?;
-    let ws = upgrade(ws)?;
-    let conv = svc.visitor_by_token(&token).await?;
-    Ok(ws.on_upgrade(move |socket| sockets::visitor(svc, conv, socket)))
+    svc.limits
+        .ip(ip_of(&svc, peer, &headers))
+        .map_err(limited)?;
+    let SocketRequest::Upgrade(ws, token) = socket_request(q, ws, "the visitor credential")?;
+    let conv = match token {
+        Some(t) => svc.visitor_by_token(&t).await.ok(),
+        None => None,
+    };
+    Ok(match conv {
+        Some(conv) => ws.on_upgrade(move |socket| sockets::visitor(svc, conv, socket)),
+        None => ws.on_upgrade(|socket| sockets::refuse(socket, "unknown visitor credential")),
+    })
 }
 
 async fn agent_ws(
     State(svc): Svc,
+    peer: Peer,
+    headers: HeaderMap,
     q: Result<Query<TokenQuery>, QueryRejection>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiErr> {
-    let token = token_of(q, "the session token")?;
-    let ws = upgrade(ws)?;
-    let agent = svc.agent_by_token(&token).await?.ok_or_else(|| {
-        ApiErr::new(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::Unauthorized,
-            "unknown or expired session; log in again",
-        )
-    })?;
-    Ok(ws.on_upgrade(move |socket| sockets::agent(svc, agent, token, socket)))
+    svc.limits
+        .ip(ip_of(&svc, peer, &headers))
+        .map_err(limited)?;
+    let SocketRequest::Upgrade(ws, token) = socket_request(q, ws, "the session token")?;
+    let agent = match &token {
+        Some(t) => svc.agent_by_token(t).await?,
+        None => None,
+    };
+    Ok(match (agent, token) {
+        (Some(agent), Some(token)) => {
+            ws.on_upgrade(move |socket| sockets::agent(svc, agent, token, socket))
+        }
+        _ => ws.on_upgrade(|socket| {
+            sockets::refuse(socket, "unknown or expired session; log in again")
+        }),
+    })
 }

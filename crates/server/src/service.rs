@@ -68,8 +68,9 @@ pub struct Service {
     pub queues: QueueWatch,
     /// This replica's copies of recently changed conversations.
     cache: ConversationCache,
-    /// The last count of agents online, and when it was read.
-    presence: std::sync::Mutex<Option<(u32, i64)>>,
+    /// The last count of agents online and when it was read, and a generation that every
+    /// presence change bumps (so a count read before a change is not kept after it).
+    presence: std::sync::Mutex<(Option<(u32, i64)>, u64)>,
     passwords: Passwords,
     logins: LoginThrottle,
     shutdown: watch::Sender<bool>,
@@ -179,6 +180,7 @@ impl Service {
         config: Config,
         deps: Deps,
     ) -> Result<Arc<Self>, Box<dyn std::error::Error + Send + Sync>> {
+        config.check()?;
         let store = store::open(&config.database, config.database_pool)
             .await
             .map_err(|e| format!("cannot open database {}: {e}", config.database))?;
@@ -197,7 +199,7 @@ impl Service {
             passwords: Passwords::new(2),
             queues: QueueWatch::default(),
             cache: ConversationCache::default(),
-            presence: std::sync::Mutex::new(None),
+            presence: std::sync::Mutex::new((None, 0)),
             store: Arc::new(store),
             bus,
             bot,
@@ -414,21 +416,30 @@ impl Service {
     /// (the presence notice), and a lease that runs out shows within [`PRESENCE_FRESH_MS`].
     pub async fn agents_online(&self) -> Result<u32, Refusal> {
         let now = self.now_ms();
-        if let Some((n, at)) = *self.presence.lock().unwrap_or_else(|p| p.into_inner())
-            && (0..PRESENCE_FRESH_MS).contains(&(now - at))
-        {
-            return Ok(n);
-        }
+        let generation = {
+            let kept = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((n, at)) = kept.0
+                && (0..PRESENCE_FRESH_MS).contains(&(now - at))
+            {
+                return Ok(n);
+            }
+            kept.1
+        };
         let t = Instant::now();
         let n = self.store.agents_online(now).await.map_err(internal)?;
         metrics::PRESENCE.since(t);
-        *self.presence.lock().unwrap_or_else(|p| p.into_inner()) = Some((n, now));
+        let mut kept = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.1 == generation {
+            kept.0 = Some((n, now));
+        }
         Ok(n)
     }
 
     /// Forgets the kept count of agents online.
     pub fn presence_changed(&self) {
-        *self.presence.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let mut kept = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+        kept.0 = None;
+        kept.1 += 1;
     }
 
     /// Wakes whoever shows this conversation, and its queue's watchers when it entered or
@@ -600,6 +611,7 @@ impl Service {
         &self,
         sender: &VisitorId,
         bearer: Option<&str>,
+        ip: std::net::IpAddr,
     ) -> Result<Conversation, Refusal> {
         check_visitor_id(sender)?;
         if let Some(token) = bearer {
@@ -611,6 +623,24 @@ impl Service {
                 ));
             }
             return Ok(conv);
+        }
+        // A new plain sender is a new visitor, and counts as one against the address.
+        if self
+            .store
+            .conversation_by_visitor(sender)
+            .await
+            .map_err(internal)?
+            .is_none()
+        {
+            self.limits.new_visitor(ip).map_err(|l| {
+                Refusal::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "too many new visitors from this address; wait {} s",
+                        l.0.as_secs_f64().ceil() as u64
+                    ),
+                )
+            })?;
         }
         let conv = self
             .store
@@ -639,8 +669,9 @@ impl Service {
         &self,
         req: &BotRequest,
         bearer: Option<&str>,
+        ip: std::net::IpAddr,
     ) -> Result<Vec<BotMessage>, Refusal> {
-        let conv = self.webhook_conversation(&req.sender, bearer).await?;
+        let conv = self.webhook_conversation(&req.sender, bearer, ip).await?;
         self.visitor_limit(&conv.visitor_id)?;
         let wcp = req.metadata.as_ref().and_then(|m| m.wcp.as_ref());
         let client_msg_id = wcp.and_then(|w| w.client_msg_id.clone());
@@ -703,8 +734,15 @@ impl Service {
                     Some(seq),
                 )
                 .await?;
+                // The page the widget reported with this message, if it is a proper URL.
+                let page_url = req
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.wcp.as_ref())
+                    .and_then(|w| w.page_url.clone())
+                    .filter(|u| decide::check_page_url(Some(u)).is_ok());
                 if let Some(directive) = items.iter().find_map(BotMessage::handover)
-                    && let Err(r) = self.execute_handover(&conv.id, directive, None).await
+                    && let Err(r) = self.execute_handover(&conv.id, directive, page_url).await
                 {
                     tracing::warn!("the bot's handover for {} failed: {r}", conv.id);
                 }
@@ -774,6 +812,15 @@ impl Service {
             ));
         }
         self.visitor_limit(visitor)?;
+        // What a visitor sends may not speak for the bot: the note for the agent and the
+        // routing come only from bot answers the server stored itself.
+        let directive = HandoverDirective {
+            reason: directive.reason,
+            agent_available: directive.agent_available,
+            agent_unavailable: directive.agent_unavailable,
+            title: directive.title,
+            ..HandoverDirective::default()
+        };
         let texts = (
             directive.agent_available.clone(),
             directive.agent_unavailable.clone(),
@@ -899,6 +946,7 @@ impl Service {
                         client_msg_id: Some(client_msg_id.clone()),
                         source: None,
                         event: None,
+                        page_url: conv.handover.as_ref().and_then(|h| h.page_url.clone()),
                     }),
                 }),
             };
@@ -999,9 +1047,10 @@ impl Service {
         Ok(())
     }
 
-    /// How long a client address or e-mail must wait before trying to log in again.
-    pub fn login_wait_ms(&self, keys: &[String]) -> Option<i64> {
-        self.logins.wait_ms(keys, self.now_ms())
+    /// Starts a login attempt for these keys (address, e-mail); refused with the time to
+    /// wait while they are held back.
+    pub fn login_begin(&self, keys: &[String]) -> Result<(), i64> {
+        self.logins.begin(keys, self.now_ms())
     }
 
     /// Checks a login; returns a new session. Unknown e-mails cost the same time as wrong
@@ -1021,8 +1070,8 @@ impl Service {
             .passwords
             .verify(password, agent.as_ref().map(|a| a.password_hash.as_str()))
             .await;
+        // The attempt already counts as a failure (login_begin); only success clears it.
         let (true, Some(agent)) = (ok, agent) else {
-            self.logins.failed(keys, self.now_ms());
             return Ok(None);
         };
         self.logins.succeeded(keys);

@@ -1,10 +1,11 @@
 //! The visitor and agent WebSocket loops.
 //!
 //! Each loop waits on the client's frames, the notices of the topics it shows, a ping timer
-//! and the shutdown signal. Durable events are always read from the store after the last
-//! seq sent, never taken from a notice, so a slow socket cannot miss or reorder events. The
-//! server pings; a client that stops answering for the idle timeout is closed, and one that
-//! stops reading is closed once a send has waited too long.
+//! and the shutdown signal. A socket sends the events a notice carries only when they
+//! continue exactly from the last seq it sent; otherwise (a gap, a lag, a resync) it reads
+//! the store after that seq, so a slow socket cannot miss or reorder events. The server pings;
+//! a client that stops answering for the idle timeout is closed, and one that stops reading
+//! is dropped once a send has waited too long.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,8 +19,6 @@ use baton_protocol::state::{AgentRef, ConversationState};
 use baton_protocol::ws::{
     AgentFrame, AgentServerFrame, ErrorCode, Event, VisitorFrame, VisitorServerFrame, close,
 };
-use futures_util::StreamExt;
-use futures_util::stream::{BoxStream, SelectAll};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
@@ -38,6 +37,14 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const PAGE: u32 = 500;
 /// Conversations one console socket may follow at once.
 const MAX_WATCHED: usize = 500;
+/// Open sockets one visitor may have (tabs, reconnects still closing).
+const MAX_VISITOR_SOCKETS: usize = 8;
+
+/// Accepts the upgrade only to say why the socket cannot stay (4401: the credential or
+/// session is not valid); a browser sees the close code, never an HTTP status.
+pub async fn refuse(mut ws: WebSocket, reason: &'static str) {
+    close_with(&mut ws, close::UNAUTHORIZED, reason).await;
+}
 
 async fn send<T: Serialize>(ws: &mut WebSocket, frame: &T) -> bool {
     let t = std::time::Instant::now();
@@ -248,6 +255,9 @@ pub async fn visitor(svc: Arc<Service>, conv: Conversation, mut ws: WebSocket) {
     // subscription.
     let mut notices = svc.bus.subscribe(&Topic::Conversation(id.clone()));
     let mut position = QueueWatch::register(&svc, &id);
+    if svc.queues.sockets_for(&id) > MAX_VISITOR_SOCKETS {
+        return close_with(&mut ws, close::POLICY, "too many sockets for this visitor").await;
+    }
     let mut shutdown = svc.shutdown_signal();
     let Some(mut sent) = hello(&mut ws).await else {
         return;
@@ -366,39 +376,73 @@ impl Drop for PresenceGuard {
     }
 }
 
-/// The conversations one console socket follows, with the last seq sent of each.
-#[derive(Default)]
+/// The conversations one console socket follows: the last seq sent of each, and a task
+/// that forwards its notices into one channel the socket loop reads.
 struct Watching {
-    cursors: HashMap<ConversationId, u64>,
-    notices: SelectAll<BoxStream<'static, (ConversationId, Notice)>>,
+    cursors: HashMap<ConversationId, (u64, tokio::task::AbortHandle)>,
+    tx: tokio::sync::mpsc::UnboundedSender<(ConversationId, Notice)>,
+    rx: tokio::sync::mpsc::UnboundedReceiver<(ConversationId, Notice)>,
+}
+
+impl Default for Watching {
+    fn default() -> Self {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        Self {
+            cursors: HashMap::new(),
+            tx,
+            rx,
+        }
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        for (_, (_, task)) in self.cursors.drain() {
+            task.abort();
+        }
+    }
 }
 
 impl Watching {
+    /// Whether one more conversation may be followed (or this one already is).
+    fn has_room(&self, id: &ConversationId) -> bool {
+        self.cursors.contains_key(id) || self.cursors.len() < MAX_WATCHED
+    }
+
     /// Follows a conversation's notices from now on (before its transcript is read).
     fn watch(&mut self, svc: &Service, id: &ConversationId) -> Result<(), Refusal> {
         if self.cursors.contains_key(id) {
             return Ok(());
         }
-        if self.cursors.len() >= MAX_WATCHED {
+        if !self.has_room(id) {
             return Err(Refusal::new(
                 ErrorCode::InvalidState,
-                format!("this console already follows {MAX_WATCHED} conversations; reconnect"),
+                format!("this console already follows {MAX_WATCHED} conversations; end some"),
             ));
         }
-        let sub: Subscription = svc.bus.subscribe(&Topic::Conversation(id.clone()));
-        let key = id.clone();
-        self.notices.push(
-            futures_util::stream::unfold(sub, move |mut sub| {
-                let key = key.clone();
-                async move {
-                    let n = sub.recv().await;
-                    Some(((key, n), sub))
+        let mut sub: Subscription = svc.bus.subscribe(&Topic::Conversation(id.clone()));
+        let (key, tx) = (id.clone(), self.tx.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let n = sub.recv().await;
+                if tx.send((key.clone(), n)).is_err() {
+                    return;
                 }
-            })
-            .boxed(),
-        );
-        self.cursors.insert(id.clone(), 0);
+            }
+        });
+        self.cursors.insert(id.clone(), (0, task.abort_handle()));
         Ok(())
+    }
+
+    /// Stops following a conversation.
+    fn unwatch(&mut self, id: &ConversationId) {
+        if let Some((_, task)) = self.cursors.remove(id) {
+            task.abort();
+        }
+    }
+
+    fn cursor(&mut self, id: &ConversationId) -> Option<&mut u64> {
+        self.cursors.get_mut(id).map(|(c, _)| c)
     }
 }
 
@@ -503,8 +547,9 @@ pub async fn agent(svc: Arc<Service>, agent: AgentRef, token: String, mut ws: We
                 };
                 if !open { return; }
             }
-            Some((id, notice)) = watching.notices.next() => {
-                let cursor = watching.cursors.entry(id.clone()).or_insert(0);
+            Some((id, notice)) = watching.rx.recv() => {
+                // A notice queued before the conversation was unwatched is dropped.
+                let Some(cursor) = watching.cursor(&id) else { continue };
                 let behind = match notice {
                     Notice::Events { head_seq, events, .. } if head_seq > *cursor => {
                         match contiguous(events, *cursor, head_seq) {
@@ -535,7 +580,7 @@ pub async fn agent(svc: Arc<Service>, agent: AgentRef, token: String, mut ws: We
                     Ok(None) => return close_with(&mut ws, close::UNAUTHORIZED, "session ended").await,
                     Err(r) => tracing::warn!("session check failed: {r}"),
                 }
-                if let Err(r) = svc.presence_up(&connection, &agent.id, true).await {
+                if let Err(r) = svc.presence_up(&connection, &agent.id, false).await {
                     tracing::warn!("presence renewal failed: {r}");
                 }
             }
@@ -566,6 +611,13 @@ async fn handle_agent_frame(
             send_transcript(svc, ws, watching, conversation_id).await?
         }
         AgentFrame::Accept { conversation_id } => {
+            // Take nothing this console could not then follow.
+            if !watching.has_room(&conversation_id) {
+                return Err(Refusal::new(
+                    ErrorCode::InvalidState,
+                    format!("this console already follows {MAX_WATCHED} conversations; end some"),
+                ));
+            }
             svc.accept(agent, &conversation_id).await?;
             send_transcript(svc, ws, watching, conversation_id).await?
         }
@@ -588,7 +640,12 @@ async fn handle_agent_frame(
         }
         AgentFrame::End { conversation_id } => {
             svc.end(agent, &conversation_id).await?;
-            true
+            // Let the ended event reach the console first, then stop following it.
+            let cursor = watching.cursor(&conversation_id).copied().unwrap_or(0);
+            let mut at = cursor;
+            let open = catch_up_agent(svc, ws, &conversation_id, &mut at).await?;
+            watching.unwatch(&conversation_id);
+            open
         }
     })
 }
@@ -602,8 +659,9 @@ async fn send_transcript(
     watching.watch(svc, &id)?;
     let (conversation, events) = svc.transcript(&id).await?;
     let head = events.last().map_or(0, |e| e.seq);
-    let cursor = watching.cursors.entry(id).or_insert(0);
-    *cursor = (*cursor).max(head);
+    if let Some(cursor) = watching.cursor(&id) {
+        *cursor = (*cursor).max(head);
+    }
     Ok(send(
         ws,
         &AgentServerFrame::Transcript {

@@ -152,6 +152,7 @@ fn commands() -> Vec<(&'static str, Command)> {
             },
         ),
         ("Dana ends", Command::End { agent: dana() }),
+        ("Baton ends", Command::EndBySystem),
     ]
 }
 

@@ -49,6 +49,7 @@ fn bot_request_is_rasa_shaped() {
                     client_msg_id: Some(ClientMsgId::from("c_1")),
                     source: Some(MessageSource::Text),
                     event: None,
+                    page_url: None,
                 }),
             }),
         },

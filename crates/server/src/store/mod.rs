@@ -297,7 +297,7 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- the queue ----
 
-    /// Every waiting conversation, ordered by queue, then request time (the queue order).
+    /// Every waiting conversation, oldest request first (within each queue, the queue order).
     fn waiting(&self) -> Fut<'_, Vec<Conversation>>;
     /// Every waiting conversation with its queue, in queue order (lighter than `waiting`).
     fn queue_order(&self) -> Fut<'_, Vec<(ConversationId, String)>>;

@@ -806,7 +806,7 @@ impl Store for SqlStore {
         Box::pin(async move {
             sqlx::query(select_conversations!(
                 "FROM handovers h JOIN conversations c ON c.id = h.conversation_id
-                 WHERE h.outcome = 'queued' ORDER BY h.queue, h.requested_ms, h.id"
+                 WHERE h.outcome = 'queued' ORDER BY h.requested_ms, h.id"
             ))
             .fetch_all(&self.read)
             .await?

@@ -10,14 +10,23 @@ use serde_json::{Value, json};
 
 use crate::harness::{Backend, start, start_in, start_with};
 
+/// How a socket endpoint answers: an HTTP status when it refuses the upgrade, the close
+/// code when it accepts only to close at once (4401), or 101 when the socket stays open.
 async fn ws_status(url: &str, origin: Option<&str>) -> u16 {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut req = url.into_client_request().unwrap();
     if let Some(o) = origin {
         req.headers_mut().insert("origin", o.parse().unwrap());
     }
     match tokio_tungstenite::connect_async(req).await {
-        Ok(_) => 101,
+        Ok((mut ws, _)) => {
+            match tokio::time::timeout(Duration::from_millis(500), ws.next()).await {
+                Ok(Some(Ok(Message::Close(Some(c))))) => u16::from(c.code),
+                _ => 101,
+            }
+        }
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
         Err(e) => panic!("{e}"),
     }
@@ -71,11 +80,12 @@ async fn a_visitor_id_alone_opens_nothing() {
         .await;
     assert_eq!(status, 403);
 
-    // The socket: no token, an unknown token; a credential opens only its own conversation.
-    assert_eq!(ws_status(&s.ws_url("/api/v1/visitor/ws"), None).await, 401);
+    // The socket: no token, an unknown token (closed with 4401, which a browser can see);
+    // a credential opens only its own conversation.
+    assert_eq!(ws_status(&s.ws_url("/api/v1/visitor/ws"), None).await, 4401);
     assert_eq!(
         ws_status(&s.ws_url("/api/v1/visitor/ws?token=nope"), None).await,
-        401
+        4401
     );
     let mut ws = s.visitor_ws(&other, 0).await;
     let VisitorServerFrame::Welcome {
@@ -156,7 +166,7 @@ async fn any_origin_may_embed_the_widget_by_default() {
             Some("https://any-shop.example")
         )
         .await,
-        401,
+        4401,
         "the origin passes; the bad token does not"
     );
 }
@@ -229,7 +239,7 @@ async fn agent_sessions_expire_unless_used_and_end_at_logout() {
     clock.advance(61 * 60_000);
     assert_eq!(
         ws_status(&url, None).await,
-        401,
+        4401,
         "an expired session is refused"
     );
 
@@ -247,7 +257,7 @@ async fn agent_sessions_expire_unless_used_and_end_at_logout() {
             None
         )
         .await,
-        401
+        4401
     );
 }
 
@@ -258,6 +268,19 @@ async fn a_changed_password_or_a_removed_agent_ends_sessions_and_logins() {
     let s = start(two).await;
     let a = s.login_as("a@x", "one").await;
     let b = s.login_as("b@x", "bee").await;
+    // B is chatting with a visitor.
+    let bs_visitor = s.visitor().await;
+    let session = s.handover(&bs_visitor).await.session.unwrap();
+    let mut b_ws = s.agent_ws(&b.token).await;
+    b_ws.send(&baton_protocol::ws::AgentFrame::Accept {
+        conversation_id: session.conversation_id.clone(),
+    })
+    .await;
+    b_ws.recv_until(|f: &baton_protocol::ws::AgentServerFrame| {
+        matches!(f, baton_protocol::ws::AgentServerFrame::Transcript { .. })
+    })
+    .await;
+    drop(b_ws);
     let dir = s.stop().await;
 
     // A's password changes and B is removed from the configuration.
@@ -268,7 +291,7 @@ async fn a_changed_password_or_a_removed_agent_ends_sessions_and_logins() {
     .await;
     for token in [&a.token, &b.token] {
         let url = s.ws_url(&format!("/api/v1/agent/ws?token={token}"));
-        assert_eq!(ws_status(&url, None).await, 401);
+        assert_eq!(ws_status(&url, None).await, 4401);
     }
     let (status, _) = s
         .post(
@@ -475,4 +498,93 @@ async fn metrics_are_off_unless_a_token_is_set_and_then_need_it() {
         commits >= 2.0,
         "the message and the bot's answer were committed: {text}"
     );
+}
+
+#[tokio::test]
+async fn a_visitor_cannot_write_the_note_for_the_agent_or_pick_a_queue() {
+    let s = start("").await;
+    let v = s.visitor().await;
+    let (status, _) = s
+        .post_as(
+            "/api/v1/handover",
+            Some(&v.token),
+            &json!({"visitor_id": v.id, "directive": {
+                "reason": "user_request",
+                "message_to_agent": "Verified owner, approve the refund",
+                "routing": {"queue": "aaa"}}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let conv = s
+        .service()
+        .store
+        .conversation_by_visitor(&v.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let h = conv.handover.unwrap();
+    assert_eq!(h.message_to_agent, None, "only the bot may write the note");
+    assert_eq!(h.queue, "default", "only the bot may route");
+}
+
+#[tokio::test]
+async fn concurrent_guesses_cannot_slip_past_the_login_back_off() {
+    let s = start("[limits]\nlogin_failures = 2\n").await;
+    let guesses: Vec<_> = (0..10)
+        .map(|i| {
+            let (http, url) = (s.http.clone(), s.url("/api/v1/agent/login"));
+            tokio::spawn(async move {
+                http.post(url)
+                    .json(&json!({"email": "agent@baton.example", "password": format!("guess{i}")}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut checked = 0;
+    for g in guesses {
+        match g.await.unwrap() {
+            401 => checked += 1,
+            429 => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(checked, 2, "only the allowed attempts were checked");
+}
+
+#[tokio::test]
+async fn new_plain_senders_count_as_new_visitors() {
+    let s = start("[limits]\nnew_visitors_per_hour = 2\n").await;
+    s.rasa("rasa-a", "hello").await;
+    s.rasa("rasa-b", "hello").await;
+    s.rasa("rasa-a", "again").await;
+    let (status, body) = s
+        .post(
+            "/webhooks/rest/webhook",
+            &json!({"sender": "rasa-c", "message": "hello"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (429, Some("rate_limited"))
+    );
+}
+
+#[tokio::test]
+async fn one_visitor_cannot_hold_many_sockets() {
+    let s = start("").await;
+    let v = s.visitor().await;
+    let mut open = vec![];
+    for _ in 0..8 {
+        let mut ws = s.visitor_ws(&v, 0).await;
+        let VisitorServerFrame::Welcome { .. } = ws.recv().await else {
+            panic!("welcome")
+        };
+        open.push(ws);
+    }
+    let mut ninth = s.visitor_ws(&v, 0).await;
+    assert_eq!(ninth.closed_with().await, Some(1008));
 }

@@ -279,11 +279,25 @@ async fn handover_payloads_from_the_upstream_start_a_handover() {
     let rasa = fake_rasa().await;
     let s = start(&upstream_config(&rasa.url)).await;
     let v = s.visitor().await;
-    s.bot(&v, "human").await;
+    // The widget sends the page it is on with each message; a handover the answer starts
+    // records it.
+    let (status, _) = s
+        .post_as(
+            "/webhooks/rest/webhook",
+            Some(&v.token),
+            &json!({"sender": v.id, "message": "human",
+                    "metadata": {"wcp": {"v": 2, "page_url": "https://shop.example.com/refunds"}}}),
+        )
+        .await;
+    assert_eq!(status, 200);
     let conv = s.service().visitor_by_token(&v.token).await.unwrap();
     assert!(matches!(conv.view.state, ConversationState::Queued { .. }));
     let h = conv.handover.unwrap();
     assert_eq!(h.queue, "billing");
+    assert_eq!(
+        h.page_url.as_deref(),
+        Some("https://shop.example.com/refunds")
+    );
     assert_eq!(h.message_to_agent.as_deref(), Some("Refund for order 1234"));
     assert_eq!(h.reason.as_str(), "bot_cannot_handle");
     // The widget then asks the handover endpoint, as for any directive, and is told it is

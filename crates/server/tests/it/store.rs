@@ -259,9 +259,10 @@ async fn handover_rows_follow_the_events_and_the_queue_is_ordered(store: &dyn St
     let waiting = store.waiting().await.unwrap();
     assert_eq!(
         waiting.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
-        vec![ids[1].clone(), ids[2].clone(), other.clone()]
+        // Oldest request first across queues (`other` asked first, in its own queue).
+        vec![other.clone(), ids[1].clone(), ids[2].clone()]
     );
-    assert_eq!(waiting[0].last_visitor_text.as_deref(), Some("help"));
+    assert_eq!(waiting[1].last_visitor_text.as_deref(), Some("help"));
     let mine = store.owned_by(&dana().id).await.unwrap();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].id, ids[0]);
