@@ -478,4 +478,41 @@ fn every_state_has_its_own_sentence() {
             .unwrap()
             .starts_with("No agent")
     );
+
+    // What the widget shows: "checking" while a request is on its way; an outcome's sentence
+    // only until the visitor writes again (the bot has taken over by then); live states stay.
+    use baton_widget::texts::shown_status;
+    let shown = |s: &ConversationState, requesting, moved_on| {
+        shown_status(s, requesting, moved_on, Some("Off."), |at| at.to_owned())
+    };
+    assert!(
+        shown(&ConversationState::Bot, true, false)
+            .unwrap()
+            .starts_with("Checking")
+    );
+    assert_eq!(
+        shown(&ConversationState::Disabled, false, false).as_deref(),
+        Some("Off.")
+    );
+    assert_eq!(shown(&ConversationState::Disabled, false, true), None);
+    assert_eq!(
+        shown(
+            &ConversationState::Ended { by: EndedBy::Agent },
+            false,
+            true
+        ),
+        None
+    );
+    assert!(
+        shown(
+            &ConversationState::Queued {
+                position: None,
+                agents_online: Some(true)
+            },
+            false,
+            true
+        )
+        .is_some(),
+        "waiting is still news after the visitor writes"
+    );
 }
