@@ -542,6 +542,7 @@ impl Service {
                     Topic::Queue(q),
                     Notice::Queue {
                         conversation_id: id.clone(),
+                        left: !queued_now,
                         waiting,
                     },
                 )

@@ -532,6 +532,9 @@ pub async fn agent(svc: Arc<Service>, agent: AgentRef, token: String, mut ws: We
             }
             notice = queues.recv() => {
                 let open = match notice {
+                    Notice::Queue { conversation_id, left: true, .. } => {
+                        send(&mut ws, &AgentServerFrame::Dequeued { conversation_id }).await
+                    }
                     Notice::Queue { waiting: Some(conversation), .. } => {
                         send(&mut ws, &AgentServerFrame::Waiting { conversation: *conversation }).await
                     }

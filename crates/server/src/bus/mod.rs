@@ -88,8 +88,11 @@ pub enum Notice {
     Queue {
         /// Which.
         conversation_id: ConversationId,
+        /// It left the queue (accepted or cancelled).
+        #[serde(default)]
+        left: bool,
         /// When it entered: how consoles list it, computed once by the publisher (a
-        /// shortcut; `None` when it left, or when the publisher could not tell).
+        /// shortcut; `None` when the publisher could not tell, and receivers read it).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         waiting: Option<Box<baton_protocol::ws::ConversationSummary>>,
     },
@@ -296,6 +299,7 @@ mod tests {
         assert_eq!(mine.recv().await, n(1), "only its own topic");
         let q = Notice::Queue {
             conversation_id: ConversationId::from("c_1"),
+            left: false,
             waiting: None,
         };
         bus.publish(Topic::Queue("default".into()), q.clone()).await;

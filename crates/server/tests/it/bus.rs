@@ -51,6 +51,7 @@ async fn delivers_by_topic(publisher: &dyn Bus, receiver: &dyn Bus) {
     nothing(&mut conv).await;
     let q = Notice::Queue {
         conversation_id: ConversationId::from("c_1"),
+        left: false,
         waiting: None,
     };
     publisher
