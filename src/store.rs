@@ -112,6 +112,13 @@ pub struct Chat {
     persist: StoredValue<bool>,
     /// A credential request is on its way.
     fetching_credential: StoredValue<bool>,
+    /// The conversation's history was asked for (once per page view).
+    history_asked: StoredValue<bool>,
+    /// The history is being replayed over a short-lived socket; sends wait for it, so no
+    /// line is shown twice or out of order.
+    history_pending: StoredValue<bool>,
+    /// The conversation the socket welcomed us to.
+    conversation: StoredValue<Option<baton_protocol::ids::ConversationId>>,
 }
 
 const VISITOR_KEY: &str = "baton.visitor";
@@ -177,10 +184,37 @@ impl Chat {
         {
             session.head_seq = 0;
             chat.session.set_value(Some(session));
+            chat.history_asked.set_value(true);
             chat.replay_until.set_value(u64::MAX);
             chat.connect();
         }
         chat
+    }
+
+    /// Shows the conversation so far when the panel opens after a reload, whatever its phase:
+    /// a visitor with a credential but no live session (talking to the bot, or after an agent
+    /// chat) gets its history replayed over a socket that closes once the replay is over.
+    pub fn load_history(&self) {
+        if self.history_asked.get_value() {
+            return;
+        }
+        self.history_asked.set_value(true);
+        if self.credential.with_value(Option::is_none) || self.socket.with_value(Option::is_some) {
+            return;
+        }
+        self.history_pending.set_value(true);
+        self.replay_until.set_value(u64::MAX);
+        self.connect();
+    }
+
+    /// Waits (at most a few seconds) for a history replay to finish.
+    async fn history_loaded(&self) {
+        for _ in 0..250 {
+            if !self.history_pending.get_value() {
+                return;
+            }
+            pause(20).await;
+        }
     }
 
     /// A store that keeps nothing in `localStorage` and has no credential yet (tests).
@@ -206,6 +240,9 @@ impl Chat {
             replay_until: StoredValue::new(0),
             persist: StoredValue::new(false),
             fetching_credential: StoredValue::new(false),
+            history_asked: StoredValue::new(false),
+            history_pending: StoredValue::new(false),
+            conversation: StoredValue::new(None),
         }
     }
 
@@ -408,6 +445,7 @@ impl Chat {
         delivery: ArcRwSignal<Delivery>,
     ) {
         self.busy.set(true);
+        self.history_loaded().await;
         let credential = match self.ensure_credential().await {
             Ok(c) => c,
             Err(e) => {
@@ -488,6 +526,7 @@ impl Chat {
         self.notice.set(None);
         let chat = *self;
         spawn_local(async move {
+            chat.history_loaded().await;
             let result = match chat.ensure_credential().await {
                 Ok(c) => {
                     let req = HandoverRequest {
@@ -524,14 +563,7 @@ impl Chat {
         if let Some(session) = resp.session
             && self.socket.with_value(Option::is_none)
         {
-            // Kept so a reload can reconnect and replay the conversation.
-            if self.persist.get_value()
-                && let (Some(storage), Ok(json)) =
-                    (local_storage(), serde_json::to_string(&session))
-            {
-                let _ = storage.set_item(SESSION_KEY, &json);
-            }
-            self.session.set_value(Some(session));
+            self.keep_session(session);
             self.connect();
         }
     }
@@ -549,10 +581,15 @@ impl Chat {
     // ---- the agent socket ----
 
     fn connect(&self) {
-        let Some(session) = self.session.get_value() else {
-            return;
+        let token = match self.session.get_value() {
+            Some(session) => session.token,
+            None if self.history_pending.get_value() => match self.credential.get_value() {
+                Some(c) => c.token,
+                None => return,
+            },
+            None => return,
         };
-        let url = self.url(&format!("/api/v1/visitor/ws?token={}", session.token));
+        let url = self.url(&format!("/api/v1/visitor/ws?token={token}"));
         let chat = *self;
         let socket = Socket::open(
             &url,
@@ -575,6 +612,8 @@ impl Chat {
 
     fn on_socket_closed(&self, code: u16) {
         self.socket.set_value(None);
+        // A history replay that failed is not retried: the chat works without it.
+        self.history_pending.set_value(false);
         if code == baton_protocol::ws::close::UNAUTHORIZED {
             // The server no longer knows this credential: start afresh on the next contact.
             self.forget_credential();
@@ -601,12 +640,19 @@ impl Chat {
     /// Handles one frame from the visitor socket.
     pub fn on_frame(&self, frame: VisitorServerFrame) {
         match frame {
-            VisitorServerFrame::Welcome { head_seq, .. } => {
+            VisitorServerFrame::Welcome {
+                head_seq,
+                conversation_id,
+                ..
+            } => {
                 self.retries.set_value(0);
+                self.conversation.set_value(Some(conversation_id));
                 // Everything up to head_seq is history the server replays next; the state
                 // follows from applying it, so the welcome's own state is not needed.
                 self.replay_until.set_value(head_seq);
-                self.resend_outbox();
+                if !self.history_pending.get_value() {
+                    self.resend_outbox();
+                }
                 self.close_if_with_bot();
             }
             VisitorServerFrame::Event { event } => self.apply_event(event),
@@ -668,13 +714,35 @@ impl Chat {
         });
     }
 
-    /// After a history replay, a conversation that is back with the bot needs no socket.
+    /// After a history replay, a conversation that is back with the bot needs no socket; one
+    /// that turns out to be queued or with an agent keeps it as its live session.
     fn close_if_with_bot(&self) {
-        if self.state.get_untracked().transport() == Transport::BotHttp
-            && self.last_seq() >= self.replay_until.get_value()
-        {
-            self.close_socket();
+        if self.last_seq() < self.replay_until.get_value() {
+            return;
         }
+        if self.state.get_untracked().transport() == Transport::BotHttp {
+            self.close_socket();
+        } else if self.session.with_value(Option::is_none)
+            && let (Some(c), Some(conversation_id)) =
+                (self.credential.get_value(), self.conversation.get_value())
+        {
+            self.history_pending.set_value(false);
+            self.keep_session(VisitorSession {
+                conversation_id,
+                token: c.token,
+                head_seq: self.last_seq(),
+            });
+        }
+    }
+
+    /// Remembers the live session, so a reload reconnects and replays the conversation.
+    fn keep_session(&self, session: VisitorSession) {
+        if self.persist.get_value()
+            && let (Some(storage), Ok(json)) = (local_storage(), serde_json::to_string(&session))
+        {
+            let _ = storage.set_item(SESSION_KEY, &json);
+        }
+        self.session.set_value(Some(session));
     }
 
     fn close_socket(&self) {
@@ -682,6 +750,7 @@ impl Chat {
         // Close after the current callback returns (the socket owns the running closure).
         spawn_local(async move { chat.socket.set_value(None) });
         self.session.set_value(None);
+        self.history_pending.set_value(false);
         if self.persist.get_value()
             && let Some(s) = local_storage()
         {

@@ -16,8 +16,19 @@ use crate::texts;
 #[component]
 pub fn App() -> impl IntoView {
     let chat = expect_context::<Chat>();
+    let root = NodeRef::<leptos::html::Div>::new();
+    follow_visual_viewport(root);
+    // The conversation so far is fetched when the visitor first opens the panel.
+    Effect::new(move |_| {
+        if chat.open.get() {
+            chat.load_history();
+        }
+    });
     view! {
-        <div class="baton">
+        <div
+            class=move || if chat.open.get() { "baton baton--open" } else { "baton" }
+            node_ref=root
+        >
             <Show when=move || chat.open.get()>
                 <Panel/>
             </Show>
@@ -26,14 +37,68 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// The round button that opens and closes the panel.
+/// Keeps `--baton-vh` / `--baton-vtop` on the widget root at the visual viewport's height and
+/// offset, so a full-screen panel on a phone shrinks above the on-screen keyboard instead of
+/// hiding its composer behind it. (Set through the CSSOM, which a strict CSP allows.)
+fn follow_visual_viewport(root: NodeRef<leptos::html::Div>) {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::closure::Closure;
+    let Some(vv) = web_sys::window().and_then(|w| w.visual_viewport()) else {
+        return;
+    };
+    let update = {
+        let vv = vv.clone();
+        move || {
+            if let Some(el) = root.get_untracked() {
+                let style = web_sys::HtmlElement::style(&el);
+                let _ = style.set_property("--baton-vh", &format!("{}px", vv.height()));
+                let _ = style.set_property("--baton-vtop", &format!("{}px", vv.offset_top()));
+            }
+        }
+    };
+    Effect::new({
+        let update = update.clone();
+        move |_| {
+            if root.get().is_some() {
+                update();
+            }
+        }
+    });
+    // The widget lives as long as the page, so its listener does too.
+    let listener = Closure::<dyn Fn()>::new(update);
+    for event in ["resize", "scroll"] {
+        let _ = vv.add_event_listener_with_callback(event, listener.as_ref().unchecked_ref());
+    }
+    listener.forget();
+}
+
+/// Focuses an element once the DOM has settled (after a `Show` mounted or unmounted it).
+fn focus_soon(el: impl Fn() -> Option<web_sys::HtmlElement> + 'static) {
+    request_animation_frame(move || {
+        if let Some(el) = el() {
+            let _ = el.focus();
+        }
+    });
+}
+
+/// The round button that opens and closes the panel. Closing the panel, however it happens,
+/// brings the focus back here.
 #[component]
 fn Launcher() -> impl IntoView {
     let chat = expect_context::<Chat>();
+    let button = NodeRef::<leptos::html::Button>::new();
+    Effect::new(move |was_open: Option<bool>| {
+        let open = chat.open.get();
+        if was_open == Some(true) && !open {
+            focus_soon(move || button.get_untracked().map(Into::into));
+        }
+        open
+    });
     view! {
         <button
             type="button"
             class="baton-launcher"
+            node_ref=button
             aria-label=move || if chat.open.get() { "Close chat" } else { "Open chat" }
             aria-expanded=move || chat.open.get().to_string()
             on:click=move |_| chat.open.update(|o| *o = !*o)
@@ -197,43 +262,170 @@ fn Message(line: Line) -> impl IntoView {
     }
 }
 
-/// The "⋯" menu: Request live agent, and Cancel request while queued.
+/// The enabled items of a menu, in order.
+fn enabled_items(list: &web_sys::HtmlElement) -> Vec<web_sys::HtmlElement> {
+    use wasm_bindgen::JsCast;
+    let Ok(nodes) = list.query_selector_all("[role=menuitem]:not(:disabled)") else {
+        return vec![];
+    };
+    (0..nodes.length())
+        .filter_map(|i| nodes.get(i)?.dyn_into().ok())
+        .collect()
+}
+
+/// Which item gets the focus when the menu opens.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Edge {
+    First,
+    Last,
+}
+
+/// The "⋯" menu, a WAI-ARIA menu button: Request live agent, and Cancel request while queued.
+/// Enter, Space or ArrowDown open it on the first enabled item, ArrowUp on the last; arrows,
+/// Home and End move; Escape closes it and returns to the button; Tab or a click elsewhere
+/// closes it; disabled items are skipped.
 #[component]
 fn OverflowMenu() -> impl IntoView {
     let chat = expect_context::<Chat>();
-    let first = NodeRef::<leptos::html::Button>::new();
-    // Move focus into the menu when it opens, as the menu pattern expects.
+    let button = NodeRef::<leptos::html::Button>::new();
+    let list = NodeRef::<leptos::html::Ul>::new();
+    let container = NodeRef::<leptos::html::Div>::new();
+    let edge = StoredValue::new(Edge::First);
+    // Move focus into the menu when it opens (the list itself if no item is enabled).
     Effect::new(move |_| {
-        if chat.menu_open.get()
-            && let Some(b) = first.get()
-        {
-            let _ = b.focus();
+        if chat.menu_open.get() {
+            let at = edge.get_value();
+            focus_soon(move || {
+                let list: web_sys::HtmlElement = list.get_untracked()?.into();
+                let items = enabled_items(&list);
+                let item = match at {
+                    Edge::First => items.first(),
+                    Edge::Last => items.last(),
+                };
+                Some(item.cloned().unwrap_or(list))
+            });
         }
     });
+    let open_at = move |at: Edge| {
+        edge.set_value(at);
+        chat.menu_open.set(true);
+    };
+    let close = move |refocus: bool| {
+        chat.menu_open.set(false);
+        if refocus && let Some(b) = button.get_untracked() {
+            let _ = b.focus();
+        }
+    };
+    let on_button_key = move |ev: ev::KeyboardEvent| match ev.key().as_str() {
+        "ArrowDown" | "ArrowUp" => {
+            ev.prevent_default();
+            let at = if ev.key() == "ArrowUp" {
+                Edge::Last
+            } else {
+                Edge::First
+            };
+            if chat.menu_open.get_untracked() {
+                chat.menu_open.set(false);
+            }
+            open_at(at);
+        }
+        // Enter and Space click the button, which opens on the first item.
+        _ => {}
+    };
+    let on_menu_key = move |ev: ev::KeyboardEvent| {
+        let Some(list) = list.get_untracked() else {
+            return;
+        };
+        let items = enabled_items(&list);
+        let target = ev.target();
+        let current = items.iter().position(|i| {
+            target
+                .as_ref()
+                .is_some_and(|t| AsRef::<JsValue>::as_ref(t) == AsRef::<JsValue>::as_ref(i))
+        });
+        let n = items.len();
+        let to = match ev.key().as_str() {
+            "ArrowDown" => current.map_or(0, |i| (i + 1) % n.max(1)),
+            "ArrowUp" => current.map_or(n.saturating_sub(1), |i| (i + n - 1) % n.max(1)),
+            "Home" => 0,
+            "End" => n.saturating_sub(1),
+            "Escape" => {
+                ev.prevent_default();
+                // Only the menu closes, not the panel.
+                ev.stop_propagation();
+                close(true);
+                return;
+            }
+            "Tab" => {
+                // The default action moves on from the button, as if the menu were not there.
+                close(true);
+                return;
+            }
+            _ => return,
+        };
+        ev.prevent_default();
+        if let Some(item) = items.get(to) {
+            let _ = item.focus();
+        }
+    };
+    let on_focusout = move |ev: ev::FocusEvent| {
+        use wasm_bindgen::JsCast;
+        let inside = ev
+            .related_target()
+            .and_then(|t| t.dyn_into::<web_sys::Node>().ok())
+            .is_some_and(|n| {
+                container
+                    .get_untracked()
+                    .is_some_and(|c| c.contains(Some(&n)))
+            });
+        if !inside && chat.menu_open.get_untracked() {
+            chat.menu_open.set(false);
+        }
+    };
     let can_request = move || chat.state.get().can_request_handover();
     let queued = move || matches!(chat.state.get(), ConversationState::Queued { .. });
     view! {
-        <div class="baton-menu">
+        <div class="baton-menu" node_ref=container on:focusout=on_focusout>
             <button
                 type="button"
                 class="baton-icon-button"
+                node_ref=button
                 aria-label="More options"
                 aria-haspopup="menu"
+                aria-controls="baton-menu"
                 aria-expanded=move || chat.menu_open.get().to_string()
-                on:click=move |_| chat.menu_open.update(|o| *o = !*o)
+                on:click=move |_| {
+                    if chat.menu_open.get_untracked() {
+                        chat.menu_open.set(false);
+                    } else {
+                        open_at(Edge::First);
+                    }
+                }
+                on:keydown=on_button_key
             >
                 "⋯"
             </button>
             <Show when=move || chat.menu_open.get()>
-                <ul class="baton-menu__list" role="menu" aria-label="Chat options">
+                <ul
+                    id="baton-menu"
+                    class="baton-menu__list"
+                    role="menu"
+                    aria-label="Chat options"
+                    tabindex="-1"
+                    node_ref=list
+                    on:keydown=on_menu_key
+                >
                     <li role="none">
                         <button
                             type="button"
                             role="menuitem"
                             class="baton-menu__item"
-                            node_ref=first
+                            tabindex="-1"
                             disabled=move || !can_request()
-                            on:click=move |_| chat.request_agent(HandoverDirective::default())
+                            on:click=move |_| {
+                                close(true);
+                                chat.request_agent(HandoverDirective::default());
+                            }
                         >
                             "Request live agent"
                         </button>
@@ -244,7 +436,11 @@ fn OverflowMenu() -> impl IntoView {
                                 type="button"
                                 role="menuitem"
                                 class="baton-menu__item"
-                                on:click=move |_| chat.cancel_request()
+                                tabindex="-1"
+                                on:click=move |_| {
+                                    close(true);
+                                    chat.cancel_request();
+                                }
                             >
                                 "Cancel request"
                             </button>
@@ -261,6 +457,9 @@ fn OverflowMenu() -> impl IntoView {
 fn Composer() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let (draft, set_draft) = signal(String::new());
+    let input = NodeRef::<leptos::html::Textarea>::new();
+    // The panel opens with the focus in the message box.
+    focus_soon(move || input.get_untracked().map(Into::into));
     let submit = move || {
         let text = draft.get_untracked();
         if !text.trim().is_empty() {
@@ -277,6 +476,7 @@ fn Composer() -> impl IntoView {
             <textarea
                 id="baton-input"
                 class="baton-composer__input"
+                node_ref=input
                 rows="1"
                 placeholder="Write a message…"
                 maxlength="4096"

@@ -121,13 +121,7 @@ async fn the_launcher_opens_the_panel_and_the_menu_offers_a_live_agent() {
     assert_eq!(item.text_content().unwrap().trim(), "Request live agent");
     assert!(!item.has_attribute("disabled"));
     // Focus moves into the menu, and Escape closes it.
-    assert_eq!(
-        w.root
-            .active_element()
-            .map(|e| e.text_content().unwrap_or_default().trim().to_owned())
-            .as_deref(),
-        Some("Request live agent")
-    );
+    w.wait_focus("Request live agent").await;
     let esc = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &{
         let init = web_sys::KeyboardEventInit::new();
         init.set_key("Escape");
@@ -142,6 +136,118 @@ async fn the_launcher_opens_the_panel_and_the_menu_offers_a_live_agent() {
         w.find("[role=dialog]").is_some(),
         "the first Escape only closes the menu"
     );
+}
+
+/// Sends a key press to an element, as the browser does for the focused one.
+fn key(target: &Element, key: &str) {
+    let init = web_sys::KeyboardEventInit::new();
+    init.set_key(key);
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    let ev = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap();
+    target.dispatch_event(&ev).unwrap();
+}
+
+impl Mounted {
+    /// What has the focus in the widget: its class, label and text.
+    fn focused(&self) -> String {
+        self.root
+            .active_element()
+            .map(|e| {
+                format!(
+                    "{}|{}|{}",
+                    e.class_name(),
+                    e.get_attribute("aria-label").unwrap_or_default(),
+                    e.text_content().unwrap_or_default().trim()
+                )
+            })
+            .unwrap_or_default()
+    }
+
+    /// Waits (a frame or two) until the focus is on something matching `needle`.
+    async fn wait_focus(&self, needle: &str) {
+        for _ in 0..100 {
+            if self.focused().contains(needle) {
+                return;
+            }
+            tick().await;
+        }
+        panic!(
+            "focus never reached {needle:?}; it is on {:?}",
+            self.focused()
+        );
+    }
+
+    fn active(&self) -> Element {
+        self.root.active_element().expect("something has the focus")
+    }
+}
+
+#[wasm_bindgen_test]
+async fn the_menu_is_a_full_menu_button_and_the_focus_follows_the_panel() {
+    let w = mount(NOWHERE);
+    tick().await;
+    // Opening the panel puts the focus in the message box.
+    w.click(".baton-launcher");
+    w.wait_focus("baton-composer__input").await;
+
+    // ArrowDown on the button opens the menu on its first item; ArrowUp opens it on the last.
+    let more = w.get("[aria-label='More options']");
+    key(&more, "ArrowDown");
+    w.wait_focus("Request live agent").await;
+    assert_eq!(more.get_attribute("aria-expanded").as_deref(), Some("true"));
+    // Arrows, Home and End move among the enabled items (one here), wrapping.
+    key(&w.active(), "ArrowDown");
+    w.wait_focus("Request live agent").await;
+    key(&w.active(), "End");
+    w.wait_focus("Request live agent").await;
+    // Escape closes the menu only, and the focus returns to the button.
+    key(&w.active(), "Escape");
+    w.wait_focus("More options").await;
+    tick().await;
+    assert!(w.find("[role=menu]").is_none());
+    assert!(w.find("[role=dialog]").is_some());
+
+    // While queued, "Request live agent" is disabled and skipped: the menu opens on "Cancel
+    // request", whichever way it is opened.
+    w.chat.state.set(ConversationState::Queued {
+        position: Some(2),
+        agents_online: Some(true),
+    });
+    tick().await;
+    key(&more, "ArrowUp");
+    w.wait_focus("Cancel request").await;
+    key(&w.active(), "Home");
+    w.wait_focus("Cancel request").await;
+    assert!(
+        w.get("[role=menuitem][disabled]")
+            .text_content()
+            .unwrap()
+            .contains("Request live agent")
+    );
+    // Tab closes the menu (the focus moves on from the button).
+    key(&w.active(), "Tab");
+    tick().await;
+    assert!(w.find("[role=menu]").is_none());
+    assert_eq!(
+        more.get_attribute("aria-expanded").as_deref(),
+        Some("false")
+    );
+
+    // A click elsewhere (the focus leaves the menu) closes it too.
+    w.click("[aria-label='More options']");
+    w.wait_focus("Cancel request").await;
+    w.get(".baton-transcript")
+        .unchecked_into::<HtmlElement>()
+        .focus()
+        .unwrap();
+    tick().await;
+    assert!(w.find("[role=menu]").is_none());
+
+    // Escape in the panel closes it and the focus returns to the launcher.
+    key(&w.get(".baton-composer__input"), "Escape");
+    w.wait_focus("baton-launcher").await;
+    assert!(w.find("[role=dialog]").is_none());
 }
 
 #[wasm_bindgen_test]

@@ -6,7 +6,7 @@
 //! against Baton's `http://127.0.0.1:Q`), embeds the widget with the README's one tag, and
 //! is served under a strict Content-Security-Policy; the test fails on any CSP violation.
 //! One test drives it with a mouse on a desktop-sized window, the other by keyboard alone
-//! on a phone-sized screen.
+//! on a phone-sized touch screen (then taps Send, and looks at the widget in dark mode).
 //!
 //! Needs the release builds of the widget and console (`cargo xtask test` makes them; paths
 //! from BATON_WIDGET_DIR / BATON_CONSOLE_DIR) and chromedriver (CHROMEDRIVER, default
@@ -20,6 +20,7 @@ use axum::response::{Html, IntoResponse};
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::elements::{Element, ShadowRoot};
 use fantoccini::key::Key;
+use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use tokio::process::{Child, Command};
@@ -373,6 +374,35 @@ impl Visitor {
         );
     }
 
+    /// Evaluates `script` (a function body) with the widget's shadow root as `r`.
+    async fn in_widget(&self, script: &str) -> serde_json::Value {
+        self.0
+            .execute(
+                &format!("const r = document.querySelector('#baton-widget').shadowRoot; {script}"),
+                vec![],
+            )
+            .await
+            .unwrap()
+    }
+
+    /// The number of transcript lines shown.
+    async fn lines(&self) -> usize {
+        self.texts(".baton-message").await.len()
+    }
+
+    /// Waits until the focus is on a widget element whose class, label or text has `needle`.
+    async fn wait_focus(&self, needle: &str) {
+        eventually(&format!("the focus on {needle:?}"), || async {
+            self.focused().await.contains(needle).then_some(())
+        })
+        .await
+    }
+
+    /// Switches the page to `prefers-color-scheme: dark` (Chromium's DevTools protocol).
+    async fn prefer_dark(&self) {
+        self.0.issue_cmd(Cdp::dark()).await.unwrap();
+    }
+
     async fn no_csp_violations(&self) {
         let v = self
             .0
@@ -380,6 +410,36 @@ impl Visitor {
             .await
             .unwrap();
         assert_eq!(v, json!([]), "CSP violations on the host page");
+    }
+}
+
+/// A Chromium DevTools command sent through chromedriver.
+#[derive(Debug)]
+struct Cdp(serde_json::Value);
+
+impl Cdp {
+    fn dark() -> Self {
+        Self(json!({
+            "cmd": "Emulation.setEmulatedMedia",
+            "params": {"features": [{"name": "prefers-color-scheme", "value": "dark"}]},
+        }))
+    }
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.expect("a WebDriver session")
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(self.0.to_string()))
     }
 }
 
@@ -480,6 +540,27 @@ async fn on_another_origin_by_mouse_a_visitor_reaches_an_agent_and_back() {
         .await;
     let visitor_id = visitor.visitor_id().await;
     assert!(visitor_id.starts_with("v_"), "the server gave a credential");
+
+    // A reload while the bot is answering keeps the conversation: opening the panel shows it
+    // again, each line once.
+    let shown = visitor.lines().await;
+    visitor.0.refresh().await.unwrap();
+    visitor
+        .click(".baton-launcher:not([data-placeholder])")
+        .await;
+    visitor
+        .wait_text(".baton-message--bot .baton-message__text", "demo assistant")
+        .await;
+    visitor
+        .wait_text(".baton-message--visitor .baton-message__text", "hello")
+        .await;
+    eventually("the whole transcript", || async {
+        (visitor.lines().await == shown).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(visitor.lines().await, shown, "no line shown twice");
+    assert_eq!(visitor.status().await, "", "with the bot, no status line");
 
     // 2. Request live agent from the overflow menu → the waiting message.
     visitor.click("button[aria-label='More options']").await;
@@ -598,13 +679,32 @@ async fn on_another_origin_by_keyboard_on_a_phone_a_visitor_gets_in_the_queue() 
         .unwrap();
     assert_eq!(width, json!(375), "a phone-sized viewport");
 
-    // Tab from the page to the launcher and open the chat with Enter.
+    // Tab from the page to the launcher and open the chat with Enter: the focus lands in the
+    // message box.
     visitor.tab_to("baton-launcher", false).await;
     visitor.press(&[Key::Enter.into()]).await;
     eventually("the chat panel", || visitor.find("[role=dialog]")).await;
+    visitor.wait_focus("baton-composer__input").await;
 
-    // Back to the message box, type, Enter sends.
-    visitor.tab_to("baton-composer__input", true).await;
+    // On a phone the panel fills the screen, the launcher steps aside so nothing covers Send,
+    // and the text box is 16 px (no zoom on focus).
+    let layout = visitor
+        .in_widget(
+            "const send = r.querySelector('.baton-composer__send').getBoundingClientRect(); \
+             const top = r.elementFromPoint(send.x + send.width / 2, send.y + send.height / 2); \
+             const panel = r.querySelector('.baton-panel').getBoundingClientRect(); \
+             return [top && top.className, getComputedStyle(r.querySelector('.baton-composer__input')).fontSize, \
+                     panel.width, panel.bottom <= window.innerHeight, \
+                     getComputedStyle(r.querySelector('.baton-launcher')).display];",
+        )
+        .await;
+    assert_eq!(
+        layout,
+        json!(["baton-composer__send", "16px", 375, true, "none"]),
+        "Send is on top, 16 px input, full-width panel within the screen, launcher hidden"
+    );
+
+    // Type, Enter sends.
     for c in "hello".chars() {
         visitor.press(&[c]).await;
     }
@@ -613,23 +713,26 @@ async fn on_another_origin_by_keyboard_on_a_phone_a_visitor_gets_in_the_queue() 
         .wait_text(".baton-message--bot .baton-message__text", "demo assistant")
         .await;
 
-    // The overflow menu by keyboard: Enter opens it and focuses "Request live agent".
+    // The overflow menu by keyboard: ArrowDown opens it on "Request live agent", Enter picks it.
     visitor.tab_to("More options", true).await;
     let more = visitor.focused().await;
     assert!(more.contains("baton-icon-button"), "{more}");
-    visitor.press(&[Key::Enter.into()]).await;
-    eventually("focus in the menu", || async {
-        visitor
-            .focused()
-            .await
-            .contains("Request live agent")
-            .then_some(())
-    })
-    .await;
+    visitor.press(&[Key::Down.into()]).await;
+    visitor.wait_focus("Request live agent").await;
     visitor.press(&[Key::Enter.into()]).await;
     visitor
         .wait_status("Please wait for a couple of minutes while a live agent connects")
         .await;
+
+    // While queued the menu opens on "Cancel request" (the disabled item is skipped), and
+    // Escape closes it with the focus back on its button.
+    visitor.wait_focus("More options").await;
+    visitor.press(&[Key::Enter.into()]).await;
+    visitor.wait_focus("Cancel request").await;
+    visitor.press(&[Key::Escape.into()]).await;
+    visitor.wait_focus("More options").await;
+    assert!(visitor.find("[role=menu]").await.is_none());
+    assert!(visitor.find("[role=dialog]").await.is_some());
 
     // The agent sees it, across origins and replicas of nothing: the same server.
     let visitor_id = visitor.visitor_id().await;
@@ -642,9 +745,32 @@ async fn on_another_origin_by_keyboard_on_a_phone_a_visitor_gets_in_the_queue() 
             "Hello from Dana",
         )
         .await;
+
+    // A tap on Send sends (touch emulation; nothing covers the button).
+    let input = visitor
+        .find("textarea.baton-composer__input")
+        .await
+        .unwrap();
+    input.send_keys("Tapped send").await.unwrap();
+    visitor.click(".baton-composer__send").await;
+    agent
+        .wait_text(".console-message--visitor", "Tapped send")
+        .await;
     std::fs::create_dir_all(repo().join("target/e2e")).unwrap();
     std::fs::write(
         repo().join("target/e2e/widget-phone.png"),
+        visitor.0.screenshot().await.unwrap(),
+    )
+    .unwrap();
+
+    // Dark mode follows the system setting.
+    visitor.prefer_dark().await;
+    let surface = visitor
+        .in_widget("return getComputedStyle(r.querySelector('.baton-panel')).backgroundColor;")
+        .await;
+    assert_eq!(surface, json!("rgb(22, 27, 34)"), "the dark surface");
+    std::fs::write(
+        repo().join("target/e2e/widget-dark.png"),
         visitor.0.screenshot().await.unwrap(),
     )
     .unwrap();
