@@ -15,13 +15,14 @@ use baton_protocol::bot::{
 use baton_protocol::decide::{self, Applied, View};
 use baton_protocol::ids::{ClientMsgId, VisitorId};
 use baton_protocol::state::{ConversationState, EndedBy, Input, Transport, transition};
+use baton_protocol::status::OffloadStatus;
 use baton_protocol::ws::{
     ErrorCode, Event, EventBody, HandoverRequest, HandoverResponse, Role, VisitorCredentials,
     VisitorFrame, VisitorServerFrame, VisitorSession,
 };
 use baton_protocol::{MAX_TEXT_BYTES, PROTOCOL_VERSION};
 
-use baton_browser::{FetchError, Socket, post_json_as};
+use baton_browser::{FetchError, Socket, get_json, post_json_as};
 
 /// Whether a visitor message reached the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,6 +98,11 @@ pub struct Chat {
     pub menu_open: RwSignal<bool>,
     /// Waiting for the bot's answer.
     pub busy: RwSignal<bool>,
+    /// The offloading status (open, closed, disabled, with the configured text), as last
+    /// fetched or pushed.
+    pub offload: RwSignal<Option<OffloadStatus>>,
+    /// When the status was last fetched (ms since the epoch).
+    status_at: StoredValue<f64>,
     next_key: StoredValue<u64>,
     /// The conversation as the events applied so far leave it.
     view: StoredValue<View>,
@@ -207,6 +213,22 @@ impl Chat {
         self.connect();
     }
 
+    /// Fetches the offloading status (when the panel or the menu opens; at most every 10 s),
+    /// so the menu and the status line say what the server would do.
+    pub fn refresh_status(&self) {
+        let now = js_sys::Date::now();
+        if now - self.status_at.get_value() < 10_000.0 {
+            return;
+        }
+        self.status_at.set_value(now);
+        let chat = *self;
+        spawn_local(async move {
+            if let Ok(status) = get_json::<OffloadStatus>(&chat.url("/api/v1/status")).await {
+                chat.offload.set(Some(status));
+            }
+        });
+    }
+
     /// Waits (at most a few seconds) for a history replay to finish.
     async fn history_loaded(&self) {
         for _ in 0..250 {
@@ -231,6 +253,8 @@ impl Chat {
             open: RwSignal::new(false),
             menu_open: RwSignal::new(false),
             busy: RwSignal::new(false),
+            offload: RwSignal::new(None),
+            status_at: StoredValue::new(f64::NEG_INFINITY),
             next_key: StoredValue::new(0),
             view: StoredValue::new(View::default()),
             session: StoredValue::new(None),
@@ -678,9 +702,11 @@ impl Chat {
                     self.error.set(Some(message));
                 }
             }
-            VisitorServerFrame::Status { .. }
-            | VisitorServerFrame::Pong
-            | VisitorServerFrame::Unknown => {}
+            VisitorServerFrame::Status { status } => {
+                self.status_at.set_value(js_sys::Date::now());
+                self.offload.set(Some(status));
+            }
+            VisitorServerFrame::Pong | VisitorServerFrame::Unknown => {}
         }
     }
 
@@ -784,6 +810,18 @@ impl Chat {
             (s, _) => s.clone(),
         };
         self.view.set_value(view);
+        // An outcome's sentence is news until the visitor writes to the bot again (live, `send`
+        // says so; in a replay, the visitor's next message does).
+        match &event.body {
+            EventBody::Message {
+                role: Role::Visitor,
+                ..
+            } if next.transport() == Transport::BotHttp => self.moved_on.set(true),
+            EventBody::HandoverOutcome { .. }
+            | EventBody::ChatEnded { .. }
+            | EventBody::HandoverCancelled => self.moved_on.set(false),
+            _ => {}
+        }
         self.show(&event.body, &before);
         if next != before {
             self.state.set(next.clone());

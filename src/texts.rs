@@ -2,6 +2,7 @@
 //! without a browser and every state has exactly one honest sentence.
 
 use baton_protocol::state::ConversationState;
+use baton_protocol::status::{OffloadState, OffloadStatus};
 
 /// The status line under the header, or `None` while the bot simply answers.
 /// `notice` is the server's text for the latest handover outcome; `next_open` formats a
@@ -82,4 +83,52 @@ pub fn header_label(state: &ConversationState) -> &'static str {
         ConversationState::AgentJoined { .. } => "Live agent",
         _ => "Assistant",
     }
+}
+
+/// The server's configured sentence for `state`, from the offloading status it reported (so a
+/// reload shows the site owner's text, not the widget's fallback).
+pub fn configured<'a>(
+    state: &ConversationState,
+    offload: Option<&'a OffloadStatus>,
+) -> Option<&'a str> {
+    let offload = offload?;
+    let matches = matches!(
+        (state, offload.state),
+        (ConversationState::Queued { .. }, OffloadState::Open)
+            | (ConversationState::Closed { .. }, OffloadState::Closed)
+            | (ConversationState::Disabled, OffloadState::Disabled)
+    );
+    matches.then_some(offload.message.as_deref()).flatten()
+}
+
+/// Why "Request live agent" cannot be chosen now, or `None` when it can: the conversation is
+/// already with a person (or on its way), or the offloading status says nobody can come.
+pub fn request_blocked(
+    state: &ConversationState,
+    requesting: bool,
+    offload: Option<&OffloadStatus>,
+    next_open: impl Fn(&str) -> String,
+) -> Option<String> {
+    if requesting {
+        return Some("Checking whether an agent is available…".into());
+    }
+    match state {
+        ConversationState::HandoverRequested { .. } => {
+            return Some("Checking whether an agent is available…".into());
+        }
+        ConversationState::Queued { .. } => return Some("You are already in the queue.".into()),
+        ConversationState::AgentJoined { agent } => {
+            return Some(format!("You are chatting with {}.", agent.name));
+        }
+        _ => {}
+    }
+    let offload = offload?;
+    let as_state = match offload.state {
+        OffloadState::Open => return None,
+        OffloadState::Closed => ConversationState::Closed {
+            next_open_at: offload.next_open_at.clone(),
+        },
+        OffloadState::Disabled => ConversationState::Disabled,
+    };
+    status_line(&as_state, offload.message.as_deref(), next_open)
 }

@@ -22,6 +22,7 @@ pub fn App() -> impl IntoView {
     Effect::new(move |_| {
         if chat.open.get() {
             chat.load_history();
+            chat.refresh_status();
         }
     });
     view! {
@@ -164,11 +165,19 @@ fn format_local(at: &str) -> String {
 fn StatusLine() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let text = Memo::new(move |_| {
+        let state = chat.state.get();
+        let notice = chat.notice.get();
+        let offload = chat.offload.get();
+        // The server's text from the handover answer, or after a reload the configured one
+        // from the status.
+        let configured = notice
+            .as_deref()
+            .or_else(|| texts::configured(&state, offload.as_ref()));
         texts::shown_status(
-            &chat.state.get(),
+            &state,
             chat.requesting.get(),
             chat.moved_on.get(),
-            chat.notice.get().as_deref(),
+            configured,
             format_local,
         )
     });
@@ -294,6 +303,7 @@ fn OverflowMenu() -> impl IntoView {
     // Move focus into the menu when it opens (the list itself if no item is enabled).
     Effect::new(move |_| {
         if chat.menu_open.get() {
+            chat.refresh_status();
             let at = edge.get_value();
             focus_soon(move || {
                 let list: web_sys::HtmlElement = list.get_untracked()?.into();
@@ -382,7 +392,14 @@ fn OverflowMenu() -> impl IntoView {
             chat.menu_open.set(false);
         }
     };
-    let can_request = move || chat.state.get().can_request_handover();
+    let blocked = Memo::new(move |_| {
+        texts::request_blocked(
+            &chat.state.get(),
+            chat.requesting.get(),
+            chat.offload.get().as_ref(),
+            format_local,
+        )
+    });
     let queued = move || matches!(chat.state.get(), ConversationState::Queued { .. });
     view! {
         <div class="baton-menu" node_ref=container on:focusout=on_focusout>
@@ -421,13 +438,28 @@ fn OverflowMenu() -> impl IntoView {
                             role="menuitem"
                             class="baton-menu__item"
                             tabindex="-1"
-                            disabled=move || !can_request()
+                            aria-label="Request live agent"
+                            disabled=move || blocked.with(Option::is_some)
+                            aria-describedby=move || {
+                                blocked.with(Option::is_some).then_some("baton-menu-reason")
+                            }
                             on:click=move |_| {
                                 close(true);
                                 chat.request_agent(HandoverDirective::default());
                             }
                         >
                             "Request live agent"
+                            {move || {
+                                blocked
+                                    .get()
+                                    .map(|why| {
+                                        view! {
+                                            <span class="baton-menu__reason" id="baton-menu-reason">
+                                                {why}
+                                            </span>
+                                        }
+                                    })
+                            }}
                         </button>
                     </li>
                     <Show when=queued>

@@ -251,6 +251,85 @@ async fn the_menu_is_a_full_menu_button_and_the_focus_follows_the_panel() {
 }
 
 #[wasm_bindgen_test]
+async fn the_menu_says_why_a_person_cannot_come_and_the_status_text_is_the_servers() {
+    let w = mount(NOWHERE);
+    w.chat.open.set(true);
+    tick().await;
+    // Closed: the item is disabled, and says when the team is back.
+    w.chat.offload.set(Some(OffloadStatus {
+        next_open_at: Some("2026-11-23T09:00:00+01:00".into()),
+        message: Some("The shop's team is away.".into()),
+        ..status(OffloadState::Closed)
+    }));
+    w.click("[aria-label='More options']");
+    tick().await;
+    let item = w.get("[role=menuitem]");
+    assert!(item.has_attribute("disabled"));
+    let reason = w.text("#baton-menu-reason");
+    assert!(
+        reason.starts_with("The shop's team is away. We are back "),
+        "{reason}"
+    );
+    assert_eq!(
+        item.get_attribute("aria-describedby").as_deref(),
+        Some("baton-menu-reason")
+    );
+    assert_eq!(
+        item.get_attribute("aria-label").as_deref(),
+        Some("Request live agent")
+    );
+    // With no enabled item, the focus goes to the menu itself, and Escape still closes it.
+    w.wait_focus("baton-menu__list").await;
+    key(&w.active(), "Escape");
+    w.wait_focus("More options").await;
+
+    // Disabled: its own configured sentence.
+    w.chat.offload.set(Some(OffloadStatus {
+        message: Some("Live chat is off today.".into()),
+        ..status(OffloadState::Disabled)
+    }));
+    w.click("[aria-label='More options']");
+    tick().await;
+    assert_eq!(w.text("#baton-menu-reason"), "Live chat is off today.");
+    key(&w.active(), "Escape");
+
+    // Open: the item is enabled with no reason.
+    w.chat.offload.set(Some(status(OffloadState::Open)));
+    w.click("[aria-label='More options']");
+    tick().await;
+    assert!(!w.get("[role=menuitem]").has_attribute("disabled"));
+    assert!(w.find("#baton-menu-reason").is_none());
+    key(&w.active(), "Escape");
+
+    // Queued after a reload (no handover answer to quote): the status line uses the server's
+    // configured waiting text from the status, not the widget's fallback.
+    w.chat.offload.set(Some(OffloadStatus {
+        message: Some("Hang on, the shop's team is coming.".into()),
+        ..status(OffloadState::Open)
+    }));
+    for e in request(
+        1,
+        ConversationState::Queued {
+            position: None,
+            agents_online: Some(true),
+        },
+    ) {
+        w.chat.apply_event(e);
+    }
+    tick().await;
+    assert_eq!(
+        w.text(".baton-status"),
+        "Hang on, the shop's team is coming."
+    );
+    w.click("[aria-label='More options']");
+    tick().await;
+    assert_eq!(
+        w.text("#baton-menu-reason"),
+        "You are already in the queue."
+    );
+}
+
+#[wasm_bindgen_test]
 async fn party_text_is_never_interpreted_as_html() {
     let w = mount(NOWHERE);
     w.chat.open.set(true);

@@ -48,15 +48,33 @@ pub async fn post_json_as<T: Serialize, R: DeserializeOwned>(
     body: &T,
     bearer: Option<&str>,
 ) -> Result<R, FetchError> {
+    let body = serde_json::to_string(body).map_err(|e| e.to_string())?;
+    request_json(url, Some(body), bearer).await
+}
+
+/// GETs `url` and decodes the JSON answer.
+pub async fn get_json<R: DeserializeOwned>(url: &str) -> Result<R, FetchError> {
+    request_json(url, None, None).await
+}
+
+/// POST with a JSON body, or GET without one.
+async fn request_json<R: DeserializeOwned>(
+    url: &str,
+    body: Option<String>,
+    bearer: Option<&str>,
+) -> Result<R, FetchError> {
     let init = RequestInit::new();
-    init.set_method("POST");
-    init.set_body(&JsValue::from_str(
-        &serde_json::to_string(body).map_err(|e| e.to_string())?,
-    ));
+    let has_body = body.is_some();
+    if let Some(body) = body {
+        init.set_method("POST");
+        init.set_body(&JsValue::from_str(&body));
+    }
     let req = Request::new_with_str_and_init(url, &init).map_err(js_err)?;
-    req.headers()
-        .set("Content-Type", "application/json")
-        .map_err(js_err)?;
+    if has_body {
+        req.headers()
+            .set("Content-Type", "application/json")
+            .map_err(js_err)?;
+    }
     if let Some(token) = bearer {
         req.headers()
             .set("Authorization", &format!("Bearer {token}"))

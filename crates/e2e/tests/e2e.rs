@@ -27,6 +27,10 @@ use tokio::process::{Child, Command};
 
 const WAIT: Duration = Duration::from_secs(20);
 
+/// The site owner's own waiting text (configured, so a reload must keep it, not fall back to
+/// the widget's default sentence).
+const WAITING: &str = "Hang on, someone from the Outdoor Shop team is coming.";
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -185,7 +189,9 @@ async fn sites() -> Sites {
     let mut cfg = baton_server::Config::load_str(
         std::path::Path::new("e2e.toml"),
         // Only the site owner's origin may embed the widget (plus Baton's own pages).
-        &format!("[server]\nallowed_origins = [\"{host_origin}\"]\n"),
+        &format!(
+            "[server]\nallowed_origins = [\"{host_origin}\"]\n[texts]\nwaiting = \"{WAITING}\"\n"
+        ),
     )
     .unwrap();
     cfg.listen = "127.0.0.1:0".parse().unwrap();
@@ -565,9 +571,7 @@ async fn on_another_origin_by_mouse_a_visitor_reaches_an_agent_and_back() {
     // 2. Request live agent from the overflow menu → the waiting message.
     visitor.click("button[aria-label='More options']").await;
     visitor.click("[role=menuitem]").await;
-    visitor
-        .wait_status("Please wait for a couple of minutes while a live agent connects")
-        .await;
+    visitor.wait_status(WAITING).await;
 
     // 3. The agent sees the conversation with its bot transcript, and accepts.
     agent.accept(&visitor_id).await;
@@ -651,6 +655,29 @@ async fn on_another_origin_by_mouse_a_visitor_reaches_an_agent_and_back() {
         .texts(".baton-message--bot .baton-message__text")
         .await;
     assert!(bot.last().unwrap().contains("demo assistant"), "{bot:?}");
+
+    // A reload after the agent chat shows all of it, each line once, back with the bot (the
+    // visitor has written since, so the "ended" sentence is no longer news).
+    let shown = visitor.lines().await;
+    visitor.0.refresh().await.unwrap();
+    visitor
+        .click(".baton-launcher:not([data-placeholder])")
+        .await;
+    visitor
+        .wait_text(".baton-message--system", "Dana ended the chat")
+        .await;
+    eventually("the whole transcript", || async {
+        (visitor.lines().await == shown).then_some(())
+    })
+    .await;
+    visitor
+        .wait_text(
+            ".baton-message--agent .baton-message__text",
+            "Hi, I'm Dana.",
+        )
+        .await;
+    assert_eq!(visitor.status().await, "");
+    assert_eq!(visitor.texts(".baton-panel__subtitle").await, ["Assistant"]);
     visitor.no_csp_violations().await;
 
     agent.0.close().await.unwrap();
@@ -720,9 +747,7 @@ async fn on_another_origin_by_keyboard_on_a_phone_a_visitor_gets_in_the_queue() 
     visitor.press(&[Key::Down.into()]).await;
     visitor.wait_focus("Request live agent").await;
     visitor.press(&[Key::Enter.into()]).await;
-    visitor
-        .wait_status("Please wait for a couple of minutes while a live agent connects")
-        .await;
+    visitor.wait_status(WAITING).await;
 
     // While queued the menu opens on "Cancel request" (the disabled item is skipped), and
     // Escape closes it with the focus back on its button.
@@ -733,6 +758,27 @@ async fn on_another_origin_by_keyboard_on_a_phone_a_visitor_gets_in_the_queue() 
     visitor.wait_focus("More options").await;
     assert!(visitor.find("[role=menu]").await.is_none());
     assert!(visitor.find("[role=dialog]").await.is_some());
+
+    // A reload while queued: reopened by keyboard, the widget shows the conversation, the
+    // queue and the site owner's own waiting text.
+    let shown = visitor.lines().await;
+    visitor.0.refresh().await.unwrap();
+    eventually("the wasm launcher", || {
+        visitor.find(".baton-launcher:not([data-placeholder])")
+    })
+    .await;
+    visitor.tab_to("baton-launcher", false).await;
+    visitor.press(&[Key::Enter.into()]).await;
+    visitor.wait_focus("baton-composer__input").await;
+    visitor.wait_status(WAITING).await;
+    eventually("the whole transcript", || async {
+        (visitor.lines().await == shown).then_some(())
+    })
+    .await;
+    assert_eq!(
+        visitor.texts(".baton-panel__subtitle").await,
+        ["Waiting for an agent"]
+    );
 
     // The agent sees it, across origins and replicas of nothing: the same server.
     let visitor_id = visitor.visitor_id().await;
