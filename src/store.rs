@@ -224,9 +224,18 @@ impl Chat {
         let chat = *self;
         spawn_local(async move {
             if let Ok(status) = get_json::<OffloadStatus>(&chat.url("/api/v1/status")).await {
-                chat.offload.set(Some(status));
+                chat.take_status(status);
             }
         });
+    }
+
+    /// A newer offloading status. While queued its text is fresher than the handover answer's
+    /// (an agent came online since, or the last one left), so it takes the answer's place.
+    pub fn take_status(&self, status: OffloadStatus) {
+        if matches!(self.state.get_untracked(), ConversationState::Queued { .. }) {
+            self.notice.set(None);
+        }
+        self.offload.set(Some(status));
     }
 
     /// Waits (at most a few seconds) for a history replay to finish.
@@ -704,7 +713,7 @@ impl Chat {
             }
             VisitorServerFrame::Status { status } => {
                 self.status_at.set_value(js_sys::Date::now());
-                self.offload.set(Some(status));
+                self.take_status(status);
             }
             VisitorServerFrame::Pong | VisitorServerFrame::Unknown => {}
         }

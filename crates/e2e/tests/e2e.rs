@@ -692,7 +692,6 @@ async fn on_another_origin_by_keyboard_on_a_phone_a_visitor_gets_in_the_queue() 
     let driver = start_chromedriver().await;
     let agent = Agent(browser(&driver, Screen::Desktop).await);
     let visitor = Visitor(browser(&driver, Screen::Phone).await);
-    agent.log_in(&sites.console).await;
 
     visitor.0.goto(&sites.page).await.unwrap();
     eventually("the wasm launcher", || {
@@ -747,7 +746,10 @@ async fn on_another_origin_by_keyboard_on_a_phone_a_visitor_gets_in_the_queue() 
     visitor.press(&[Key::Down.into()]).await;
     visitor.wait_focus("Request live agent").await;
     visitor.press(&[Key::Enter.into()]).await;
-    visitor.wait_status(WAITING).await;
+    // Nobody is logged in to the console yet.
+    visitor
+        .wait_status("There are no agents available at this time")
+        .await;
 
     // While queued the menu opens on "Cancel request" (the disabled item is skipped), and
     // Escape closes it with the focus back on its button.
@@ -758,6 +760,10 @@ async fn on_another_origin_by_keyboard_on_a_phone_a_visitor_gets_in_the_queue() 
     visitor.wait_focus("More options").await;
     assert!(visitor.find("[role=menu]").await.is_none());
     assert!(visitor.find("[role=dialog]").await.is_some());
+
+    // An agent logs in: the waiting widget changes what it says, without a reload.
+    agent.log_in(&sites.console).await;
+    visitor.wait_status(WAITING).await;
 
     // A reload while queued: reopened by keyboard, the widget shows the conversation, the
     // queue and the site owner's own waiting text.

@@ -37,6 +37,10 @@ use crate::store::{self, AgentRecord, Commit, Conversation, NewConversation, Sto
 /// How often a commit is retried when another writer got there first.
 const COMMIT_ATTEMPTS: usize = 16;
 
+/// How often the offloading status is recomputed besides presence changes (opening hours
+/// begin and end, a console's lease runs out).
+const STATUS_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Parts a test may replace.
 #[derive(Default)]
 pub struct Deps {
@@ -74,6 +78,10 @@ pub struct Service {
     passwords: Passwords,
     logins: LoginThrottle,
     shutdown: watch::Sender<bool>,
+    /// The offloading status as visitor sockets were last told it (queue length aside):
+    /// recomputed when agent presence changes anywhere and every few seconds (opening hours,
+    /// leases that ran out), and pushed to every visitor socket when it changes.
+    status_told: watch::Sender<Option<OffloadStatus>>,
 }
 
 /// The outcome of [`Service::execute`].
@@ -207,22 +215,30 @@ impl Service {
             replica,
             config,
             shutdown: watch::channel(false).0,
+            status_told: watch::channel(None).0,
         });
         svc.ensure_agents().await?;
         tokio::spawn(crate::queue::run(svc.clone()));
         // Any replica's console coming or going makes the kept count of agents stale.
         let weak = Arc::downgrade(&svc);
+        // The status visitors see follows, within STATUS_RECHECK at worst.
         let mut presence = svc.bus.subscribe(&Topic::Presence);
         let mut stop = svc.shutdown_signal();
+        svc.recheck_status().await;
         tokio::spawn(async move {
+            let mut tick = tokio::time::interval(STATUS_RECHECK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tokio::select! {
-                    _ = presence.recv() => match weak.upgrade() {
-                        Some(svc) => svc.presence_changed(),
-                        None => return,
-                    },
+                let changed = tokio::select! {
+                    _ = presence.recv() => true,
+                    _ = tick.tick() => false,
                     _ = stop.changed() => return,
+                };
+                let Some(svc) = weak.upgrade() else { return };
+                if changed {
+                    svc.presence_changed();
                 }
+                svc.recheck_status().await;
             }
         });
         let weak = Arc::downgrade(&svc);
@@ -907,6 +923,34 @@ impl Service {
             next_open_at,
             message: Some(message),
         })
+    }
+
+    /// Recomputes the offloading status and, if what a visitor would be told changed (state,
+    /// agents online, next opening, text), has every visitor socket push it.
+    pub async fn recheck_status(&self) {
+        let Ok(status) = self.status().await else {
+            return;
+        };
+        let key = |s: &OffloadStatus| {
+            (
+                s.state,
+                s.agents_online,
+                s.next_open_at.clone(),
+                s.message.clone(),
+            )
+        };
+        self.status_told.send_if_modified(|told| {
+            if told.as_ref().map(key) == Some(key(&status)) {
+                return false;
+            }
+            *told = Some(status);
+            true
+        });
+    }
+
+    /// The status visitor sockets are told, and its changes.
+    pub fn status_changes(&self) -> watch::Receiver<Option<OffloadStatus>> {
+        self.status_told.subscribe()
     }
 
     /// A visitor message over the socket. While the bot still answers (queued), its answer

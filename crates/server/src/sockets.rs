@@ -255,6 +255,7 @@ pub async fn visitor(svc: Arc<Service>, conv: Conversation, mut ws: WebSocket) {
     // subscription.
     let mut notices = svc.bus.subscribe(&Topic::Conversation(id.clone()));
     let mut position = QueueWatch::register(&svc, &id);
+    let mut status = svc.status_changes();
     if svc.queues.sockets_for(&id) > MAX_VISITOR_SOCKETS {
         return close_with(&mut ws, close::POLICY, "too many sockets for this visitor").await;
     }
@@ -290,7 +291,18 @@ pub async fn visitor(svc: Arc<Service>, conv: Conversation, mut ws: WebSocket) {
         state,
         head_seq: conv.view.head_seq,
     };
-    if !send(&mut ws, &welcome).await || !catch_up_visitor(&svc, &mut ws, &id, &mut sent).await {
+    // The welcome, the offloading status as it is now (then whenever it changes), and the
+    // replay.
+    let now = status.borrow_and_update().clone();
+    if !send(&mut ws, &welcome).await {
+        return;
+    }
+    if let Some(now) = now
+        && !send(&mut ws, &VisitorServerFrame::Status { status: now }).await
+    {
+        return;
+    }
+    if !catch_up_visitor(&svc, &mut ws, &id, &mut sent).await {
         return;
     }
     position.seen(queued_at);
@@ -344,6 +356,12 @@ pub async fn visitor(svc: Arc<Service>, conv: Conversation, mut ws: WebSocket) {
             p = position.changed() => {
                 // Leaving the queue is told by the durable event (agent joined, cancelled).
                 if let Some(p) = p && !send(&mut ws, &VisitorServerFrame::Queue { position: Some(p) }).await {
+                    return;
+                }
+            }
+            Ok(()) = status.changed() => {
+                let now = status.borrow_and_update().clone();
+                if let Some(now) = now && !send(&mut ws, &VisitorServerFrame::Status { status: now }).await {
                     return;
                 }
             }

@@ -107,6 +107,13 @@ async fn full_round_trip(s: &TestServer) {
     };
     assert!(matches!(state, ConversationState::Queued { .. }));
     assert_eq!(head_seq, session.head_seq);
+    let VisitorServerFrame::Status { status } = visitor.recv().await else {
+        panic!("the offloading status after the welcome")
+    };
+    assert_eq!(
+        (status.state, status.agents_online),
+        (OffloadState::Open, Some(true))
+    );
     let VisitorServerFrame::Queue { position } = visitor.recv().await else {
         panic!("queue position")
     };
@@ -409,6 +416,47 @@ async fn with_nobody_online_the_policy_decides() {
         }
     ));
     assert!(h.message.starts_with("There are no agents available"));
+}
+
+/// The next status frame.
+async fn told(ws: &mut Ws) -> baton_protocol::status::OffloadStatus {
+    let VisitorServerFrame::Status { status } = ws
+        .recv_until(|f: &VisitorServerFrame| matches!(f, VisitorServerFrame::Status { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    status
+}
+
+#[tokio::test]
+async fn a_queued_visitor_hears_when_agents_come_and_go() {
+    let s = start("").await;
+    let v = s.visitor().await;
+    let h = s.handover(&v).await;
+    assert!(h.message.starts_with("There are no agents available"));
+    let mut ws = s.visitor_ws(&v, h.session.unwrap().head_seq).await;
+    let first = told(&mut ws).await;
+    assert_eq!(first.agents_online, Some(false));
+    // An agent opens the console: the waiting visitor is told at once, with the text for it.
+    let login = s.login().await;
+    let agent = s.agent_ws(&login.token).await;
+    let now = told(&mut ws).await;
+    assert_eq!(now.agents_online, Some(true));
+    assert_eq!(
+        now.message.as_deref(),
+        Some("Please wait for a couple of minutes while a live agent connects.")
+    );
+    // The console closes: back to "no agents".
+    drop(agent);
+    let later = told(&mut ws).await;
+    assert_eq!(later.agents_online, Some(false));
+    assert!(
+        later
+            .message
+            .unwrap()
+            .starts_with("There are no agents available")
+    );
 }
 
 #[tokio::test]

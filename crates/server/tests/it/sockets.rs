@@ -160,6 +160,9 @@ async fn a_socket_must_say_hello_first() {
     let VisitorServerFrame::Welcome { .. } = v.recv().await else {
         panic!()
     };
+    let VisitorServerFrame::Status { .. } = v.recv().await else {
+        panic!("the offloading status after the welcome")
+    };
     // With last_seq 0 the whole history is replayed from seq 1: the socket opens in every
     // state, so the bot phase is history too.
     let VisitorServerFrame::Event { event } = v.recv().await else {
