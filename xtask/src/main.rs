@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 
 const TRUNK_VERSION: &str = "0.21.14";
 const BINARYEN_VERSION: &str = "132";
+/// axe-core, the accessibility checker the browser tests inject into pages.
+const AXE_VERSION: &str = "4.10.3";
+const AXE_DIR: &str = ".tools/axe";
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
@@ -233,6 +236,9 @@ fn setup(browser: bool) -> Result<Env> {
             &format!("binaryen@{BINARYEN_VERSION}"),
         ]))?;
     }
+    if browser {
+        install_axe(&env)?;
+    }
     if browser && !(Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists()) {
         if !is_root() {
             return Err("Chromium and chromedriver are missing. Run:\n  sudo apt-get update && sudo apt-get install -y chromium chromium-driver\nthen rerun `cargo xtask test`".into());
@@ -246,6 +252,41 @@ fn setup(browser: bool) -> Result<Env> {
     // Trunk builds with `cargo --offline`, so every crate must be downloaded first.
     run(env.cmd("cargo").args(["fetch", "--locked"]))?;
     Ok(env)
+}
+
+/// axe-core from npm, in its own prefix (an npm install without a package.json prunes what
+/// another one put beside it).
+fn install_axe(env: &Env) -> Result {
+    let manifest = env
+        .root
+        .join(AXE_DIR)
+        .join("node_modules/axe-core/package.json");
+    let installed = std::fs::read_to_string(&manifest)
+        .is_ok_and(|m| m.contains(&format!("\"version\": \"{AXE_VERSION}\"")));
+    if installed {
+        return Ok(());
+    }
+    if version_of(&env.path, "npm").is_none() {
+        return Err(format!(
+            "npm is needed to install axe-core {AXE_VERSION} for the accessibility checks; install Node.js and npm, then rerun"
+        ));
+    }
+    run(env.cmd("npm").args([
+        "install",
+        "--prefix",
+        AXE_DIR,
+        "--no-save",
+        "--no-audit",
+        "--no-fund",
+        &format!("axe-core@{AXE_VERSION}"),
+    ]))
+}
+
+/// The axe-core script the browser tests inject.
+fn axe_script(env: &Env) -> PathBuf {
+    env.root
+        .join(AXE_DIR)
+        .join("node_modules/axe-core/axe.min.js")
 }
 
 fn build_widget(env: &Env) -> Result {
@@ -419,7 +460,8 @@ fn test() -> Result {
                     .env("CHROMEDRIVER", CHROMEDRIVER)
                     .env("CHROMIUM", CHROMIUM)
                     .env("BATON_WIDGET_DIR", &widget_dir)
-                    .env("BATON_CONSOLE_DIR", &console_dir))
+                    .env("BATON_CONSOLE_DIR", &console_dir)
+                    .env("BATON_AXE", axe_script(e)))
             }),
         ),
     ])

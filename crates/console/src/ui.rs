@@ -180,9 +180,11 @@ fn Conversation(id: ConversationId, state: ConversationState, events: Vec<Event>
                 })}
             </header>
             {note.map(|n| view! { <p class="console-note"><strong>"Note from the bot: "</strong>{n}</p> })}
-            <ol class="console-transcript" role="log" aria-label="Transcript">
-                {events.into_iter().filter_map(line).collect_view()}
-            </ol>
+            <div class="console-transcript" role="log" aria-label="Transcript">
+                <ol class="console-transcript__list">
+                    {events.into_iter().filter_map(line).collect_view()}
+                </ol>
+            </div>
             {mine.then(|| view! {
                 <form class="console-reply" on:submit=move |ev: ev::SubmitEvent| { ev.prevent_default(); send(); }>
                     <label for="reply" class="console-visually-hidden">"Reply"</label>

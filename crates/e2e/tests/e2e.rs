@@ -125,6 +125,45 @@ async fn browser(driver: &Driver, screen: Screen) -> Client {
         .expect("a Chromium session")
 }
 
+/// Runs axe-core (from npm; `cargo xtask test` installs it and names it in BATON_AXE) on
+/// `context` in the page, open shadow roots included, and fails on any violation, saying
+/// which rule and which elements. axe's own colour checks may add an inline `<style>`, which
+/// the host page's CSP reports; what is reported while axe runs is axe's, so it is dropped
+/// from the page's violation record (the widget is idle meanwhile).
+async fn axe(client: &Client, context: &str, when: &str) {
+    let path = std::env::var("BATON_AXE").unwrap_or_else(|_| {
+        repo()
+            .join(".tools/axe/node_modules/axe-core/axe.min.js")
+            .to_string_lossy()
+            .into_owned()
+    });
+    let source = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("axe-core at {path}: {e}; `cargo xtask test` installs it"));
+    let loaded = client
+        .execute(
+            &format!("if (!window.axe) {{ {source}\n }} return typeof window.axe;"),
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(loaded, json!("object"), "axe-core loaded");
+    let found = client
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; \
+             const seen = (window.__violations || []).length; \
+             const drop = () => window.__violations && window.__violations.splice(seen); \
+             axe.run(arguments[0], {resultTypes: ['violations']}) \
+               .then(r => { drop(); return r; }) \
+               .then(r => done(r.violations.map(v => v.id + ' (' + v.impact + '): ' + v.help + ' — ' \
+                   + v.nodes.map(n => JSON.stringify(n.target)).join(', ')))) \
+               .catch(e => done(['axe failed: ' + e]));",
+            vec![json!(context)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(found, json!([]), "axe-core violations in {context} {when}");
+}
+
 /// Polls `check` until it returns `Some`, or fails with `what` after WAIT.
 async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
@@ -474,6 +513,8 @@ impl Agent {
 
     async fn log_in(&self, console: &str) {
         self.0.goto(console).await.unwrap();
+        self.find("#email").await;
+        axe(&self.0, "body", "at the login").await;
         self.find("#email")
             .await
             .send_keys("agent@baton.example")
@@ -536,8 +577,10 @@ async fn on_another_origin_by_mouse_a_visitor_reaches_an_agent_and_back() {
         "fixed",
         "baton.css applies inside the shadow root"
     );
+    axe(&visitor.0, "#baton-widget", "with the chat closed").await;
     launcher.click().await.unwrap();
     eventually("the chat panel", || visitor.find("[role=dialog]")).await;
+    axe(&visitor.0, "#baton-widget", "with the chat open").await;
 
     // 1. Visitor message → bot reply, across origins.
     visitor.say("hello").await;
@@ -570,8 +613,13 @@ async fn on_another_origin_by_mouse_a_visitor_reaches_an_agent_and_back() {
 
     // 2. Request live agent from the overflow menu → the waiting message.
     visitor.click("button[aria-label='More options']").await;
+    eventually("the menu", || visitor.find("[role=menu]")).await;
+    axe(&visitor.0, "#baton-widget", "with the menu open").await;
     visitor.click("[role=menuitem]").await;
     visitor.wait_status(WAITING).await;
+    axe(&visitor.0, "#baton-widget", "while queued").await;
+    agent.find(".console-list__item").await;
+    axe(&agent.0, "body", "with a chat waiting").await;
 
     // 3. The agent sees the conversation with its bot transcript, and accepts.
     agent.accept(&visitor_id).await;
@@ -593,6 +641,8 @@ async fn on_another_origin_by_mouse_a_visitor_reaches_an_agent_and_back() {
         visitor.find(".baton-message--agent b").await.is_none(),
         "agent text is never HTML"
     );
+    axe(&visitor.0, "#baton-widget", "with an agent").await;
+    axe(&agent.0, "body", "in a chat").await;
     std::fs::create_dir_all(repo().join("target/e2e")).unwrap();
     std::fs::write(
         repo().join("target/e2e/widget-with-agent.png"),
@@ -821,6 +871,7 @@ async fn on_another_origin_by_keyboard_on_a_phone_a_visitor_gets_in_the_queue() 
         .in_widget("return getComputedStyle(r.querySelector('.baton-panel')).backgroundColor;")
         .await;
     assert_eq!(surface, json!("rgb(22, 27, 34)"), "the dark surface");
+    axe(&visitor.0, "#baton-widget", "in dark mode with an agent").await;
     std::fs::write(
         repo().join("target/e2e/widget-dark.png"),
         visitor.0.screenshot().await.unwrap(),
