@@ -6,6 +6,9 @@
 //! `baton_protocol::state::transition`, so the widget cannot show a state the protocol does
 //! not have.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -79,8 +82,17 @@ pub struct Chat {
     pub settings: StoredValue<Settings>,
     /// This visitor's credential, once the server gave one (on first contact).
     pub credential: StoredValue<Option<Credential>>,
-    /// The transcript.
-    pub lines: RwSignal<Vec<Line>>,
+    /// The transcript, oldest first. Lines are shared, so showing the newest ones copies
+    /// pointers, not texts.
+    pub lines: RwSignal<Vec<Arc<Line>>>,
+    /// How many of the newest lines are rendered (the DOM stays bounded however long the
+    /// chat; "Show earlier messages" adds more).
+    pub window: RwSignal<usize>,
+    /// Visitor lines by idempotency key, so an echo or an ack finds its line without a scan.
+    by_id: StoredValue<HashMap<ClientMsgId, ArcRwSignal<Delivery>>>,
+    /// What each line this widget sent carried to the server (a button's payload, not the
+    /// title shown), by line key, for "Retry".
+    outgoing: StoredValue<HashMap<u64, (String, MessageSource)>>,
     /// The conversation state, as the events applied so far leave it (with the live queue
     /// position). Only `apply_event` and queue frames change it.
     pub state: RwSignal<ConversationState>,
@@ -126,6 +138,9 @@ pub struct Chat {
     /// The conversation the socket welcomed us to.
     conversation: StoredValue<Option<baton_protocol::ids::ConversationId>>,
 }
+
+/// Lines rendered at first, and added by each "Show earlier messages".
+pub const WINDOW: usize = 200;
 
 const VISITOR_KEY: &str = "baton.visitor";
 const TOKEN_KEY: &str = "baton.token";
@@ -254,6 +269,9 @@ impl Chat {
             settings: StoredValue::new(settings),
             credential: StoredValue::new(None),
             lines: RwSignal::new(vec![]),
+            window: RwSignal::new(WINDOW),
+            by_id: StoredValue::new(HashMap::new()),
+            outgoing: StoredValue::new(HashMap::new()),
             state: RwSignal::new(ConversationState::Bot),
             requesting: RwSignal::new(false),
             moved_on: RwSignal::new(false),
@@ -365,6 +383,12 @@ impl Chat {
         let key = self.next_key.get_value();
         self.next_key.set_value(key + 1);
         let delivery = ArcRwSignal::new(delivery);
+        if role == Role::Visitor
+            && let Some(id) = &client_msg_id
+        {
+            self.by_id
+                .update_value(|m| drop(m.insert(id.clone(), delivery.clone())));
+        }
         let line = Line {
             key,
             role,
@@ -374,7 +398,7 @@ impl Chat {
             delivery: delivery.clone(),
             buttons,
         };
-        self.lines.update(|l| l.push(line));
+        self.lines.update(|l| l.push(Arc::new(line)));
         delivery
     }
 
@@ -415,6 +439,9 @@ impl Chat {
             self.moved_on.set(true);
         }
         let id = ClientMsgId(new_id());
+        let key = self.next_key.get_value();
+        self.outgoing
+            .update_value(|m| drop(m.insert(key, (message.clone(), source))));
         let delivery = self.push(
             Role::Visitor,
             shown,
@@ -457,16 +484,16 @@ impl Chat {
     pub fn retry(&self, key: u64) {
         let line = self
             .lines
-            .with_untracked(|l| l.iter().find(|l| l.key == key).cloned());
-        if let Some(Line {
-            client_msg_id: Some(id),
-            text,
-            delivery,
-            ..
-        }) = line
+            .with_untracked(|l| l.iter().rev().find(|l| l.key == key).cloned());
+        if let Some(line) = line
+            && let Some(id) = line.client_msg_id.clone()
         {
-            delivery.set(Delivery::Pending);
-            self.deliver(id, text, MessageSource::Text, delivery);
+            line.delivery.set(Delivery::Pending);
+            let (message, source) = self
+                .outgoing
+                .with_value(|m| m.get(&key).cloned())
+                .unwrap_or_else(|| (line.text.clone(), MessageSource::Text));
+            self.deliver(id, message, source, line.delivery.clone());
         }
     }
 
@@ -720,11 +747,9 @@ impl Chat {
     }
 
     fn mark(&self, id: &ClientMsgId, d: Delivery) {
-        self.lines.with_untracked(|lines| {
-            if let Some(l) = lines.iter().find(|l| l.client_msg_id.as_ref() == Some(id)) {
-                l.delivery.set(d);
-            }
-        });
+        if let Some(delivery) = self.by_id.with_value(|m| m.get(id).cloned()) {
+            delivery.set(d);
+        }
     }
 
     fn resend_outbox(&self) {
@@ -734,7 +759,13 @@ impl Chat {
                 .filter(|l| {
                     l.role == Role::Visitor && l.delivery.get_untracked() == Delivery::Pending
                 })
-                .filter_map(|l| Some((l.client_msg_id.clone()?, l.text.clone())))
+                .filter_map(|l| {
+                    let message = self
+                        .outgoing
+                        .with_value(|m| m.get(&l.key).map(|(m, _)| m.clone()))
+                        .unwrap_or_else(|| l.text.clone());
+                    Some((l.client_msg_id.clone()?, message))
+                })
                 .collect()
         });
         self.socket.with_value(|s| {
@@ -857,10 +888,10 @@ impl Chat {
                 buttons,
                 ..
             } => {
-                let ours = client_msg_id.as_ref().is_some_and(|id| {
-                    self.lines
-                        .with_untracked(|l| l.iter().any(|l| l.client_msg_id.as_ref() == Some(id)))
-                });
+                let ours = *role == Role::Visitor
+                    && client_msg_id
+                        .as_ref()
+                        .is_some_and(|id| self.by_id.with_value(|m| m.contains_key(id)));
                 match client_msg_id {
                     // The echo of our own message (another tab would show it).
                     Some(id) if ours => self.mark(id, Delivery::Sent),

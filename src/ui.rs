@@ -191,23 +191,60 @@ fn StatusLine() -> impl IntoView {
     }
 }
 
-/// The transcript, newest at the bottom.
+/// The transcript, newest at the bottom. Only the newest [`crate::store::WINDOW`] lines (or
+/// more, on request) are in the DOM, and following the newest line reads the layout at most
+/// once per frame, however many lines arrive.
 #[component]
 fn Transcript() -> impl IntoView {
     let chat = expect_context::<Chat>();
     let log = NodeRef::<leptos::html::Div>::new();
-    // Keep the newest message in view (syncing the DOM, not computing state).
+    // Whether the view follows the newest line: true unless the visitor scrolled up.
+    let follow = StoredValue::new(true);
+    let scheduled = StoredValue::new(false);
     Effect::new(move |_| {
         chat.lines.track();
         chat.busy.track();
-        if let Some(el) = log.get() {
-            el.set_scroll_top(el.scroll_height());
+        if follow.get_value() && !scheduled.get_value() {
+            scheduled.set_value(true);
+            request_animation_frame(move || {
+                scheduled.set_value(false);
+                if let Some(el) = log.get_untracked() {
+                    el.set_scroll_top(el.scroll_height());
+                }
+            });
         }
     });
+    let on_scroll = move |_| {
+        if let Some(el) = log.get_untracked() {
+            follow.set_value(el.scroll_height() - el.scroll_top() - el.client_height() < 48);
+        }
+    };
+    let hidden = move || {
+        chat.lines
+            .with(|l| l.len())
+            .saturating_sub(chat.window.get())
+    };
+    let shown = move || {
+        let window = chat.window.get();
+        chat.lines
+            .with(|l| l[l.len().saturating_sub(window)..].to_vec())
+    };
     view! {
-        <div class="baton-transcript" role="log" aria-label="Conversation" tabindex="0" node_ref=log>
+        <div class="baton-transcript" role="log" aria-label="Conversation" tabindex="0" node_ref=log on:scroll=on_scroll>
+            <Show when=move || { hidden() > 0 }>
+                <button
+                    type="button"
+                    class="baton-link baton-earlier"
+                    on:click=move |_| {
+                        follow.set_value(false);
+                        chat.window.update(|w| *w += crate::store::WINDOW);
+                    }
+                >
+                    {move || format!("Show earlier messages ({})", hidden())}
+                </button>
+            </Show>
             <ol class="baton-transcript__list">
-                <For each=move || chat.lines.get() key=|line| line.key children=move |line| view! { <Message line=line/> }/>
+                <For each=shown key=|line| line.key children=move |line| view! { <Message line=line/> }/>
             </ol>
             <Show when=move || chat.busy.get()>
                 <p class="baton-typing">"The assistant is typing…"</p>
@@ -218,7 +255,7 @@ fn Transcript() -> impl IntoView {
 
 /// One transcript line.
 #[component]
-fn Message(line: Line) -> impl IntoView {
+fn Message(line: std::sync::Arc<Line>) -> impl IntoView {
     let chat = expect_context::<Chat>();
     let (modifier, who) = match line.role {
         Role::Visitor => ("visitor", "You".to_owned()),
@@ -250,7 +287,7 @@ fn Message(line: Line) -> impl IntoView {
     view! {
         <li class=format!("baton-message baton-message--{modifier}")>
             <span class="baton-message__author">{who}</span>
-            <p class="baton-message__text">{line.text}</p>
+            <p class="baton-message__text">{line.text.clone()}</p>
             {buttons}
             {move || match delivery.get() {
                 Delivery::Sent => None,

@@ -330,6 +330,47 @@ async fn the_menu_says_why_a_person_cannot_come_and_the_status_text_is_the_serve
 }
 
 #[wasm_bindgen_test]
+async fn a_long_transcript_keeps_a_bounded_dom_and_shows_earlier_lines_on_request() {
+    let w = mount(NOWHERE);
+    w.chat.open.set(true);
+    for i in 0..450 {
+        w.chat.push(
+            Role::Bot,
+            format!("line {i}"),
+            None,
+            None,
+            vec![],
+            baton_widget::store::Delivery::Sent,
+        );
+    }
+    tick().await;
+    let count = |w: &Mounted| {
+        w.root
+            .query_selector_all(".baton-message")
+            .unwrap()
+            .length()
+    };
+    assert_eq!(count(&w), 200, "only the newest lines are in the DOM");
+    assert_eq!(
+        w.text(".baton-transcript__list li:last-child .baton-message__text"),
+        "line 449"
+    );
+    assert_eq!(w.text(".baton-earlier"), "Show earlier messages (250)");
+    w.click(".baton-earlier");
+    tick().await;
+    assert_eq!(count(&w), 400);
+    assert_eq!(w.text(".baton-earlier"), "Show earlier messages (50)");
+    w.click(".baton-earlier");
+    tick().await;
+    assert_eq!(count(&w), 450);
+    assert!(w.find(".baton-earlier").is_none());
+    assert_eq!(
+        w.text(".baton-transcript__list li:first-child .baton-message__text"),
+        "line 0"
+    );
+}
+
+#[wasm_bindgen_test]
 async fn party_text_is_never_interpreted_as_html() {
     let w = mount(NOWHERE);
     w.chat.open.set(true);

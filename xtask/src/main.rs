@@ -488,7 +488,8 @@ fn brotli_len(data: &[u8]) -> usize {
 }
 
 fn bench() -> Result {
-    let env = setup(false)?;
+    // Chromium too: the widget benchmark runs the widget in it.
+    let env = setup(true)?;
     build_widget(&env)?;
     let shipped = [
         "baton.js",
@@ -539,6 +540,15 @@ fn bench() -> Result {
         "-p",
         "baton-bench",
     ]))?;
+    let release = env.root.join("target/release");
+    run(env
+        .cmd(&release.join("baton-bench").to_string_lossy())
+        .arg("widget")
+        .arg("--server")
+        .arg(release.join("baton-server"))
+        .arg("--widget-dir")
+        .arg(env.root.join("dist"))
+        .args(["--chromedriver", CHROMEDRIVER, "--chromium", CHROMIUM]))?;
     let services = services::start()?;
     let postgres = services
         .env
@@ -546,7 +556,6 @@ fn bench() -> Result {
         .find(|(k, _)| *k == "BATON_TEST_POSTGRES")
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
-    let release = env.root.join("target/release");
     run(env
         .cmd(&release.join("baton-bench").to_string_lossy())
         .arg("run")

@@ -7,8 +7,12 @@
 //! 1,000 and 3,000 per second, handovers with an empty queue and with 2,000 visitors queued,
 //! and 10,000 idle visitor sockets. It prints each figure beside the baseline and the goal,
 //! and, from Baton's `/metrics`, where the time went. Figures are printed, never asserted.
+//!
+//! `baton-bench widget --server … --widget-dir dist` runs the widget benchmark in headless
+//! Chromium (see `widget.rs`).
 
 mod relay;
+mod widget;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -55,6 +59,19 @@ enum Mode {
         /// Seconds per relay phase.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+    /// Run the widget benchmark in headless Chromium.
+    Widget {
+        /// The baton-server binary (a release build).
+        #[arg(long)]
+        server: PathBuf,
+        /// The release build of the widget (Trunk's `dist`).
+        #[arg(long)]
+        widget_dir: PathBuf,
+        #[arg(long, default_value = "/usr/bin/chromedriver")]
+        chromedriver: PathBuf,
+        #[arg(long, default_value = "/usr/bin/chromium")]
+        chromium: PathBuf,
     },
 }
 
@@ -198,7 +215,12 @@ async fn start_bare() -> Server {
     }
 }
 
-async fn start_baton(server: &PathBuf, kind: Kind, database: Option<String>) -> Server {
+async fn start_baton(
+    server: &PathBuf,
+    kind: Kind,
+    database: Option<String>,
+    widget_dir: Option<&std::path::Path>,
+) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let database = database.unwrap_or_else(|| {
         dir.path()
@@ -208,10 +230,11 @@ async fn start_baton(server: &PathBuf, kind: Kind, database: Option<String>) -> 
     });
     let mut config = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\ndatabase = \"{database}\"\nmetrics_token = \"{METRICS_TOKEN}\"\n\
-         max_connections = 40000\nwidget_dir = \"{d}\"\nconsole_dir = \"{d}\"\n\
+         max_connections = 40000\nwidget_dir = \"{w}\"\nconsole_dir = \"{d}\"\n\
          [limits]\nvisitor_per_minute = 100000000\nip_per_minute = 100000000\n\
          new_visitors_per_hour = 100000000\nlogin_failures = 100000\n",
-        d = dir.path().display()
+        d = dir.path().display(),
+        w = widget_dir.unwrap_or(dir.path()).display()
     );
     for i in 0..AGENTS {
         config.push_str(&format!(
@@ -1055,6 +1078,12 @@ async fn main() {
     let args = Args::parse();
     match args.mode {
         Mode::Relay { listen } => relay::serve(listen).await,
+        Mode::Widget {
+            server,
+            widget_dir,
+            chromedriver,
+            chromium,
+        } => widget::run(&server, &widget_dir, &chromedriver, &chromium).await,
         Mode::Run {
             server,
             postgres,
@@ -1067,7 +1096,7 @@ async fn main() {
             all.push(measure(start_bare().await, seconds, idle).await);
             all.push(
                 measure(
-                    start_baton(&server, Kind::BatonSqlite, None).await,
+                    start_baton(&server, Kind::BatonSqlite, None, None).await,
                     seconds,
                     idle,
                 )
@@ -1078,7 +1107,7 @@ async fn main() {
                 Some(admin) => match create_database(&admin).await {
                     Ok(url) => all.push(
                         measure(
-                            start_baton(&server, Kind::BatonPostgres, Some(url)).await,
+                            start_baton(&server, Kind::BatonPostgres, Some(url), None).await,
                             seconds,
                             idle,
                         )
