@@ -25,7 +25,8 @@ use baton_protocol::ws::{
 };
 use baton_protocol::{MAX_TEXT_BYTES, PROTOCOL_VERSION};
 
-use baton_browser::{FetchError, Socket, get_json, post_json_as};
+use baton_browser::{FetchError, Socket, get_json, new_client_msg_id, post_json_as};
+use baton_client::backoff::Backoff;
 
 /// Whether a visitor message reached the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,7 +121,7 @@ pub struct Chat {
     view: StoredValue<View>,
     session: StoredValue<Option<VisitorSession>>,
     socket: StoredValue<Option<Socket>, LocalStorage>,
-    retries: StoredValue<u32>,
+    backoff: StoredValue<Backoff>,
     handback: StoredValue<bool>,
     /// Events up to this seq are a replay of history (after a reconnect or reload): they
     /// are shown and applied, but the side effects of a live change (closing the socket)
@@ -148,19 +149,6 @@ const SESSION_KEY: &str = "baton.session";
 
 fn local_storage() -> Option<web_sys::Storage> {
     web_sys::window().and_then(|w| w.local_storage().ok().flatten())
-}
-
-fn new_id() -> String {
-    web_sys::window()
-        .and_then(|w| w.crypto().ok())
-        .map(|c| c.random_uuid())
-        .unwrap_or_else(|| {
-            format!(
-                "{:x}{:x}",
-                js_sys::Date::now() as u64,
-                (js_sys::Math::random() * 1e15) as u64
-            )
-        })
 }
 
 /// The credential kept from an earlier page view, if storage allows.
@@ -286,7 +274,7 @@ impl Chat {
             view: StoredValue::new(View::default()),
             session: StoredValue::new(None),
             socket: StoredValue::new_local(None),
-            retries: StoredValue::new(0),
+            backoff: StoredValue::new(Backoff::default()),
             handback: StoredValue::new(false),
             replay_until: StoredValue::new(0),
             persist: StoredValue::new(false),
@@ -438,7 +426,7 @@ impl Chat {
         if self.state.get_untracked().transport() == Transport::BotHttp {
             self.moved_on.set(true);
         }
-        let id = ClientMsgId(new_id());
+        let id = new_client_msg_id();
         let key = self.next_key.get_value();
         self.outgoing
             .update_value(|m| drop(m.insert(key, (message.clone(), source))));
@@ -687,14 +675,12 @@ impl Chat {
         }
         // Dropped while waiting or chatting: reconnect with back-off; hello{last_seq}
         // replays what was missed.
-        let attempt = self.retries.get_value();
-        self.retries.set_value(attempt + 1);
-        let delay = (500 * 2u32.saturating_pow(attempt)).min(10_000);
+        let delay = self
+            .backoff
+            .try_update_value(|b| b.next(baton_browser::random()))
+            .unwrap_or_default();
         let chat = *self;
-        set_timeout(
-            move || chat.connect(),
-            std::time::Duration::from_millis(u64::from(delay)),
-        );
+        set_timeout(move || chat.connect(), delay);
     }
 
     /// Handles one frame from the visitor socket.
@@ -705,7 +691,7 @@ impl Chat {
                 conversation_id,
                 ..
             } => {
-                self.retries.set_value(0);
+                self.backoff.update_value(Backoff::reset);
                 self.conversation.set_value(Some(conversation_id));
                 // Everything up to head_seq is history the server replays next; the state
                 // follows from applying it, so the welcome's own state is not needed.

@@ -176,3 +176,81 @@ impl Drop for Socket {
         let _ = self.ws.close_with_code(1000);
     }
 }
+
+/// The browser's `localStorage` or `sessionStorage` for the client core's outbox, or memory
+/// when the page may not use storage (private modes, sandboxed frames).
+pub struct BrowserStorage {
+    web: Option<web_sys::Storage>,
+    memory: baton_client::outbox::MemoryStorage,
+}
+
+impl BrowserStorage {
+    /// This origin's `localStorage` (kept across visits).
+    pub fn local() -> Self {
+        Self {
+            web: web_sys::window().and_then(|w| w.local_storage().ok().flatten()),
+            memory: Default::default(),
+        }
+    }
+
+    /// This tab's `sessionStorage`.
+    pub fn session() -> Self {
+        Self {
+            web: web_sys::window().and_then(|w| w.session_storage().ok().flatten()),
+            memory: Default::default(),
+        }
+    }
+
+    /// Memory only (tests, or a widget told not to persist).
+    pub fn memory() -> Self {
+        Self {
+            web: None,
+            memory: Default::default(),
+        }
+    }
+}
+
+impl baton_client::outbox::Storage for BrowserStorage {
+    fn get(&self, key: &str) -> Option<String> {
+        match &self.web {
+            Some(s) => s.get_item(key).ok().flatten(),
+            None => self.memory.get(key),
+        }
+    }
+    fn set(&self, key: &str, value: &str) {
+        match &self.web {
+            // Full or forbidden storage: the outbox still works for this page view.
+            Some(s) => {
+                if s.set_item(key, value).is_err() {
+                    self.memory.set(key, value);
+                }
+            }
+            None => self.memory.set(key, value),
+        }
+    }
+    fn remove(&self, key: &str) {
+        if let Some(s) = &self.web {
+            let _ = s.remove_item(key);
+        }
+        self.memory.remove(key);
+    }
+}
+
+/// A new idempotency key: the browser's `crypto.randomUUID` where it has one (secure
+/// contexts), else the client core's generator over `Math.random`. Never empty.
+pub fn new_client_msg_id() -> baton_protocol::ids::ClientMsgId {
+    web_sys::window()
+        .and_then(|w| w.crypto().ok())
+        .and_then(|c| {
+            let f = js_sys::Reflect::get(&c, &JsValue::from_str("randomUUID")).ok()?;
+            f.is_function().then(|| c.random_uuid())
+        })
+        .filter(|id| !id.is_empty())
+        .map(baton_protocol::ids::ClientMsgId)
+        .unwrap_or_else(|| baton_client::ids::client_msg_id(js_sys::Math::random))
+}
+
+/// A uniform random number in `[0, 1)` for back-off jitter.
+pub fn random() -> f64 {
+    js_sys::Math::random()
+}

@@ -1,19 +1,26 @@
-//! The console store: login, the agent socket, the queue and the open transcripts.
+//! The console store: login, the agent socket, the queue and the open transcripts. The
+//! socket's life (back-off with jitter, resume, a revoked session) is the client core's
+//! `Connection`; replies wait in the client core's `Outbox` (in this tab's storage) until the
+//! server acknowledges them, and are re-sent with the same ids after every welcome.
 
 use std::collections::HashMap;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use baton_browser::{Socket, post_json, post_json_as};
-use baton_protocol::decide::{self, Applied, View};
-use baton_protocol::ids::{ClientMsgId, ConversationId};
+use baton_browser::{BrowserStorage, Socket, new_client_msg_id, post_json, post_json_as, random};
+use baton_client::connection::{self, Action, Connection, Input};
+use baton_client::outbox::{Outbox, Pending};
+use baton_client::timeline::{Step, Timeline};
+use baton_protocol::ids::ConversationId;
 use baton_protocol::state::{AgentRef, ConversationState};
 use baton_protocol::ws::{
-    AgentFrame, AgentServerFrame, ConversationSummary, Event, LoginRequest, LoginResponse, close,
+    AgentFrame, AgentServerFrame, ConversationSummary, Event, LoginRequest, LoginResponse, Role,
+    close,
 };
 
 const TOKEN_KEY: &str = "baton.console.token";
+const OUTBOX_KEY: &str = "baton.console.outbox";
 
 /// Connection to the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,10 +38,8 @@ pub enum Link {
 pub struct Thread {
     /// The state the events lead to (with the live queue position from the server).
     pub state: ConversationState,
-    /// The events applied so far.
-    view: View,
-    /// Every event, oldest first.
-    pub events: Vec<Event>,
+    /// The events, de-duplicated by seq and by author and `client_msg_id` (the client core).
+    pub timeline: Timeline,
 }
 
 /// The state to show: the applied one, with the queue position the server reported live.
@@ -70,7 +75,10 @@ pub struct Console {
     pub error: RwSignal<Option<String>>,
     token: StoredValue<Option<String>>,
     socket: StoredValue<Option<Socket>, LocalStorage>,
-    failures: StoredValue<u32>,
+    conn: StoredValue<Connection>,
+    outbox: StoredValue<Outbox<BrowserStorage>, LocalStorage>,
+    /// Bumped whenever the outbox changes, so "sending…" lines follow it.
+    outbox_changed: RwSignal<u64>,
 }
 
 fn session_storage() -> Option<web_sys::Storage> {
@@ -96,7 +104,9 @@ impl Console {
             error: RwSignal::new(None),
             token: StoredValue::new(None),
             socket: StoredValue::new_local(None),
-            failures: StoredValue::new(0),
+            conn: StoredValue::new(Connection::default()),
+            outbox: StoredValue::new_local(Outbox::load(BrowserStorage::session(), OUTBOX_KEY)),
+            outbox_changed: RwSignal::new(0),
         };
         if let Some(t) = session_storage().and_then(|s| s.get_item(TOKEN_KEY).ok().flatten()) {
             c.token.set_value(Some(t));
@@ -150,53 +160,90 @@ impl Console {
             let _ = s.remove_item(TOKEN_KEY);
         }
         self.token.set_value(None);
+        self.run(Input::Stop);
         self.socket.set_value(None);
+        // Replies of a session that ended can never be sent.
+        self.change_outbox(|o| o.clear());
         self.link.set(Link::LoggedOut);
         self.agent.set(None);
     }
 
     fn connect(&self) {
+        self.run(Input::Start);
+    }
+
+    /// Feeds the connection one input and carries out what it says.
+    fn run(&self, input: Input) {
+        let actions = self
+            .conn
+            .try_update_value(|c| c.handle(input, random()))
+            .unwrap_or_default();
+        for action in actions {
+            match action {
+                Action::Open => self.open_socket(),
+                // The agent socket needs no hello: its welcome lists what the agent sees.
+                Action::Hello => {}
+                Action::ResendOutbox => self.resend_outbox(),
+                Action::RetryIn(wait) => {
+                    let c = *self;
+                    set_timeout(move || c.run(Input::RetryDue), wait);
+                }
+                Action::Close => self.socket.set_value(None),
+                // Only the server says a session ended (logged out elsewhere, expired,
+                // revoked: 4401); anything else is retried.
+                Action::Forget => {
+                    self.forget_session();
+                    self.error
+                        .set(Some("Your session ended. Please log in again.".into()));
+                }
+            }
+        }
+        self.link.set(match self.conn.with_value(|c| c.link()) {
+            connection::Link::Open => Link::Online,
+            connection::Link::Connecting | connection::Link::Waiting => Link::Connecting,
+            connection::Link::Idle | connection::Link::Refused => Link::LoggedOut,
+        });
+    }
+
+    fn open_socket(&self) {
         let Some(token) = self.token.get_value() else {
             return;
         };
-        self.link.set(Link::Connecting);
         let url = format!("{}/api/v1/agent/ws?token={token}", origin());
         let c = *self;
         let socket = Socket::open(
             &url,
-            || {},
+            move || c.run(Input::Opened),
             move |frame: AgentServerFrame| c.on_frame(frame),
             move |code| spawn_local(async move { c.on_closed(code) }),
         );
         match socket {
             Ok(s) => self.socket.set_value(Some(s)),
-            Err(e) => self.error.set(Some(e)),
+            Err(e) => {
+                self.error.set(Some(e));
+                self.run(Input::Closed(close::PROTOCOL));
+            }
         }
     }
 
     fn on_closed(&self, code: u16) {
         self.socket.set_value(None);
-        if self.token.get_value().is_none() {
-            return;
+        if self.token.get_value().is_some() {
+            self.run(Input::Closed(code));
         }
-        let failures = self.failures.get_value() + 1;
-        self.failures.set_value(failures);
-        // Only the server says a session ended (logged out elsewhere, expired, revoked: 4401);
-        // anything else (a restart, a network blip) is retried with back-off.
-        if code == close::UNAUTHORIZED {
-            self.forget_session();
-            self.error
-                .set(Some("Your session ended. Please log in again.".into()));
-            return;
+    }
+
+    fn resend_outbox(&self) {
+        let pending: Vec<Pending> = self.outbox.with_value(|o| o.pending().to_vec());
+        for p in pending {
+            if let Some(conversation_id) = p.conversation {
+                self.send(AgentFrame::Message {
+                    conversation_id,
+                    client_msg_id: p.client_msg_id,
+                    text: p.text,
+                });
+            }
         }
-        self.link.set(Link::Connecting);
-        let c = *self;
-        let delay = if code == 1001 {
-            1000
-        } else {
-            (500 * u64::from(failures)).min(10_000)
-        };
-        set_timeout(move || c.connect(), std::time::Duration::from_millis(delay));
     }
 
     fn send(&self, frame: AgentFrame) {
@@ -225,19 +272,51 @@ impl Console {
         });
     }
 
-    /// Replies.
+    /// Replies. The reply waits in the outbox until the server acknowledges it; while the
+    /// socket is down it is sent after the next welcome.
     pub fn reply(&self, id: ConversationId, text: String) {
-        let client_msg_id = ClientMsgId(
-            web_sys::window()
-                .and_then(|w| w.crypto().ok())
-                .map(|c| c.random_uuid())
-                .unwrap_or_default(),
-        );
-        self.send(AgentFrame::Message {
-            conversation_id: id,
-            client_msg_id,
-            text,
+        let client_msg_id = new_client_msg_id();
+        self.change_outbox(|o| {
+            o.add(Pending {
+                client_msg_id: client_msg_id.clone(),
+                conversation: Some(id.clone()),
+                text: text.clone(),
+                shown: None,
+                source: None,
+            })
         });
+        if self.link.get_untracked() == Link::Online {
+            self.send(AgentFrame::Message {
+                conversation_id: id,
+                client_msg_id,
+                text,
+            });
+        }
+    }
+
+    fn change_outbox(&self, f: impl FnOnce(&mut Outbox<BrowserStorage>)) {
+        self.outbox.update_value(f);
+        self.outbox_changed.update(|n| *n += 1);
+    }
+
+    /// Replies waiting for the server (shown as "sending…" in the transcript).
+    pub fn unsent(&self, id: &ConversationId) -> Vec<String> {
+        self.outbox_changed.track();
+        // A reply whose event already arrived (its ack is on the way) shows once, as stored.
+        let stored = |p: &Pending| {
+            self.transcripts.with_untracked(|t| {
+                t.get(id).is_some_and(|thread| {
+                    thread.timeline.has_message(Role::Agent, &p.client_msg_id)
+                })
+            })
+        };
+        self.outbox.with_value(|o| {
+            o.pending()
+                .iter()
+                .filter(|p| p.conversation.as_ref() == Some(id) && !stored(p))
+                .map(|p| p.text.clone())
+                .collect()
+        })
     }
 
     /// Ends a conversation.
@@ -267,17 +346,17 @@ impl Console {
                 mine,
                 ..
             } => {
-                self.failures.set_value(0);
-                self.link.set(Link::Online);
                 self.agent.set(Some(agent));
                 self.waiting.set(waiting);
                 self.mine.set(mine);
-                // Re-open what was on screen, to catch up after a reconnect.
+                // Re-open what was on screen, to catch up after a reconnect, then re-send what
+                // was not acknowledged.
                 if let Some(id) = self.selected.get_untracked() {
                     self.send(AgentFrame::Open {
                         conversation_id: id,
                     });
                 }
+                self.run(Input::Welcomed);
             }
             AgentServerFrame::Waiting { conversation } => Self::upsert(self.waiting, conversation),
             AgentServerFrame::Dequeued { conversation_id } => {
@@ -290,17 +369,12 @@ impl Console {
             } => {
                 let mine = matches!(&conversation.state, ConversationState::AgentJoined { agent }
                     if self.agent.with_untracked(|a| a.as_ref().is_some_and(|a| a.id == agent.id)));
-                let mut view = View::default();
-                decide::replay(&mut view, &events);
-                let state = with_live_position(view.state.clone(), &conversation.state);
+                let timeline = Timeline::from_events(events);
+                let state = with_live_position(timeline.state().clone(), &conversation.state);
                 self.transcripts.update(|t| {
                     t.insert(
                         conversation.conversation_id.clone(),
-                        Thread {
-                            state,
-                            view,
-                            events,
-                        },
+                        Thread { state, timeline },
                     );
                 });
                 if mine {
@@ -311,8 +385,21 @@ impl Console {
                 conversation_id,
                 event,
             } => self.on_event(conversation_id, event),
-            AgentServerFrame::Error { message, .. } => self.error.set(Some(message)),
-            AgentServerFrame::Ack { .. } | AgentServerFrame::Pong | AgentServerFrame::Unknown => {}
+            AgentServerFrame::Error {
+                message,
+                client_msg_id,
+                ..
+            } => {
+                // A refused reply is not retried (it would be refused again); the agent sees why.
+                if let Some(id) = client_msg_id {
+                    self.change_outbox(|o| drop(o.settle(&id)));
+                }
+                self.error.set(Some(message));
+            }
+            AgentServerFrame::Ack { client_msg_id, .. } => {
+                self.change_outbox(|o| drop(o.settle(&client_msg_id)));
+            }
+            AgentServerFrame::Pong | AgentServerFrame::Unknown => {}
         }
     }
 
@@ -320,16 +407,18 @@ impl Console {
         let mut left_agent = false;
         self.transcripts.update(|t| {
             let Some(thread) = t.get_mut(&id) else { return };
-            match decide::apply(&mut thread.view, &event) {
-                Applied::Duplicate => return,
-                Applied::Rejected(r) => leptos::logging::warn!("baton: {r}"),
-                Applied::Changed => {}
+            match thread.timeline.apply(event) {
+                Step::Duplicate => return,
+                Step::AddedRejected(r) => leptos::logging::warn!("baton: {r}"),
+                Step::Added => {}
             }
             let before = std::mem::take(&mut thread.state);
             left_agent = matches!(before, ConversationState::AgentJoined { .. })
-                && !matches!(thread.view.state, ConversationState::AgentJoined { .. });
-            thread.state = with_live_position(thread.view.state.clone(), &before);
-            thread.events.push(event);
+                && !matches!(
+                    thread.timeline.state(),
+                    ConversationState::AgentJoined { .. }
+                );
+            thread.state = with_live_position(thread.timeline.state().clone(), &before);
         });
         if left_agent {
             self.mine.update(|l| l.retain(|s| s.conversation_id != id));

@@ -126,7 +126,7 @@ fn ConversationPane() -> impl IntoView {
     let current = Memo::new(move |_| {
         let id = c.selected.get()?;
         let thread = c.transcripts.with(|t| t.get(&id).cloned())?;
-        Some((id, thread.state, thread.events))
+        Some((id, thread.state, thread.timeline.events().to_vec()))
     });
     view! {
         <main class="console-pane">
@@ -167,6 +167,7 @@ fn Conversation(id: ConversationId, state: ConversationState, events: Vec<Event>
     let send2 = send.clone();
     let accept_id = id.clone();
     let end_id = id.clone();
+    let unsent_id = id.clone();
     view! {
         <section class="console-conversation" aria-label="Conversation">
             <header class="console-conversation__header">
@@ -183,6 +184,12 @@ fn Conversation(id: ConversationId, state: ConversationState, events: Vec<Event>
             <div class="console-transcript" role="log" aria-label="Transcript">
                 <ol class="console-transcript__list">
                     {events.into_iter().filter_map(line).collect_view()}
+                    {move || c.unsent(&unsent_id).into_iter().map(|text| view! {
+                        <li class="console-message console-message--agent console-message--pending">
+                            <span class="console-message__who">"You · sending…"</span>
+                            <p class="console-message__text">{text}</p>
+                        </li>
+                    }).collect_view()}
                 </ol>
             </div>
             {mine.then(|| view! {

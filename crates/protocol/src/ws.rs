@@ -14,7 +14,7 @@ use crate::state::{AgentRef, ConversationState, EndedBy};
 use crate::status::OffloadStatus;
 
 /// Who wrote a message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// The website visitor.
@@ -391,6 +391,10 @@ pub enum AgentServerFrame {
         code: ErrorCode,
         /// What is wrong.
         message: String,
+        /// The refused message's key, when a message was refused (it will not be stored, so
+        /// the console stops re-sending it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_msg_id: Option<ClientMsgId>,
     },
     /// Answer to `ping`.
     Pong,

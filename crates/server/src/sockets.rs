@@ -488,6 +488,7 @@ async fn agent_welcome(svc: &Service, ws: &mut WebSocket, agent: &AgentRef) -> b
         Err(r) => AgentServerFrame::Error {
             code: r.code,
             message: r.message,
+            client_msg_id: None,
         },
     };
     send(ws, &frame).await
@@ -503,6 +504,7 @@ pub async fn agent(svc: Arc<Service>, agent: AgentRef, token: String, mut ws: We
             &AgentServerFrame::Error {
                 code: r.code,
                 message: r.message,
+                client_msg_id: None,
             },
         )
         .await;
@@ -528,16 +530,22 @@ pub async fn agent(svc: Arc<Service>, agent: AgentRef, token: String, mut ws: We
         tokio::select! {
             msg = ws.recv() => {
                 live.heard();
-                let result = match decode::<AgentFrame>(msg) {
-                    Incoming::Frame(frame) => handle_agent_frame(&svc, &agent, &mut ws, &mut watching, frame).await,
-                    Incoming::Bad(message) => Err(Refusal::new(ErrorCode::BadFrame, message)),
+                let (result, about) = match decode::<AgentFrame>(msg) {
+                    Incoming::Frame(frame) => {
+                        let about = match &frame {
+                            AgentFrame::Message { client_msg_id, .. } => Some(client_msg_id.clone()),
+                            _ => None,
+                        };
+                        (handle_agent_frame(&svc, &agent, &mut ws, &mut watching, frame).await, about)
+                    }
+                    Incoming::Bad(message) => (Err(Refusal::new(ErrorCode::BadFrame, message)), None),
                     Incoming::TooBig => return close_with(&mut ws, close::TOO_BIG, "frame too large").await,
-                    Incoming::Ignore => Ok(true),
+                    Incoming::Ignore => (Ok(true), None),
                     Incoming::Gone => return,
                 };
                 let open = match result {
                     Ok(open) => open,
-                    Err(r) => send(&mut ws, &AgentServerFrame::Error { code: r.code, message: r.message }).await,
+                    Err(r) => send(&mut ws, &AgentServerFrame::Error { code: r.code, message: r.message, client_msg_id: about }).await,
                 };
                 if !open { return; }
             }
@@ -561,7 +569,7 @@ pub async fn agent(svc: Arc<Service>, agent: AgentRef, token: String, mut ws: We
                             send(&mut ws, &AgentServerFrame::Waiting { conversation: summary }).await
                         }
                         Ok(_) => send(&mut ws, &AgentServerFrame::Dequeued { conversation_id }).await,
-                        Err(r) => send(&mut ws, &AgentServerFrame::Error { code: r.code, message: r.message }).await,
+                        Err(r) => send(&mut ws, &AgentServerFrame::Error { code: r.code, message: r.message, client_msg_id: None }).await,
                     },
                     Notice::Resync => agent_welcome(&svc, &mut ws, &agent).await,
                     _ => true,
@@ -591,7 +599,7 @@ pub async fn agent(svc: Arc<Service>, agent: AgentRef, token: String, mut ws: We
                     match catch_up_agent(&svc, &mut ws, &id, cursor).await {
                         Ok(true) => {}
                         Ok(false) => return,
-                        Err(r) => if !send(&mut ws, &AgentServerFrame::Error { code: r.code, message: r.message }).await { return },
+                        Err(r) => if !send(&mut ws, &AgentServerFrame::Error { code: r.code, message: r.message, client_msg_id: None }).await { return },
                     }
                 }
             }

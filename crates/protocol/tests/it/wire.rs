@@ -493,8 +493,17 @@ fn agent_server_frames() {
         AgentServerFrame::Error {
             code: ErrorCode::Conflict,
             message: "taken".into(),
+            client_msg_id: None,
         },
         json!({"type":"error","code":"conflict","message":"taken"}),
+    );
+    check(
+        AgentServerFrame::Error {
+            code: ErrorCode::InvalidState,
+            message: "not yours".into(),
+            client_msg_id: Some(ClientMsgId::from("k")),
+        },
+        json!({"type":"error","code":"invalid_state","message":"not yours","client_msg_id":"k"}),
     );
     check(AgentServerFrame::Pong, json!({"type":"pong"}));
 }

@@ -282,13 +282,19 @@ async fn full_round_trip(s: &TestServer) {
             text: "still there?".into(),
         })
         .await;
-    let AgentServerFrame::Error { code, .. } = agent
+    let AgentServerFrame::Error {
+        code,
+        client_msg_id,
+        ..
+    } = agent
         .recv_until(|f| matches!(f, AgentServerFrame::Error { .. }))
         .await
     else {
         unreachable!()
     };
     assert_eq!(code, ErrorCode::InvalidState);
+    // The refusal names the message, so the console stops re-sending it.
+    assert_eq!(client_msg_id, Some(ClientMsgId::from("a2")));
 }
 
 #[tokio::test]
@@ -324,7 +330,7 @@ async fn a_second_agent_cannot_take_a_taken_conversation() {
         conversation_id: id,
     })
     .await;
-    let AgentServerFrame::Error { code, message } = b
+    let AgentServerFrame::Error { code, message, .. } = b
         .recv_until(|f| matches!(f, AgentServerFrame::Error { .. }))
         .await
     else {

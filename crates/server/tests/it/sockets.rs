@@ -55,7 +55,7 @@ async fn unknown_frames_get_an_error_frame_and_the_socket_stays_usable() {
     let mut a = Ws::connect(&s.ws_url(&format!("/api/v1/agent/ws?token={}", login.token))).await;
     let _: AgentServerFrame = a.recv().await;
     a.send_raw(r#"{"type":"accept"}"#).await;
-    let AgentServerFrame::Error { code, message } = a.recv().await else {
+    let AgentServerFrame::Error { code, message, .. } = a.recv().await else {
         panic!()
     };
     assert_eq!(code, ErrorCode::BadFrame);
