@@ -15,7 +15,6 @@ use leptos::task::spawn_local;
 use baton_protocol::bot::{
     BotMessage, BotMetadata, BotRequest, Button, HandoverDirective, MessageSource, WcpMetadata,
 };
-use baton_protocol::decide::{self, Applied, View};
 use baton_protocol::ids::{ClientMsgId, VisitorId};
 use baton_protocol::state::{ConversationState, EndedBy, Input, Transport, transition};
 use baton_protocol::status::OffloadStatus;
@@ -25,8 +24,12 @@ use baton_protocol::ws::{
 };
 use baton_protocol::{MAX_TEXT_BYTES, PROTOCOL_VERSION};
 
-use baton_browser::{FetchError, Socket, get_json, new_client_msg_id, post_json_as};
+use baton_browser::{
+    BrowserStorage, FetchError, Socket, get_json, new_client_msg_id, post_json_as,
+};
 use baton_client::backoff::Backoff;
+use baton_client::outbox::{Outbox, Pending};
+use baton_client::timeline::{Step, Timeline};
 
 /// Whether a visitor message reached the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,9 +94,12 @@ pub struct Chat {
     pub window: RwSignal<usize>,
     /// Visitor lines by idempotency key, so an echo or an ack finds its line without a scan.
     by_id: StoredValue<HashMap<ClientMsgId, ArcRwSignal<Delivery>>>,
-    /// What each line this widget sent carried to the server (a button's payload, not the
-    /// title shown), by line key, for "Retry".
-    outgoing: StoredValue<HashMap<u64, (String, MessageSource)>>,
+    /// Messages this visitor sent that the server has not stored yet (the client core's
+    /// outbox, in `localStorage`): what each carries (a button's payload, not the title
+    /// shown) for "Retry", and what a reload brings back as "Not sent".
+    outbox: StoredValue<Outbox<BrowserStorage>, LocalStorage>,
+    /// The outbox of an earlier page view was shown (once the history is in).
+    outbox_restored: StoredValue<bool>,
     /// The conversation state, as the events applied so far leave it (with the live queue
     /// position). Only `apply_event` and queue frames change it.
     pub state: RwSignal<ConversationState>,
@@ -118,7 +124,7 @@ pub struct Chat {
     status_at: StoredValue<f64>,
     next_key: StoredValue<u64>,
     /// The conversation as the events applied so far leave it.
-    view: StoredValue<View>,
+    timeline: StoredValue<Timeline>,
     session: StoredValue<Option<VisitorSession>>,
     socket: StoredValue<Option<Socket>, LocalStorage>,
     backoff: StoredValue<Backoff>,
@@ -144,6 +150,7 @@ pub struct Chat {
 pub const WINDOW: usize = 200;
 
 const VISITOR_KEY: &str = "baton.visitor";
+const OUTBOX_KEY: &str = "baton.outbox";
 const TOKEN_KEY: &str = "baton.token";
 const SESSION_KEY: &str = "baton.session";
 
@@ -180,7 +187,7 @@ impl Chat {
     /// has an agent session from an earlier page view, it reconnects and replays the
     /// conversation, so a reload loses nothing.
     pub fn new(settings: Settings) -> Self {
-        let chat = Self::detached(settings);
+        let chat = Self::with_outbox(settings, BrowserStorage::local());
         chat.persist.set_value(true);
         chat.credential.set_value(stored_credential());
         let saved = local_storage()
@@ -208,7 +215,13 @@ impl Chat {
             return;
         }
         self.history_asked.set_value(true);
-        if self.credential.with_value(Option::is_none) || self.socket.with_value(Option::is_some) {
+        if self.credential.with_value(Option::is_none) {
+            // No conversation yet: nothing to wait for.
+            self.restore_outbox();
+            return;
+        }
+        if self.socket.with_value(Option::is_some) {
+            // A session is already replaying; its end restores the outbox.
             return;
         }
         self.history_pending.set_value(true);
@@ -253,13 +266,19 @@ impl Chat {
 
     /// A store that keeps nothing in `localStorage` and has no credential yet (tests).
     pub fn detached(settings: Settings) -> Self {
+        Self::with_outbox(settings, BrowserStorage::memory())
+    }
+
+    /// Like [`Chat::detached`], with the outbox kept in `storage` (tests of a reload).
+    pub fn with_outbox(settings: Settings, storage: BrowserStorage) -> Self {
         Self {
             settings: StoredValue::new(settings),
             credential: StoredValue::new(None),
             lines: RwSignal::new(vec![]),
             window: RwSignal::new(WINDOW),
             by_id: StoredValue::new(HashMap::new()),
-            outgoing: StoredValue::new(HashMap::new()),
+            outbox: StoredValue::new_local(Outbox::load(storage, OUTBOX_KEY)),
+            outbox_restored: StoredValue::new(false),
             state: RwSignal::new(ConversationState::Bot),
             requesting: RwSignal::new(false),
             moved_on: RwSignal::new(false),
@@ -271,7 +290,7 @@ impl Chat {
             offload: RwSignal::new(None),
             status_at: StoredValue::new(f64::NEG_INFINITY),
             next_key: StoredValue::new(0),
-            view: StoredValue::new(View::default()),
+            timeline: StoredValue::new(Timeline::new()),
             session: StoredValue::new(None),
             socket: StoredValue::new_local(None),
             backoff: StoredValue::new(Backoff::default()),
@@ -329,7 +348,7 @@ impl Chat {
     /// contact gets a new one, for a new conversation, so the log starts again from seq 0.
     fn forget_credential(&self) {
         self.credential.set_value(None);
-        self.view.set_value(View::default());
+        self.timeline.set_value(Timeline::new());
         self.state.set(ConversationState::Bot);
         self.session.set_value(None);
         self.replay_until.set_value(0);
@@ -392,7 +411,7 @@ impl Chat {
 
     /// The seq of the last durable event applied.
     pub fn last_seq(&self) -> u64 {
-        self.view.with_value(|v| v.head_seq)
+        self.timeline.with_value(Timeline::head_seq)
     }
 
     // ---- sending ----
@@ -427,9 +446,15 @@ impl Chat {
             self.moved_on.set(true);
         }
         let id = new_client_msg_id();
-        let key = self.next_key.get_value();
-        self.outgoing
-            .update_value(|m| drop(m.insert(key, (message.clone(), source))));
+        self.outbox.update_value(|o| {
+            o.add(Pending {
+                client_msg_id: id.clone(),
+                conversation: None,
+                text: message.clone(),
+                shown: (shown != message).then(|| shown.clone()),
+                source: Some(source),
+            })
+        });
         let delivery = self.push(
             Role::Visitor,
             shown,
@@ -478,8 +503,13 @@ impl Chat {
         {
             line.delivery.set(Delivery::Pending);
             let (message, source) = self
-                .outgoing
-                .with_value(|m| m.get(&key).cloned())
+                .outbox
+                .with_value(|o| {
+                    o.pending()
+                        .iter()
+                        .find(|p| p.client_msg_id == id)
+                        .map(|p| (p.text.clone(), p.source.unwrap_or(MessageSource::Text)))
+                })
                 .unwrap_or_else(|| (line.text.clone(), MessageSource::Text));
             self.deliver(id, message, source, line.delivery.clone());
         }
@@ -511,7 +541,7 @@ impl Chat {
             metadata: Some(BotMetadata {
                 wcp: Some(WcpMetadata {
                     v: PROTOCOL_VERSION,
-                    client_msg_id: Some(id),
+                    client_msg_id: Some(id.clone()),
                     source: Some(source),
                     event,
                     page_url: page_url(),
@@ -528,6 +558,7 @@ impl Chat {
         match answer {
             Ok(items) => {
                 delivery.set(Delivery::Sent);
+                self.mark(&id, Delivery::Sent);
                 self.handback.set_value(false);
                 self.on_bot_answer(items);
             }
@@ -661,7 +692,10 @@ impl Chat {
     fn on_socket_closed(&self, code: u16) {
         self.socket.set_value(None);
         // A history replay that failed is not retried: the chat works without it.
-        self.history_pending.set_value(false);
+        if self.history_pending.get_value() {
+            self.history_pending.set_value(false);
+            self.restore_outbox();
+        }
         if code == baton_protocol::ws::close::UNAUTHORIZED {
             // The server no longer knows this credential: start afresh on the next contact.
             self.forget_credential();
@@ -736,6 +770,39 @@ impl Chat {
         if let Some(delivery) = self.by_id.with_value(|m| m.get(id).cloned()) {
             delivery.set(d);
         }
+        if d == Delivery::Sent && self.outbox.with_value(|o| o.contains(id)) {
+            self.outbox.update_value(|o| drop(o.settle(id)));
+        }
+    }
+
+    /// Brings back, once the history is in, what an earlier page view sent but the server
+    /// never stored: each as "Not sent. Retry" (sent again only when the visitor says so, as
+    /// the conversation may have moved on). What the history shows as stored is done.
+    fn restore_outbox(&self) {
+        if self.outbox_restored.get_value() {
+            return;
+        }
+        self.outbox_restored.set_value(true);
+        let pending: Vec<Pending> = self.outbox.with_value(|o| o.pending().to_vec());
+        for p in pending {
+            let stored = self
+                .timeline
+                .with_value(|t| t.has_message(Role::Visitor, &p.client_msg_id));
+            let shown = self.by_id.with_value(|m| m.contains_key(&p.client_msg_id));
+            if stored {
+                self.outbox
+                    .update_value(|o| drop(o.settle(&p.client_msg_id)));
+            } else if !shown {
+                self.push(
+                    Role::Visitor,
+                    p.shown.clone().unwrap_or_else(|| p.text.clone()),
+                    None,
+                    Some(p.client_msg_id.clone()),
+                    vec![],
+                    Delivery::Failed,
+                );
+            }
+        }
     }
 
     fn resend_outbox(&self) {
@@ -746,11 +813,17 @@ impl Chat {
                     l.role == Role::Visitor && l.delivery.get_untracked() == Delivery::Pending
                 })
                 .filter_map(|l| {
+                    let id = l.client_msg_id.clone()?;
                     let message = self
-                        .outgoing
-                        .with_value(|m| m.get(&l.key).map(|(m, _)| m.clone()))
+                        .outbox
+                        .with_value(|o| {
+                            o.pending()
+                                .iter()
+                                .find(|p| p.client_msg_id == id)
+                                .map(|p| p.text.clone())
+                        })
                         .unwrap_or_else(|| l.text.clone());
-                    Some((l.client_msg_id.clone()?, message))
+                    Some((id, message))
                 })
                 .collect()
         });
@@ -772,6 +845,7 @@ impl Chat {
         if self.last_seq() < self.replay_until.get_value() {
             return;
         }
+        self.restore_outbox();
         if self.state.get_untracked().transport() == Transport::BotHttp {
             self.close_socket();
         } else if self.session.with_value(Option::is_none)
@@ -815,13 +889,17 @@ impl Chat {
     /// through the protocol's `apply`, and, when live, has its side effects.
     pub fn apply_event(&self, event: Event) {
         let before = self.state.get_untracked();
-        let mut view = self.view.get_value();
-        match decide::apply(&mut view, &event) {
-            Applied::Duplicate => return,
-            Applied::Rejected(r) => leptos::logging::warn!("baton: {r}"),
-            Applied::Changed => {}
+        let step = self
+            .timeline
+            .try_update_value(|t| t.apply(event.clone()))
+            .unwrap_or(Step::Duplicate);
+        match step {
+            Step::Duplicate => return,
+            Step::AddedRejected(r) => leptos::logging::warn!("baton: {r}"),
+            Step::Added => {}
         }
-        let next = match (&view.state, &before) {
+        let applied = self.timeline.with_value(|t| t.state().clone());
+        let next = match (&applied, &before) {
             // The stored outcome has no live position; keep the one the queue frames told.
             (
                 ConversationState::Queued {
@@ -835,7 +913,6 @@ impl Chat {
             },
             (s, _) => s.clone(),
         };
-        self.view.set_value(view);
         // An outcome's sentence is news until the visitor writes to the bot again (live, `send`
         // says so; in a replay, the visitor's next message does).
         match &event.body {

@@ -24,6 +24,13 @@ struct Mounted {
 }
 
 fn mount(server: &str) -> Mounted {
+    mount_chat(Chat::detached(Settings {
+        server: server.into(),
+        title: "Support".into(),
+    }))
+}
+
+fn mount_chat(chat: Chat) -> Mounted {
     let document = web_sys::window().unwrap().document().unwrap();
     let host = document.create_element("div").unwrap();
     document.body().unwrap().append_child(&host).unwrap();
@@ -32,10 +39,6 @@ fn mount(server: &str) -> Mounted {
         .unwrap();
     let container: HtmlElement = document.create_element("div").unwrap().unchecked_into();
     root.append_child(&container).unwrap();
-    let chat = Chat::detached(Settings {
-        server: server.into(),
-        title: "Support".into(),
-    });
     mount_in(container, chat);
     Mounted { root, chat }
 }
@@ -641,6 +644,46 @@ async fn an_unreachable_server_is_reported_and_nothing_is_lost() {
     }
     assert_eq!(w.chat.state.get_untracked(), ConversationState::Bot);
     assert!(w.text(".baton-error").contains("cannot be reached"));
+}
+
+#[wasm_bindgen_test]
+async fn a_message_the_server_never_stored_comes_back_after_a_reload() {
+    use baton_browser::BrowserStorage;
+    use baton_client::outbox::MemoryStorage;
+    let storage = MemoryStorage::default();
+    let settings = || Settings {
+        server: NOWHERE.into(),
+        title: "Support".into(),
+    };
+    let w = mount_chat(Chat::with_outbox(
+        settings(),
+        BrowserStorage::from_memory(storage.clone()),
+    ));
+    w.chat.open.set(true);
+    tick().await;
+    w.chat.send_text("my order is late".into());
+    w.wait_for_text(".baton-message--visitor", "Not sent").await;
+
+    // The page is reloaded (a new store over the same storage): once the panel opens, the
+    // message is back, not sent, with its Retry.
+    let again = mount_chat(Chat::with_outbox(
+        settings(),
+        BrowserStorage::from_memory(storage.clone()),
+    ));
+    again.chat.open.set(true);
+    again
+        .wait_for_text(".baton-message--visitor", "my order is late")
+        .await;
+    assert!(again.text(".baton-message--visitor").contains("Not sent"));
+    assert!(again.find(".baton-message--visitor .baton-link").is_some());
+    assert_eq!(
+        again
+            .root
+            .query_selector_all(".baton-message--visitor")
+            .unwrap()
+            .length(),
+        1
+    );
 }
 
 #[wasm_bindgen_test]

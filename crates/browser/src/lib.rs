@@ -201,6 +201,11 @@ impl BrowserStorage {
         }
     }
 
+    /// Over a given memory storage (tests that reload share one).
+    pub fn from_memory(memory: baton_client::outbox::MemoryStorage) -> Self {
+        Self { web: None, memory }
+    }
+
     /// Memory only (tests, or a widget told not to persist).
     pub fn memory() -> Self {
         Self {
