@@ -17,7 +17,7 @@ use baton_protocol::bot::{
 };
 use baton_protocol::ids::{ClientMsgId, VisitorId};
 use baton_protocol::state::{ConversationState, EndedBy, Input, Transport, transition};
-use baton_protocol::status::OffloadStatus;
+use baton_protocol::status::{OffloadState, OffloadStatus};
 use baton_protocol::ws::{
     ErrorCode, Event, EventBody, HandoverRequest, HandoverResponse, Role, VisitorCredentials,
     VisitorFrame, VisitorServerFrame, VisitorSession,
@@ -109,6 +109,9 @@ pub struct Chat {
     pub moved_on: RwSignal<bool>,
     /// The server's text for the current handover outcome.
     pub notice: RwSignal<Option<String>>,
+    /// The offloading status that text was given under (state, agents online): a status
+    /// that differs makes the text stale.
+    notice_basis: StoredValue<Option<(OffloadState, Option<bool>)>>,
     /// The last error worth telling the visitor about.
     pub error: RwSignal<Option<String>>,
     /// Whether the panel is open.
@@ -201,6 +204,7 @@ impl Chat {
             session.head_seq = 0;
             chat.session.set_value(Some(session));
             chat.history_asked.set_value(true);
+            chat.history_pending.set_value(true);
             chat.replay_until.set_value(u64::MAX);
             chat.connect();
         }
@@ -245,11 +249,17 @@ impl Chat {
         });
     }
 
-    /// A newer offloading status. While queued its text is fresher than the handover answer's
-    /// (an agent came online since, or the last one left), so it takes the answer's place.
+    /// A newer offloading status. While queued, once it differs from the one the handover
+    /// answer was given under (an agent came online since, or the last one left), its text
+    /// takes the answer's place (which may have been the bot's own).
     pub fn take_status(&self, status: OffloadStatus) {
-        if matches!(self.state.get_untracked(), ConversationState::Queued { .. }) {
+        let changed = self
+            .notice_basis
+            .get_value()
+            .is_none_or(|basis| basis != (status.state, status.agents_online));
+        if changed && matches!(self.state.get_untracked(), ConversationState::Queued { .. }) {
             self.notice.set(None);
+            self.notice_basis.set_value(None);
         }
         self.offload.set(Some(status));
     }
@@ -283,6 +293,7 @@ impl Chat {
             requesting: RwSignal::new(false),
             moved_on: RwSignal::new(false),
             notice: RwSignal::new(None),
+            notice_basis: StoredValue::new(None),
             error: RwSignal::new(None),
             open: RwSignal::new(false),
             menu_open: RwSignal::new(false),
@@ -635,6 +646,8 @@ impl Chat {
     /// means the conversation now goes over the visitor socket.
     pub fn on_handover(&self, resp: HandoverResponse) {
         self.notice.set(Some(resp.message));
+        self.notice_basis
+            .set_value(Some((resp.status.state, resp.status.agents_online)));
         self.moved_on.set(false);
         for event in resp.events {
             self.apply_event(event);
@@ -685,7 +698,13 @@ impl Chat {
         );
         match socket {
             Ok(s) => self.socket.set_value(Some(s)),
-            Err(e) => self.error.set(Some(e)),
+            Err(e) => {
+                self.error.set(Some(e));
+                if self.history_pending.get_value() {
+                    self.history_pending.set_value(false);
+                    self.restore_outbox();
+                }
+            }
         }
     }
 
@@ -771,7 +790,19 @@ impl Chat {
             delivery.set(d);
         }
         if d == Delivery::Sent && self.outbox.with_value(|o| o.contains(id)) {
-            self.outbox.update_value(|o| drop(o.settle(id)));
+            // Older messages still waiting were passed by this one: they stay on screen with
+            // their Retry, but a reload will not bring them back after newer ones.
+            self.outbox.update_value(|o| {
+                let older: Vec<ClientMsgId> = o
+                    .pending()
+                    .iter()
+                    .map(|p| p.client_msg_id.clone())
+                    .take_while(|p| p != id)
+                    .collect();
+                for p in older.iter().chain([id]) {
+                    o.settle(p);
+                }
+            });
         }
     }
 
@@ -845,6 +876,7 @@ impl Chat {
         if self.last_seq() < self.replay_until.get_value() {
             return;
         }
+        self.history_pending.set_value(false);
         self.restore_outbox();
         if self.state.get_untracked().transport() == Transport::BotHttp {
             self.close_socket();

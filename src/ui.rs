@@ -50,7 +50,7 @@ fn follow_visual_viewport(root: NodeRef<leptos::html::Div>) {
     let update = {
         let vv = vv.clone();
         move || {
-            if let Some(el) = root.get_untracked() {
+            if let Some(el) = root.try_get_untracked().flatten() {
                 let style = web_sys::HtmlElement::style(&el);
                 let _ = style.set_property("--baton-vh", &format!("{}px", vv.height()));
                 let _ = style.set_property("--baton-vtop", &format!("{}px", vv.offset_top()));
@@ -91,7 +91,7 @@ fn Launcher() -> impl IntoView {
     Effect::new(move |was_open: Option<bool>| {
         let open = chat.open.get();
         if was_open == Some(true) && !open {
-            focus_soon(move || button.get_untracked().map(Into::into));
+            focus_soon(move || button.try_get_untracked().flatten().map(Into::into));
         }
         open
     });
@@ -207,15 +207,18 @@ fn Transcript() -> impl IntoView {
         if follow.get_value() && !scheduled.get_value() {
             scheduled.set_value(true);
             request_animation_frame(move || {
-                scheduled.set_value(false);
-                if let Some(el) = log.get_untracked() {
+                // The panel may have closed meanwhile: its node and values are gone then.
+                if scheduled.try_set_value(false).is_none()
+                    && follow.try_get_value() == Some(true)
+                    && let Some(el) = log.try_get_untracked().flatten()
+                {
                     el.set_scroll_top(el.scroll_height());
                 }
             });
         }
     });
     let on_scroll = move |_| {
-        if let Some(el) = log.get_untracked() {
+        if let Some(el) = log.try_get_untracked().flatten() {
             follow.set_value(el.scroll_height() - el.scroll_top() - el.client_height() < 48);
         }
     };
@@ -343,7 +346,7 @@ fn OverflowMenu() -> impl IntoView {
             chat.refresh_status();
             let at = edge.get_value();
             focus_soon(move || {
-                let list: web_sys::HtmlElement = list.get_untracked()?.into();
+                let list: web_sys::HtmlElement = list.try_get_untracked().flatten()?.into();
                 let items = enabled_items(&list);
                 let item = match at {
                     Edge::First => items.first(),
@@ -448,6 +451,9 @@ fn OverflowMenu() -> impl IntoView {
                 aria-haspopup="menu"
                 aria-controls="baton-menu"
                 aria-expanded=move || chat.menu_open.get().to_string()
+                // The focus stays where it is on a click, so an open menu does not lose it
+                // (and close) before the click toggles it.
+                on:mousedown=|ev: ev::MouseEvent| ev.prevent_default()
                 on:click=move |_| {
                     if chat.menu_open.get_untracked() {
                         chat.menu_open.set(false);
@@ -528,7 +534,7 @@ fn Composer() -> impl IntoView {
     let (draft, set_draft) = signal(String::new());
     let input = NodeRef::<leptos::html::Textarea>::new();
     // The panel opens with the focus in the message box.
-    focus_soon(move || input.get_untracked().map(Into::into));
+    focus_soon(move || input.try_get_untracked().flatten().map(Into::into));
     let submit = move || {
         let text = draft.get_untracked();
         if !text.trim().is_empty() {

@@ -447,6 +447,43 @@ fn answer(
 }
 
 #[wasm_bindgen_test]
+async fn a_queued_widget_keeps_the_answers_text_until_the_status_changes() {
+    let w = mount(NOWHERE);
+    w.chat.open.set(true);
+    let queued = ConversationState::Queued {
+        position: None,
+        agents_online: Some(true),
+    };
+    // The bot's own waiting text comes with the handover answer.
+    w.chat.on_handover(answer(
+        queued,
+        "Our florist will be with you.",
+        OffloadState::Open,
+        1,
+    ));
+    tick().await;
+    assert_eq!(w.text(".baton-status"), "Our florist will be with you.");
+    // The status pushed right after the socket's welcome is the same one: the text stays.
+    w.chat.take_status(OffloadStatus {
+        message: Some("Please wait.".into()),
+        ..status(OffloadState::Open)
+    });
+    tick().await;
+    assert_eq!(w.text(".baton-status"), "Our florist will be with you.");
+    // The last agent leaves: the status changed, so its text is the news now.
+    w.chat.take_status(OffloadStatus {
+        agents_online: Some(false),
+        message: Some("No agents right now; we will connect you.".into()),
+        ..status(OffloadState::Open)
+    });
+    tick().await;
+    assert_eq!(
+        w.text(".baton-status"),
+        "No agents right now; we will connect you."
+    );
+}
+
+#[wasm_bindgen_test]
 async fn each_offloading_state_shows_its_own_message() {
     let w = mount(NOWHERE);
     w.chat.open.set(true);

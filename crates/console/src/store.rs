@@ -15,8 +15,8 @@ use baton_client::timeline::{Step, Timeline};
 use baton_protocol::ids::ConversationId;
 use baton_protocol::state::{AgentRef, ConversationState};
 use baton_protocol::ws::{
-    AgentFrame, AgentServerFrame, ConversationSummary, Event, LoginRequest, LoginResponse, Role,
-    close,
+    AgentFrame, AgentServerFrame, ConversationSummary, ErrorCode, Event, LoginRequest,
+    LoginResponse, Role, close,
 };
 
 const TOKEN_KEY: &str = "baton.console.token";
@@ -386,12 +386,17 @@ impl Console {
                 event,
             } => self.on_event(conversation_id, event),
             AgentServerFrame::Error {
+                code,
                 message,
                 client_msg_id,
-                ..
             } => {
-                // A refused reply is not retried (it would be refused again); the agent sees why.
-                if let Some(id) = client_msg_id {
+                // A reply refused for good is not retried (it would be refused again); one
+                // refused for now (storage trouble, rate limit) stays and goes again after the
+                // next welcome. The agent sees why either way.
+                let for_now = matches!(code, ErrorCode::Internal | ErrorCode::RateLimited);
+                if let Some(id) = client_msg_id
+                    && !for_now
+                {
                     self.change_outbox(|o| drop(o.settle(&id)));
                 }
                 self.error.set(Some(message));

@@ -430,9 +430,22 @@ impl Visitor {
             .unwrap()
     }
 
-    /// The number of transcript lines shown.
-    async fn lines(&self) -> usize {
-        self.texts(".baton-message").await.len()
+    /// The transcript as shown: each line's text, oldest first.
+    async fn transcript(&self) -> Vec<String> {
+        self.texts(".baton-message__text").await
+    }
+
+    /// Waits until the transcript is exactly `expected` and stays so (no line shown twice,
+    /// none missing, in order).
+    async fn wait_transcript(&self, expected: &[String]) {
+        for _ in 0..2 {
+            eventually("the whole transcript, each line once", || async {
+                (self.transcript().await == expected).then_some(())
+            })
+            .await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        assert_eq!(self.transcript().await, expected);
     }
 
     /// Waits until the focus is on a widget element whose class, label or text has `needle`.
@@ -590,9 +603,9 @@ async fn on_another_origin_by_mouse_a_visitor_reaches_an_agent_and_back() {
     let visitor_id = visitor.visitor_id().await;
     assert!(visitor_id.starts_with("v_"), "the server gave a credential");
 
-    // A reload while the bot is answering keeps the conversation: opening the panel shows it
-    // again, each line once.
-    let shown = visitor.lines().await;
+    // A reload in the bot phase keeps the conversation: opening the panel shows it again,
+    // each line once, in order.
+    let shown = visitor.transcript().await;
     visitor.0.refresh().await.unwrap();
     visitor
         .click(".baton-launcher:not([data-placeholder])")
@@ -603,12 +616,7 @@ async fn on_another_origin_by_mouse_a_visitor_reaches_an_agent_and_back() {
     visitor
         .wait_text(".baton-message--visitor .baton-message__text", "hello")
         .await;
-    eventually("the whole transcript", || async {
-        (visitor.lines().await == shown).then_some(())
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(visitor.lines().await, shown, "no line shown twice");
+    visitor.wait_transcript(&shown).await;
     assert_eq!(visitor.status().await, "", "with the bot, no status line");
 
     // 2. Request live agent from the overflow menu → the waiting message.
@@ -708,7 +716,7 @@ async fn on_another_origin_by_mouse_a_visitor_reaches_an_agent_and_back() {
 
     // A reload after the agent chat shows all of it, each line once, back with the bot (the
     // visitor has written since, so the "ended" sentence is no longer news).
-    let shown = visitor.lines().await;
+    let shown = visitor.transcript().await;
     visitor.0.refresh().await.unwrap();
     visitor
         .click(".baton-launcher:not([data-placeholder])")
@@ -716,10 +724,7 @@ async fn on_another_origin_by_mouse_a_visitor_reaches_an_agent_and_back() {
     visitor
         .wait_text(".baton-message--system", "Dana ended the chat")
         .await;
-    eventually("the whole transcript", || async {
-        (visitor.lines().await == shown).then_some(())
-    })
-    .await;
+    visitor.wait_transcript(&shown).await;
     visitor
         .wait_text(
             ".baton-message--agent .baton-message__text",
@@ -817,7 +822,7 @@ async fn on_another_origin_by_keyboard_on_a_phone_a_visitor_gets_in_the_queue() 
 
     // A reload while queued: reopened by keyboard, the widget shows the conversation, the
     // queue and the site owner's own waiting text.
-    let shown = visitor.lines().await;
+    let shown = visitor.transcript().await;
     visitor.0.refresh().await.unwrap();
     eventually("the wasm launcher", || {
         visitor.find(".baton-launcher:not([data-placeholder])")
@@ -827,10 +832,7 @@ async fn on_another_origin_by_keyboard_on_a_phone_a_visitor_gets_in_the_queue() 
     visitor.press(&[Key::Enter.into()]).await;
     visitor.wait_focus("baton-composer__input").await;
     visitor.wait_status(WAITING).await;
-    eventually("the whole transcript", || async {
-        (visitor.lines().await == shown).then_some(())
-    })
-    .await;
+    visitor.wait_transcript(&shown).await;
     assert_eq!(
         visitor.texts(".baton-panel__subtitle").await,
         ["Waiting for an agent"]

@@ -526,7 +526,13 @@ async fn visitor_ws(
         .map_err(limited)?;
     let SocketRequest::Upgrade(ws, token) = socket_request(q, ws, "the visitor credential")?;
     let conv = match token {
-        Some(t) => svc.visitor_by_token(&t).await.ok(),
+        Some(t) => match svc.visitor_by_token(&t).await {
+            Ok(conv) => Some(conv),
+            Err(r) if r.code == ErrorCode::Unauthorized => None,
+            // A storage failure is not a verdict on the credential: answer 500 (the widget
+            // retries) rather than 4401 (the widget would forget its credential).
+            Err(r) => return Err(r.into()),
+        },
         None => None,
     };
     Ok(match conv {
