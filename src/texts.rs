@@ -4,6 +4,9 @@
 use baton_protocol::state::ConversationState;
 use baton_protocol::status::{OffloadState, OffloadStatus};
 
+/// While a handover request is on its way.
+const CHECKING: &str = "Checking whether an agent is available…";
+
 /// The status line under the header, or `None` while the bot simply answers.
 /// `notice` is the server's text for the latest handover outcome; `next_open` formats a
 /// closed state's next opening in the visitor's locale.
@@ -15,9 +18,7 @@ pub fn status_line(
     let or = |fallback: &str| notice.unwrap_or(fallback).to_owned();
     Some(match state {
         ConversationState::Bot => return None,
-        ConversationState::HandoverRequested { .. } => {
-            "Checking whether an agent is available…".into()
-        }
+        ConversationState::HandoverRequested { .. } => CHECKING.into(),
         ConversationState::Queued { position, .. } => {
             let waiting = or("Please wait for a couple of minutes while a live agent connects.");
             match position {
@@ -59,7 +60,7 @@ pub fn shown_status(
     next_open: impl Fn(&str) -> String,
 ) -> Option<String> {
     if requesting {
-        return Some("Checking whether an agent is available…".into());
+        return Some(CHECKING.into());
     }
     let outcome = matches!(
         state,
@@ -110,15 +111,13 @@ pub fn request_blocked(
     next_open: impl Fn(&str) -> String,
 ) -> Option<String> {
     if requesting {
-        return Some("Checking whether an agent is available…".into());
+        return Some(CHECKING.into());
     }
     match state {
-        ConversationState::HandoverRequested { .. } => {
-            return Some("Checking whether an agent is available…".into());
-        }
         ConversationState::Queued { .. } => return Some("You are already in the queue.".into()),
-        ConversationState::AgentJoined { agent } => {
-            return Some(format!("You are chatting with {}.", agent.name));
+        // On its way or with a person: the status line's own sentence says why.
+        ConversationState::HandoverRequested { .. } | ConversationState::AgentJoined { .. } => {
+            return status_line(state, None, &next_open);
         }
         _ => {}
     }

@@ -346,6 +346,21 @@ async fn new_visitor(s: &Server, handover: bool) -> Visitor {
     v
 }
 
+/// Logs bench agent `i` in; its session token.
+async fn login(s: &Server, i: usize) -> String {
+    let login: Value = s
+        .http
+        .post(s.url("/api/v1/agent/login"))
+        .json(&json!({"email": format!("a{i}@bench"), "password": format!("pw{i}")}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    login["token"].as_str().unwrap().to_owned()
+}
+
 async fn handover_request(s: &Server, v: &Visitor) -> Value {
     s.http
         .post(s.url("/api/v1/handover"))
@@ -408,17 +423,7 @@ async fn setup(s: &Server) -> Setup {
     }
     let transcripts = Arc::new(AtomicU64::new(0));
     for a in 0..AGENTS {
-        let login: Value = s
-            .http
-            .post(s.url("/api/v1/agent/login"))
-            .json(&json!({"email": format!("a{a}@bench"), "password": format!("pw{a}")}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = login["token"].as_str().unwrap().to_owned();
+        let token = login(s, a).await;
         let (rec, wtx, tr) = (recorder.clone(), waiting_tx.clone(), transcripts.clone());
         agents.push(
             connect(
@@ -770,23 +775,11 @@ async fn queue_phase(s: &Server, setup: &mut Setup) -> QueueFigures {
     f.positions_pushed = pushed.load(Ordering::Relaxed);
     f.status_max_ms = worst.as_secs_f64() * 1000.0;
     // A console connecting while 2,000 wait.
-    let login: Value = s
-        .http
-        .post(s.url("/api/v1/agent/login"))
-        .json(&json!({"email": "a1@bench", "password": "pw1"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = login(s, 1).await;
     let t = Instant::now();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let _console = connect(
-        &s.ws(&format!(
-            "/api/v1/agent/ws?token={}",
-            login["token"].as_str().unwrap()
-        )),
+        &s.ws(&format!("/api/v1/agent/ws?token={token}")),
         move |text| {
             if text.starts_with("{\"type\":\"welcome\"") {
                 let _ = tx.send(Instant::now());

@@ -164,6 +164,17 @@ async fn until(c: &Client, what: &str, script: &str, limit: Duration) -> Value {
     }
 }
 
+/// Waits until the widget's app (its wasm launcher) is up.
+async fn app_ready(c: &Client) {
+    until(
+        c,
+        "the app",
+        "return window.__app;",
+        Duration::from_secs(30),
+    )
+    .await;
+}
+
 /// The JS heap in use after a full collection, in MB.
 async fn heap_mb(c: &Client) -> f64 {
     js(
@@ -238,13 +249,7 @@ pub async fn run(server: &PathBuf, widget_dir: &Path, chromedriver_bin: &Path, c
 
     // The widget on a first visit: launcher painted, app ready, heap once settled.
     c.goto(&format!("{site}/")).await.unwrap();
-    until(
-        &c,
-        "the app",
-        "return window.__app;",
-        Duration::from_secs(30),
-    )
-    .await;
+    app_ready(&c).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let times = js(
         &c,
@@ -259,17 +264,7 @@ pub async fn run(server: &PathBuf, widget_dir: &Path, chromedriver_bin: &Path, c
     // A conversation with an agent: the visitor's credential and session go where the widget
     // keeps them, and a reload resumes it.
     let v = new_visitor(&s, true).await;
-    let login: Value = s
-        .http
-        .post(s.url("/api/v1/agent/login"))
-        .json(&json!({"email": "a0@bench", "password": "pw0"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"].as_str().unwrap().to_owned();
+    let token = login(&s, 0).await;
     let agent = connect(&s.ws(&format!("/api/v1/agent/ws?token={token}")), |_| {})
         .await
         .unwrap();
@@ -287,13 +282,7 @@ pub async fn run(server: &PathBuf, widget_dir: &Path, chromedriver_bin: &Path, c
     .await
     .unwrap();
     c.refresh().await.unwrap();
-    until(
-        &c,
-        "the app",
-        "return window.__app;",
-        Duration::from_secs(30),
-    )
-    .await;
+    app_ready(&c).await;
     c.execute(
         "document.querySelector('#baton-widget').shadowRoot.querySelector('.baton-launcher').click();",
         vec![],

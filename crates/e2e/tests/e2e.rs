@@ -430,6 +430,12 @@ impl Visitor {
             .unwrap()
     }
 
+    /// Reloads the host page and opens the chat again with the mouse.
+    async fn reload_and_open(&self) {
+        self.0.refresh().await.unwrap();
+        self.click(".baton-launcher:not([data-placeholder])").await;
+    }
+
     /// The transcript as shown: each line's text, oldest first.
     async fn transcript(&self) -> Vec<String> {
         self.texts(".baton-message__text").await
@@ -606,10 +612,7 @@ async fn on_another_origin_by_mouse_a_visitor_reaches_an_agent_and_back() {
     // A reload in the bot phase keeps the conversation: opening the panel shows it again,
     // each line once, in order.
     let shown = visitor.transcript().await;
-    visitor.0.refresh().await.unwrap();
-    visitor
-        .click(".baton-launcher:not([data-placeholder])")
-        .await;
+    visitor.reload_and_open().await;
     visitor
         .wait_text(".baton-message--bot .baton-message__text", "demo assistant")
         .await;
@@ -671,10 +674,7 @@ async fn on_another_origin_by_mouse_a_visitor_reaches_an_agent_and_back() {
 
     // A reload loses nothing: the widget reconnects, replays the conversation and is still
     // with Dana.
-    visitor.0.refresh().await.unwrap();
-    visitor
-        .click(".baton-launcher:not([data-placeholder])")
-        .await;
+    visitor.reload_and_open().await;
     visitor
         .wait_text(
             ".baton-message--agent .baton-message__text",
@@ -717,10 +717,7 @@ async fn on_another_origin_by_mouse_a_visitor_reaches_an_agent_and_back() {
     // A reload after the agent chat shows all of it, each line once, back with the bot (the
     // visitor has written since, so the "ended" sentence is no longer news).
     let shown = visitor.transcript().await;
-    visitor.0.refresh().await.unwrap();
-    visitor
-        .click(".baton-launcher:not([data-placeholder])")
-        .await;
+    visitor.reload_and_open().await;
     visitor
         .wait_text(".baton-message--system", "Dana ended the chat")
         .await;

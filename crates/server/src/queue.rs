@@ -145,6 +145,17 @@ impl QueueWatch {
     }
 }
 
+/// Reads the queue's order once and pushes the positions that changed.
+async fn reorder(svc: &Service) {
+    let t = std::time::Instant::now();
+    let order = svc.store.queue_order().await;
+    crate::metrics::QUEUE_ORDER.since(t);
+    match order {
+        Ok(order) => svc.queues.update(&order),
+        Err(e) => tracing::warn!("queue positions: {e}"),
+    }
+}
+
 /// The replica's queue task; ends at shutdown.
 pub async fn run(svc: Arc<Service>) {
     let mut notices = svc.bus.subscribe(&Topic::AnyQueue);
@@ -152,13 +163,7 @@ pub async fn run(svc: Arc<Service>) {
     loop {
         tokio::select! {
             _ = svc.queues.recheck.notified() => {
-                let t = std::time::Instant::now();
-                let order = svc.store.queue_order().await;
-                crate::metrics::QUEUE_ORDER.since(t);
-                match order {
-                    Ok(order) => svc.queues.update(&order),
-                    Err(e) => tracing::warn!("queue positions: {e}"),
-                }
+                reorder(&svc).await;
             }
             n = notices.recv() => {
                 let mut relevant = svc.queues.concerns(&n);
@@ -167,13 +172,7 @@ pub async fn run(svc: Arc<Service>) {
                     relevant |= svc.queues.concerns(&more);
                 }
                 if !relevant { continue; }
-                let t = std::time::Instant::now();
-                let order = svc.store.queue_order().await;
-                crate::metrics::QUEUE_ORDER.since(t);
-                match order {
-                    Ok(order) => svc.queues.update(&order),
-                    Err(e) => tracing::warn!("queue positions: {e}"),
-                }
+                reorder(&svc).await;
             }
             _ = shutdown.changed() => return,
         }

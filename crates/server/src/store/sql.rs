@@ -409,6 +409,21 @@ impl SqlStore {
             read,
         })
     }
+
+    /// The one conversation `sql` (a `select_conversations!` with one `$1`) finds for `key`.
+    async fn conversation_where(
+        &self,
+        sql: &'static str,
+        key: String,
+    ) -> Result<Option<Conversation>, StoreError> {
+        sqlx::query(sql)
+            .bind(key)
+            .fetch_optional(&self.read)
+            .await?
+            .as_ref()
+            .map(conversation_from)
+            .transpose()
+    }
 }
 
 impl Store for SqlStore {
@@ -454,45 +469,30 @@ impl Store for SqlStore {
     }
 
     fn conversation<'a>(&'a self, id: &'a ConversationId) -> Fut<'a, Option<Conversation>> {
-        Box::pin(async move {
-            sqlx::query(select_conversations!(
+        Box::pin(self.conversation_where(
+            select_conversations!(
                 "FROM conversations c LEFT JOIN handovers h ON h.id = c.handover_id WHERE c.id = $1"
-            ))
-            .bind(id.0.clone())
-            .fetch_optional(&self.read)
-            .await?
-            .as_ref()
-            .map(conversation_from)
-            .transpose()
-        })
+            ),
+            id.0.clone(),
+        ))
     }
 
     fn conversation_by_visitor<'a>(&'a self, v: &'a VisitorId) -> Fut<'a, Option<Conversation>> {
-        Box::pin(async move {
-            sqlx::query(select_conversations!(
+        Box::pin(self.conversation_where(
+            select_conversations!(
                 "FROM conversations c LEFT JOIN handovers h ON h.id = c.handover_id WHERE c.visitor_id = $1"
-            ))
-            .bind(v.0.clone())
-            .fetch_optional(&self.read)
-            .await?
-            .as_ref()
-            .map(conversation_from)
-            .transpose()
-        })
+            ),
+            v.0.clone(),
+        ))
     }
 
     fn conversation_by_credential<'a>(&'a self, hash: &'a str) -> Fut<'a, Option<Conversation>> {
-        Box::pin(async move {
-            sqlx::query(select_conversations!(
+        Box::pin(self.conversation_where(
+            select_conversations!(
                 "FROM conversations c LEFT JOIN handovers h ON h.id = c.handover_id WHERE c.credential_hash = $1"
-            ))
-            .bind(hash.to_owned())
-            .fetch_optional(&self.read)
-            .await?
-            .as_ref()
-            .map(conversation_from)
-            .transpose()
-        })
+            ),
+            hash.to_owned(),
+        ))
     }
 
     fn commit<'a>(&'a self, c: &'a Commit) -> Fut<'a, Option<i64>> {

@@ -439,18 +439,7 @@ async fn logins_cost_the_same_for_unknown_e_mails_and_never_block_other_requests
 #[tokio::test]
 async fn presence_is_shared_through_the_store() {
     let s = start_with(Backend::PostgresNats, "", Deps::default()).await;
-    let status = || async {
-        let v: Value = s
-            .http
-            .get(s.url("/api/v1/status"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["agents_online"].as_bool()
-    };
+    let status = || async { s.get_json("/api/v1/status").await["agents_online"].as_bool() };
     assert_eq!(status().await, Some(false));
     let login = s.login().await;
     let a = s.agent_ws(&login.token).await;

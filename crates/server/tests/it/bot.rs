@@ -60,15 +60,7 @@ async fn answers_intents_in_the_rasa_shape() {
     let (status, body) = s.post("/webhooks/rest/", &json!({})).await;
     assert_eq!(status, 405, "the health check is GET only");
     assert_eq!(body["error"], "bad_request");
-    let health: Value = s
-        .http
-        .get(s.url("/webhooks/rest/"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = s.get_json("/webhooks/rest/").await;
     assert_eq!(health, json!({"status": "ok"}));
 }
 

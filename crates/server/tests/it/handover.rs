@@ -362,15 +362,7 @@ async fn offloading_disabled_keeps_the_bot() {
             .unwrap()
             .contains("demo assistant")
     );
-    let status: serde_json::Value = s
-        .http
-        .get(s.url("/api/v1/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = s.get_json("/api/v1/status").await;
     assert_eq!(status["state"], "disabled");
 }
 

@@ -197,6 +197,18 @@ impl TestServer {
         &self.running.service
     }
 
+    /// GETs `path` and decodes its JSON answer.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         self.post_as(path, None, body).await
     }
