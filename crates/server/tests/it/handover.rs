@@ -429,7 +429,17 @@ async fn told(ws: &mut Ws) -> baton_protocol::status::OffloadStatus {
 
 #[tokio::test]
 async fn a_queued_visitor_hears_when_agents_come_and_go() {
-    let s = start("").await;
+    agents_come_and_go(&start("").await).await;
+}
+
+#[tokio::test]
+async fn a_queued_visitor_hears_when_agents_come_and_go_on_postgres_and_nats() {
+    let s = start_with(Backend::PostgresNats, "", Deps::default()).await;
+    agents_come_and_go(&s).await;
+    s.stop().await;
+}
+
+async fn agents_come_and_go(s: &TestServer) {
     let v = s.visitor().await;
     let h = s.handover(&v).await;
     assert!(h.message.starts_with("There are no agents available"));
