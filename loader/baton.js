@@ -46,8 +46,9 @@
     import(base + "baton-widget.js")
       .then(function (m) {
         return m.default({ module_or_path: base + "baton-widget_bg.wasm" }).then(function () {
+          // The app replaces this launcher once the site owner's texts are in (and opens
+          // if it was clicked by then).
           m.mount(root, server, title, wantOpen);
-          launcher.remove();
         });
       })
       .catch(function (e) {

@@ -32,7 +32,26 @@ pub fn mount(
     root.append_child(&container)?;
     let chat = Chat::new(Settings { server, title });
     chat.open.set(open);
-    mount_in(container, chat);
+    // Every sentence comes from the site owner's configuration: the app appears once it is in
+    // (the loader's launcher stands in until then).
+    wasm_bindgen_futures::spawn_local(async move {
+        chat.load_texts().await;
+        // The loader's launcher, and whether the visitor clicked it meanwhile.
+        let placeholder = root
+            .query_selector(".baton-launcher[data-placeholder]")
+            .ok()
+            .flatten();
+        if placeholder
+            .as_ref()
+            .is_some_and(|p| p.get_attribute("aria-busy").as_deref() == Some("true"))
+        {
+            chat.open.set(true);
+        }
+        mount_in(container, chat);
+        if let Some(p) = placeholder {
+            p.remove();
+        }
+    });
     Ok(())
 }
 

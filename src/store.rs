@@ -13,23 +13,23 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use baton_protocol::bot::{
-    BotMessage, BotMetadata, BotRequest, Button, HandoverDirective, MessageSource, WcpMetadata,
+    BotMetadata, BotRequest, Button, HandoverDirective, MessageSource, WcpMetadata,
 };
 use baton_protocol::ids::{ClientMsgId, VisitorId};
 use baton_protocol::state::{ConversationState, EndedBy, Input, Transport, transition};
 use baton_protocol::status::{OffloadState, OffloadStatus};
+use baton_protocol::texts::{Text, fill};
 use baton_protocol::ws::{
-    ErrorCode, Event, EventBody, HandoverRequest, HandoverResponse, Role, VisitorCredentials,
-    VisitorFrame, VisitorServerFrame, VisitorSession,
+    ErrorCode, Event, EventBody, HandoverRequest, HandoverResponse, Role, VisitorFrame,
+    VisitorServerFrame, VisitorSession,
 };
 use baton_protocol::{MAX_TEXT_BYTES, PROTOCOL_VERSION};
 
-use baton_browser::{
-    BrowserStorage, FetchError, Socket, get_json, new_client_msg_id, post_json_as,
-};
+use baton_browser::{BrowserStorage, FetchError, Socket, fetch_text, new_client_msg_id};
 use baton_client::backoff::Backoff;
 use baton_client::outbox::{Outbox, Pending};
 use baton_client::timeline::{Step, Timeline};
+use baton_client::wire::{self, BotItem};
 
 /// Whether a visitor message reached the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,6 +147,8 @@ pub struct Chat {
     history_pending: StoredValue<bool>,
     /// The conversation the socket welcomed us to.
     conversation: StoredValue<Option<baton_protocol::ids::ConversationId>>,
+    /// The site owner's texts by key (`GET /api/v1/widget`), set before the app mounts.
+    texts: StoredValue<Vec<(String, String)>>,
 }
 
 /// Lines rendered at first, and added by each "Show earlier messages".
@@ -195,7 +197,7 @@ impl Chat {
         chat.credential.set_value(stored_credential());
         let saved = local_storage()
             .and_then(|s| s.get_item(SESSION_KEY).ok().flatten())
-            .and_then(|json| serde_json::from_str::<VisitorSession>(&json).ok());
+            .and_then(|json| wire::read_session(&json).ok());
         if let Some(mut session) = saved
             && chat
                 .credential
@@ -243,7 +245,8 @@ impl Chat {
         self.status_at.set_value(now);
         let chat = *self;
         spawn_local(async move {
-            if let Ok(status) = get_json::<OffloadStatus>(&chat.url("/api/v1/status")).await {
+            let got = fetch_text(&chat.url("/api/v1/status"), None, None).await;
+            if let Some(status) = got.ok().and_then(|t| wire::read_status(&t).ok()) {
                 chat.take_status(status);
             }
         });
@@ -312,6 +315,44 @@ impl Chat {
             history_asked: StoredValue::new(false),
             history_pending: StoredValue::new(false),
             conversation: StoredValue::new(None),
+            texts: StoredValue::new(vec![]),
+        }
+    }
+
+    /// The site owner's text `t` (empty until the texts are in; the app mounts after).
+    pub fn t(&self, t: Text) -> String {
+        self.texts.with_value(|all| {
+            all.iter()
+                .rev()
+                .find(|(k, _)| k == t.key())
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        })
+    }
+
+    /// The text `t` with its placeholders filled.
+    pub fn tf(&self, t: Text, values: &[(&str, &str)]) -> String {
+        fill(&self.t(t), values)
+    }
+
+    /// Takes the texts from a `GET /api/v1/widget` answer.
+    pub fn set_texts(&self, settings_json: &str) -> Result<(), String> {
+        let texts = wire::read_widget_texts(settings_json)?;
+        self.texts.set_value(texts);
+        Ok(())
+    }
+
+    /// Fetches the site owner's texts, trying again with back-off until the server answers.
+    pub async fn load_texts(&self) {
+        let mut backoff = Backoff::default();
+        loop {
+            let url = self.url("/api/v1/widget");
+            if let Ok(text) = fetch_text(&url, None, None).await
+                && self.set_texts(&text).is_ok()
+            {
+                return;
+            }
+            pause(backoff.next(baton_browser::random()).as_millis() as i32).await;
         }
     }
 
@@ -333,14 +374,10 @@ impl Chat {
             return Err("The chat server is slow to answer. Please try again.".into());
         }
         self.fetching_credential.set_value(true);
-        let got = post_json_as::<_, VisitorCredentials>(
-            &self.url("/api/v1/visitor"),
-            &serde_json::json!({}),
-            None,
-        )
-        .await;
+        let got = fetch_text(&self.url("/api/v1/visitor"), Some("{}".into()), None).await;
         self.fetching_credential.set_value(false);
-        let c = got.map_err(|e| e.message)?;
+        let c = wire::read_credentials(&got.map_err(|e| e.message)?)
+            .map_err(|e| baton_browser::unexpected(&e).message)?;
         let c = Credential {
             visitor_id: c.visitor_id,
             token: c.token,
@@ -375,7 +412,7 @@ impl Chat {
     fn fetch_error(&self, e: FetchError) -> String {
         if e.status == Some(401) {
             self.forget_credential();
-            return "Your chat session has expired. Please send your message again.".into();
+            return self.t(Text::SessionExpired);
         }
         e.message
     }
@@ -447,9 +484,9 @@ impl Chat {
             return;
         }
         if message.len() > MAX_TEXT_BYTES {
-            self.error.set(Some(format!(
-                "That message is too long (the limit is {MAX_TEXT_BYTES} bytes)."
-            )));
+            self.error.set(Some(
+                self.tf(Text::TooLong, &[("limit", &MAX_TEXT_BYTES.to_string())]),
+            ));
             return;
         }
         self.error.set(None);
@@ -488,13 +525,9 @@ impl Chat {
             Transport::AgentSocket => {
                 // If the socket is down, the line stays pending and is re-sent after the
                 // next welcome (same client_msg_id, so never twice).
-                self.socket.with_value(|s| {
-                    if let Some(s) = s {
-                        s.send(&VisitorFrame::Message {
-                            client_msg_id: id,
-                            text: message,
-                        });
-                    }
+                self.send_frame(&VisitorFrame::Message {
+                    client_msg_id: id,
+                    text: message,
                 });
             }
             Transport::BotHttp => {
@@ -559,12 +592,13 @@ impl Chat {
                 }),
             }),
         };
-        let answer: Result<Vec<BotMessage>, FetchError> = post_json_as(
+        let answer = fetch_text(
             &self.url("/webhooks/rest/webhook"),
-            &req,
+            Some(wire::write_bot_request(&req)),
             Some(&credential.token),
         )
-        .await;
+        .await
+        .and_then(|t| wire::read_bot_answer(&t).map_err(|e| baton_browser::unexpected(&e)));
         self.busy.set(false);
         match answer {
             Ok(items) => {
@@ -582,10 +616,10 @@ impl Chat {
     }
 
     /// Renders a bot answer and follows a handover directive in it.
-    pub fn on_bot_answer(&self, items: Vec<BotMessage>) {
+    pub fn on_bot_answer(&self, items: Vec<BotItem>) {
         let mut directive = None;
         for item in items {
-            if let Some(d) = item.handover() {
+            if let Some(d) = item.handover {
                 directive = Some(d);
             }
             if item.text.is_some() || item.buttons.is_some() {
@@ -624,12 +658,15 @@ impl Chat {
                         directive,
                         page_url: page_url(),
                     };
-                    post_json_as::<_, HandoverResponse>(
+                    fetch_text(
                         &chat.url("/api/v1/handover"),
-                        &req,
+                        Some(wire::write_handover_request(&req)),
                         Some(&c.token),
                     )
                     .await
+                    .and_then(|t| {
+                        wire::read_handover_response(&t).map_err(|e| baton_browser::unexpected(&e))
+                    })
                     .map_err(|e| chat.fetch_error(e))
                 }
                 Err(e) => Err(e),
@@ -663,9 +700,15 @@ impl Chat {
     /// Withdraws a queued request.
     pub fn cancel_request(&self) {
         self.menu_open.set(false);
+        self.send_frame(&VisitorFrame::Cancel);
+    }
+
+    /// Sends a frame if the socket is open (what is not sent stays in the outbox).
+    fn send_frame(&self, frame: &VisitorFrame) {
+        let text = wire::write_visitor_frame(frame);
         self.socket.with_value(|s| {
             if let Some(s) = s {
-                s.send(&VisitorFrame::Cancel);
+                s.send_text(&text);
             }
         });
     }
@@ -683,17 +726,16 @@ impl Chat {
         };
         let url = self.url(&format!("/api/v1/visitor/ws?token={token}"));
         let chat = *self;
-        let socket = Socket::open(
+        let socket = Socket::open_text(
             &url,
             move || {
                 let last_seq = chat.last_seq();
-                chat.socket.with_value(|s| {
-                    if let Some(s) = s {
-                        s.send(&VisitorFrame::Hello { last_seq });
-                    }
-                });
+                chat.send_frame(&VisitorFrame::Hello { last_seq });
             },
-            move |frame: VisitorServerFrame| chat.on_frame(frame),
+            move |text| match wire::read_visitor_server_frame(&text) {
+                Ok(frame) => chat.on_frame(frame),
+                Err(e) => baton_browser::warn(&format!("baton: unreadable frame: {e}")),
+            },
             move |code| spawn_local(async move { chat.on_socket_closed(code) }),
         );
         match socket {
@@ -718,9 +760,7 @@ impl Chat {
         if code == baton_protocol::ws::close::UNAUTHORIZED {
             // The server no longer knows this credential: start afresh on the next contact.
             self.forget_credential();
-            self.error.set(Some(
-                "Your chat session has expired. Your next message starts a new one.".into(),
-            ));
+            self.error.set(Some(self.t(Text::SessionExpired)));
             return;
         }
         if self.session.with_value(Option::is_none) || code == baton_protocol::ws::close::NORMAL {
@@ -858,16 +898,12 @@ impl Chat {
                 })
                 .collect()
         });
-        self.socket.with_value(|s| {
-            if let Some(s) = s {
-                for (client_msg_id, text) in pending {
-                    s.send(&VisitorFrame::Message {
-                        client_msg_id,
-                        text,
-                    });
-                }
-            }
-        });
+        for (client_msg_id, text) in pending {
+            self.send_frame(&VisitorFrame::Message {
+                client_msg_id,
+                text,
+            });
+        }
     }
 
     /// After a history replay, a conversation that is back with the bot needs no socket; one
@@ -896,9 +932,9 @@ impl Chat {
     /// Remembers the live session, so a reload reconnects and replays the conversation.
     fn keep_session(&self, session: VisitorSession) {
         if self.persist.get_value()
-            && let (Some(storage), Ok(json)) = (local_storage(), serde_json::to_string(&session))
+            && let Some(storage) = local_storage()
         {
-            let _ = storage.set_item(SESSION_KEY, &json);
+            let _ = storage.set_item(SESSION_KEY, &wire::write_session(&session));
         }
         self.session.set_value(Some(session));
     }
@@ -1006,23 +1042,19 @@ impl Chat {
                 }
             }
             EventBody::AgentJoined { agent } => {
-                self.push_system(format!("{} joined the chat.", agent.name))
+                self.push_system(self.tf(Text::AgentJoined, &[("agent", &agent.name)]))
             }
             EventBody::ChatEnded { by } => {
-                let who = match (before, by) {
+                let line = match (before, by) {
+                    (_, EndedBy::Visitor) => self.t(Text::EndedByVisitor),
                     (ConversationState::AgentJoined { agent }, EndedBy::Agent) => {
-                        agent.name.clone()
+                        self.tf(Text::EndedByAgent, &[("agent", &agent.name)])
                     }
-                    (_, EndedBy::Visitor) => "You".into(),
-                    _ => "The agent".into(),
+                    _ => self.t(Text::EndedBySystem),
                 };
-                self.push_system(format!(
-                    "{who} ended the chat. The assistant will answer your next message."
-                ));
+                self.push_system(line);
             }
-            EventBody::HandoverCancelled => {
-                self.push_system("You left the queue. The assistant is back.".into())
-            }
+            EventBody::HandoverCancelled => self.push_system(self.t(Text::LeftQueue)),
             EventBody::HandoverRequested { .. }
             | EventBody::HandoverOutcome { .. }
             | EventBody::ReturnedToBot

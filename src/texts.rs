@@ -1,11 +1,10 @@
-//! What the widget says for each state. Pure functions of state, so they are tested
-//! without a browser and every state has exactly one honest sentence.
+//! What the widget says for each state. Pure functions of state and of the site owner's texts
+//! (`tx` looks one up; the widget ships none of its own), so they are tested without a
+//! browser and every state has exactly one honest sentence.
 
 use baton_protocol::state::ConversationState;
 use baton_protocol::status::{OffloadState, OffloadStatus};
-
-/// While a handover request is on its way.
-const CHECKING: &str = "Checking whether an agent is available…";
+use baton_protocol::texts::{Text, fill};
 
 /// The status line under the header, or `None` while the bot simply answers.
 /// `notice` is the server's text for the latest handover outcome; `next_open` formats a
@@ -14,38 +13,45 @@ pub fn status_line(
     state: &ConversationState,
     notice: Option<&str>,
     next_open: impl Fn(&str) -> String,
+    tx: &dyn Fn(Text) -> String,
 ) -> Option<String> {
-    let or = |fallback: &str| notice.unwrap_or(fallback).to_owned();
+    let or = |fallback: Text| notice.map_or_else(|| tx(fallback), str::to_owned);
     Some(match state {
         ConversationState::Bot => return None,
-        ConversationState::HandoverRequested { .. } => CHECKING.into(),
-        ConversationState::Queued { position, .. } => {
-            let waiting = or("Please wait for a couple of minutes while a live agent connects.");
+        ConversationState::HandoverRequested { .. } => tx(Text::Checking),
+        ConversationState::Queued {
+            position,
+            agents_online,
+        } => {
+            let waiting = or(match agents_online {
+                Some(false) => Text::WaitingNoAgents,
+                _ => Text::Waiting,
+            });
             match position {
-                Some(1) => format!("{waiting} You are next in line."),
-                Some(n) => format!("{waiting} You are number {n} in line."),
+                Some(1) => format!("{waiting} {}", tx(Text::QueueNext)),
+                Some(n) => format!(
+                    "{waiting} {}",
+                    fill(&tx(Text::QueuePosition), &[("position", &n.to_string())])
+                ),
                 None => waiting,
             }
         }
         ConversationState::AgentJoined { agent } => {
-            format!("You are chatting with {}.", agent.name)
+            fill(&tx(Text::ChattingWith), &[("agent", &agent.name)])
         }
-        ConversationState::Ended { .. } => {
-            "The chat with the agent has ended. The assistant will answer your next message.".into()
-        }
+        ConversationState::Ended { .. } => tx(Text::Ended),
         ConversationState::Closed { next_open_at } => {
-            let closed = or("Our team is away right now, so the assistant will keep helping you.");
+            let closed = or(Text::Closed);
             match next_open_at {
-                Some(at) => format!("{closed} We are back {}.", next_open(at)),
+                Some(at) => format!(
+                    "{closed} {}",
+                    fill(&tx(Text::BackAt), &[("when", &next_open(at))])
+                ),
                 None => closed,
             }
         }
-        ConversationState::Disabled => {
-            or("Live chat is switched off at the moment. The assistant is still here to help.")
-        }
-        ConversationState::Unavailable => {
-            or("No agent can take your chat right now. The assistant is still here to help.")
-        }
+        ConversationState::Disabled => or(Text::Disabled),
+        ConversationState::Unavailable => or(Text::Unavailable),
     })
 }
 
@@ -58,9 +64,10 @@ pub fn shown_status(
     moved_on: bool,
     notice: Option<&str>,
     next_open: impl Fn(&str) -> String,
+    tx: &dyn Fn(Text) -> String,
 ) -> Option<String> {
     if requesting {
-        return Some(CHECKING.into());
+        return Some(tx(Text::Checking));
     }
     let outcome = matches!(
         state,
@@ -72,22 +79,22 @@ pub fn shown_status(
     if outcome && moved_on {
         return None;
     }
-    status_line(state, notice, next_open)
+    status_line(state, notice, next_open, tx)
 }
 
 /// The short state label for the header.
-pub fn header_label(state: &ConversationState) -> &'static str {
+pub fn header_label(state: &ConversationState) -> Text {
     match state {
         ConversationState::Queued { .. } | ConversationState::HandoverRequested { .. } => {
-            "Waiting for an agent"
+            Text::LabelWaiting
         }
-        ConversationState::AgentJoined { .. } => "Live agent",
-        _ => "Assistant",
+        ConversationState::AgentJoined { .. } => Text::LabelAgent,
+        _ => Text::LabelBot,
     }
 }
 
 /// The server's configured sentence for `state`, from the offloading status it reported (so a
-/// reload shows the site owner's text, not the widget's fallback).
+/// reload shows the site owner's text for that state as the status gives it).
 pub fn configured<'a>(
     state: &ConversationState,
     offload: Option<&'a OffloadStatus>,
@@ -109,15 +116,16 @@ pub fn request_blocked(
     requesting: bool,
     offload: Option<&OffloadStatus>,
     next_open: impl Fn(&str) -> String,
+    tx: &dyn Fn(Text) -> String,
 ) -> Option<String> {
     if requesting {
-        return Some(CHECKING.into());
+        return Some(tx(Text::Checking));
     }
     match state {
-        ConversationState::Queued { .. } => return Some("You are already in the queue.".into()),
+        ConversationState::Queued { .. } => return Some(tx(Text::AlreadyQueued)),
         // On its way or with a person: the status line's own sentence says why.
         ConversationState::HandoverRequested { .. } | ConversationState::AgentJoined { .. } => {
-            return status_line(state, None, &next_open);
+            return status_line(state, None, &next_open, tx);
         }
         _ => {}
     }
@@ -129,5 +137,5 @@ pub fn request_blocked(
         },
         OffloadState::Disabled => ConversationState::Disabled,
     };
-    status_line(&as_state, offload.message.as_deref(), next_open)
+    status_line(&as_state, offload.message.as_deref(), next_open, tx)
 }

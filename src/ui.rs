@@ -9,6 +9,8 @@ use baton_protocol::bot::HandoverDirective;
 use baton_protocol::state::ConversationState;
 use baton_protocol::ws::Role;
 
+use baton_protocol::texts::Text;
+
 use crate::store::{Chat, Delivery, Line};
 use crate::texts;
 
@@ -52,8 +54,10 @@ fn follow_visual_viewport(root: NodeRef<leptos::html::Div>) {
         move || {
             if let Some(el) = root.try_get_untracked().flatten() {
                 let style = web_sys::HtmlElement::style(&el);
-                let _ = style.set_property("--baton-vh", &format!("{}px", vv.height()));
-                let _ = style.set_property("--baton-vtop", &format!("{}px", vv.offset_top()));
+                // Whole pixels: formatting an f64 would add 14 KB of float printing.
+                let px = |v: f64| format!("{}px", v.round() as i32);
+                let _ = style.set_property("--baton-vh", &px(vv.height()));
+                let _ = style.set_property("--baton-vtop", &px(vv.offset_top()));
             }
         }
     };
@@ -100,7 +104,7 @@ fn Launcher() -> impl IntoView {
             type="button"
             class="baton-launcher"
             node_ref=button
-            aria-label=move || if chat.open.get() { "Close chat" } else { "Open chat" }
+            aria-label=move || chat.t(if chat.open.get() { Text::CloseChat } else { Text::OpenChat })
             aria-expanded=move || chat.open.get().to_string()
             on:click=move |_| chat.open.update(|o| *o = !*o)
         >
@@ -131,13 +135,13 @@ fn Panel() -> impl IntoView {
             <header class="baton-panel__header">
                 <div class="baton-panel__heading">
                     <h2 class="baton-panel__title">{title}</h2>
-                    <p class="baton-panel__subtitle">{move || texts::header_label(&chat.state.get())}</p>
+                    <p class="baton-panel__subtitle">{move || chat.t(texts::header_label(&chat.state.get()))}</p>
                 </div>
                 <OverflowMenu/>
                 <button
                     type="button"
                     class="baton-icon-button"
-                    aria-label="Close chat"
+                    aria-label=chat.t(Text::CloseChat)
                     on:click=move |_| chat.open.set(false)
                 >
                     "×"
@@ -179,6 +183,7 @@ fn StatusLine() -> impl IntoView {
             chat.moved_on.get(),
             configured,
             format_local,
+            &|t| chat.t(t),
         )
     });
     view! {
@@ -233,7 +238,7 @@ fn Transcript() -> impl IntoView {
             .with(|l| l[l.len().saturating_sub(window)..].to_vec())
     };
     view! {
-        <div class="baton-transcript" role="log" aria-label="Conversation" tabindex="0" node_ref=log on:scroll=on_scroll>
+        <div class="baton-transcript" role="log" aria-label=chat.t(Text::Conversation) tabindex="0" node_ref=log on:scroll=on_scroll>
             <Show when=move || { hidden() > 0 }>
                 <button
                     type="button"
@@ -243,14 +248,14 @@ fn Transcript() -> impl IntoView {
                         chat.window.update(|w| *w += crate::store::WINDOW);
                     }
                 >
-                    {move || format!("Show earlier messages ({})", hidden())}
+                    {move || chat.tf(Text::ShowEarlier, &[("count", &hidden().to_string())])}
                 </button>
             </Show>
             <ol class="baton-transcript__list">
                 <For each=shown key=|line| line.key children=move |line| view! { <Message line=line/> }/>
             </ol>
             <Show when=move || chat.busy.get()>
-                <p class="baton-typing">"The assistant is typing…"</p>
+                <p class="baton-typing">{chat.t(Text::Typing)}</p>
             </Show>
         </div>
     }
@@ -261,13 +266,15 @@ fn Transcript() -> impl IntoView {
 fn Message(line: std::sync::Arc<Line>) -> impl IntoView {
     let chat = expect_context::<Chat>();
     let (modifier, who) = match line.role {
-        Role::Visitor => ("visitor", "You".to_owned()),
-        Role::Bot => ("bot", "Assistant".to_owned()),
+        Role::Visitor => ("visitor", chat.t(Text::AuthorYou)),
+        Role::Bot => ("bot", chat.t(Text::AuthorBot)),
         Role::Agent => (
             "agent",
-            line.author.clone().unwrap_or_else(|| "Agent".into()),
+            line.author
+                .clone()
+                .unwrap_or_else(|| chat.t(Text::AuthorAgent)),
         ),
-        Role::System => ("system", "Notice".to_owned()),
+        Role::System => ("system", chat.t(Text::AuthorNotice)),
     };
     let key = line.key;
     let delivery = line.delivery.clone();
@@ -294,13 +301,14 @@ fn Message(line: std::sync::Arc<Line>) -> impl IntoView {
             {buttons}
             {move || match delivery.get() {
                 Delivery::Sent => None,
-                Delivery::Pending => Some(view! { <span class="baton-message__meta">"Sending…"</span> }.into_any()),
+                Delivery::Pending => Some(view! { <span class="baton-message__meta">{chat.t(Text::Sending)}</span> }.into_any()),
                 Delivery::Failed => Some(
                     view! {
                         <span class="baton-message__meta baton-message__meta--failed">
-                            "Not sent. "
+                            {chat.t(Text::NotSent)}
+                            " "
                             <button type="button" class="baton-link" on:click=move |_| chat.retry(key)>
-                                "Retry"
+                                {chat.t(Text::Retry)}
                             </button>
                         </span>
                     }
@@ -438,6 +446,7 @@ fn OverflowMenu() -> impl IntoView {
             chat.requesting.get(),
             chat.offload.get().as_ref(),
             format_local,
+            &|t| chat.t(t),
         )
     });
     let queued = move || matches!(chat.state.get(), ConversationState::Queued { .. });
@@ -447,7 +456,7 @@ fn OverflowMenu() -> impl IntoView {
                 type="button"
                 class="baton-icon-button"
                 node_ref=button
-                aria-label="More options"
+                aria-label=chat.t(Text::MoreOptions)
                 aria-haspopup="menu"
                 aria-controls="baton-menu"
                 aria-expanded=move || chat.menu_open.get().to_string()
@@ -470,7 +479,7 @@ fn OverflowMenu() -> impl IntoView {
                     id="baton-menu"
                     class="baton-menu__list"
                     role="menu"
-                    aria-label="Chat options"
+                    aria-label=chat.t(Text::ChatOptions)
                     tabindex="-1"
                     node_ref=list
                     on:keydown=on_menu_key
@@ -481,7 +490,7 @@ fn OverflowMenu() -> impl IntoView {
                             role="menuitem"
                             class="baton-menu__item"
                             tabindex="-1"
-                            aria-label="Request live agent"
+                            aria-label=chat.t(Text::RequestAgent)
                             disabled=move || blocked.with(Option::is_some)
                             aria-describedby=move || {
                                 blocked.with(Option::is_some).then_some("baton-menu-reason")
@@ -491,7 +500,7 @@ fn OverflowMenu() -> impl IntoView {
                                 chat.request_agent(HandoverDirective::default());
                             }
                         >
-                            "Request live agent"
+                            {chat.t(Text::RequestAgent)}
                             {move || {
                                 blocked
                                     .get()
@@ -517,7 +526,7 @@ fn OverflowMenu() -> impl IntoView {
                                     chat.cancel_request();
                                 }
                             >
-                                "Cancel request"
+                                {chat.t(Text::CancelRequest)}
                             </button>
                         </li>
                     </Show>
@@ -547,13 +556,13 @@ fn Composer() -> impl IntoView {
             ev.prevent_default();
             submit();
         }>
-            <label class="baton-visually-hidden" for="baton-input">"Message"</label>
+            <label class="baton-visually-hidden" for="baton-input">{chat.t(Text::MessageLabel)}</label>
             <textarea
                 id="baton-input"
                 class="baton-composer__input"
                 node_ref=input
                 rows="1"
-                placeholder="Write a message…"
+                placeholder=chat.t(Text::Placeholder)
                 maxlength="4096"
                 prop:value=move || draft.get()
                 on:input=move |ev| set_draft.set(event_target_value(&ev))
@@ -564,7 +573,7 @@ fn Composer() -> impl IntoView {
                     }
                 }
             ></textarea>
-            <button type="submit" class="baton-composer__send">"Send"</button>
+            <button type="submit" class="baton-composer__send">{chat.t(Text::Send)}</button>
         </form>
     }
 }

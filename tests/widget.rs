@@ -3,7 +3,8 @@
 //! "unreachable server" tests point the widget at a closed local port.
 #![cfg(target_arch = "wasm32")]
 
-use baton_protocol::bot::{BotMessage, HandoverReason};
+use baton_client::wire::BotItem;
+use baton_protocol::bot::HandoverReason;
 use baton_protocol::ids::AgentId;
 use baton_protocol::state::{AgentRef, ConversationState, EndedBy};
 use baton_protocol::status::{OffloadState, OffloadStatus};
@@ -30,7 +31,31 @@ fn mount(server: &str) -> Mounted {
     }))
 }
 
+/// The server's default texts (its `default.toml`), as `GET /api/v1/widget` gives them: the
+/// widget has none of its own.
+fn default_texts() -> String {
+    let toml = include_str!("../crates/server/src/default.toml");
+    let section = toml
+        .split("\n[texts]\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n[").next())
+        .expect("default.toml has [texts]");
+    let members: Vec<String> = section
+        .lines()
+        .filter_map(|l| l.split_once(" = \""))
+        .map(|(k, v)| format!("\"{k}\":\"{v}"))
+        .collect();
+    format!("{{\"v\":1,\"texts\":{{{}}}}}", members.join(","))
+}
+
+/// A store with the default texts, as `mount` has it once they are in.
+fn with_texts(chat: Chat) -> Chat {
+    chat.set_texts(&default_texts()).unwrap();
+    chat
+}
+
 fn mount_chat(chat: Chat) -> Mounted {
+    let chat = with_texts(chat);
     let document = web_sys::window().unwrap().document().unwrap();
     let host = document.create_element("div").unwrap();
     document.body().unwrap().append_child(&host).unwrap();
@@ -378,7 +403,7 @@ async fn party_text_is_never_interpreted_as_html() {
     let w = mount(NOWHERE);
     w.chat.open.set(true);
     let evil = "<img src=x onerror=\"window.pwned=1\"><b>bold</b>";
-    w.chat.on_bot_answer(vec![BotMessage {
+    w.chat.on_bot_answer(vec![BotItem {
         text: Some(evil.into()),
         ..Default::default()
     }]);
@@ -724,11 +749,78 @@ async fn a_message_the_server_never_stored_comes_back_after_a_reload() {
 }
 
 #[wasm_bindgen_test]
+async fn every_sentence_is_the_site_owners() {
+    // German texts from the server's configuration: the widget shows them, not its own.
+    let german = default_texts().replace(
+        "}}",
+        ",\"send\":\"Senden\",\"request_agent\":\"Mit einem Menschen sprechen\",\
+         \"placeholder\":\"Ihre Nachricht…\",\"open_chat\":\"Chat öffnen\",\
+         \"agent_joined\":\"{agent} ist jetzt da.\"}}",
+    );
+    let chat = Chat::detached(Settings {
+        server: NOWHERE.into(),
+        title: "Hilfe".into(),
+    });
+    chat.set_texts(&german).unwrap();
+    let document = web_sys::window().unwrap().document().unwrap();
+    let host = document.create_element("div").unwrap();
+    document.body().unwrap().append_child(&host).unwrap();
+    let root = host
+        .attach_shadow(&web_sys::ShadowRootInit::new(web_sys::ShadowRootMode::Open))
+        .unwrap();
+    let container: HtmlElement = document.create_element("div").unwrap().unchecked_into();
+    root.append_child(&container).unwrap();
+    mount_in(container, chat);
+    let w = Mounted { root, chat };
+    tick().await;
+    assert_eq!(
+        w.get(".baton-launcher")
+            .get_attribute("aria-label")
+            .as_deref(),
+        Some("Chat öffnen")
+    );
+    w.chat.open.set(true);
+    tick().await;
+    assert_eq!(w.text(".baton-composer__send"), "Senden");
+    assert_eq!(
+        w.get(".baton-composer__input")
+            .get_attribute("placeholder")
+            .as_deref(),
+        Some("Ihre Nachricht…")
+    );
+    w.get(".baton-menu .baton-icon-button")
+        .unchecked_into::<HtmlElement>()
+        .click();
+    tick().await;
+    assert!(
+        w.text("[role=menuitem]")
+            .contains("Mit einem Menschen sprechen")
+    );
+    w.chat.apply_event(Event {
+        seq: 1,
+        ts: "t".into(),
+        body: EventBody::AgentJoined {
+            agent: AgentRef {
+                id: AgentId::from("a"),
+                name: "Dana".into(),
+            },
+        },
+    });
+    tick().await;
+    assert!(w.text(".baton-transcript").contains("Dana ist jetzt da."));
+}
+
+#[wasm_bindgen_test]
 fn every_state_has_its_own_sentence() {
     use baton_protocol::bot::HandoverReason;
     use baton_widget::texts::status_line;
+    let chat = with_texts(Chat::detached(Settings {
+        server: NOWHERE.into(),
+        title: "Support".into(),
+    }));
+    let tx = |t| chat.t(t);
     let line = |s: &ConversationState, notice: Option<&str>| {
-        status_line(s, notice, |at| format!("on {at}"))
+        status_line(s, notice, |at| format!("on {at}"), &tx)
     };
     assert_eq!(line(&ConversationState::Bot, None), None);
     assert!(
@@ -789,7 +881,14 @@ fn every_state_has_its_own_sentence() {
     // only until the visitor writes again (the bot has taken over by then); live states stay.
     use baton_widget::texts::shown_status;
     let shown = |s: &ConversationState, requesting, moved_on| {
-        shown_status(s, requesting, moved_on, Some("Off."), |at| at.to_owned())
+        shown_status(
+            s,
+            requesting,
+            moved_on,
+            Some("Off."),
+            |at| at.to_owned(),
+            &tx,
+        )
     };
     assert!(
         shown(&ConversationState::Bot, true, false)

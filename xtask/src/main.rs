@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 
 const TRUNK_VERSION: &str = "0.21.14";
 const BINARYEN_VERSION: &str = "132";
+/// esbuild minifies the widget's JavaScript (wasm-bindgen's glue and the loader) after Trunk.
+const ESBUILD_VERSION: &str = "0.25.0";
+/// twiggy shows where the wasm bytes go (`cargo xtask size` and `bench` only).
+const TWIGGY_VERSION: &str = "0.8.0";
 /// axe-core, the accessibility checker the browser tests inject into pages.
 const AXE_VERSION: &str = "4.10.3";
 const AXE_DIR: &str = ".tools/axe";
@@ -29,8 +33,11 @@ const USAGE: &str = "usage: cargo xtask <command>
   test                  install what is missing and run every test layer: fmt, clippy (native
                         and wasm32), native unit and integration tests, wasm-bindgen tests in
                         headless Chromium, and the browser end-to-end test
-  bench                 print the widget's raw, gzip and brotli sizes, then run the server
-                        benchmark: Baton on SQLite and PostgreSQL beside a bare axum relay";
+  bench                 print the widget's sizes (as `size`), run the widget benchmark in
+                        Chromium, then the server benchmark: Baton on SQLite and PostgreSQL
+                        beside a bare axum relay
+  size                  build the widget, print its raw, gzip and brotli sizes against the
+                        budget and where its wasm bytes go (twiggy)";
 
 pub(crate) type Result<T = ()> = std::result::Result<T, String>;
 
@@ -40,6 +47,7 @@ fn main() -> ExitCode {
         Some("demo") => demo(&args[1..]),
         Some("test") => test(),
         Some("bench") => bench(),
+        Some("size") => size(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -212,20 +220,21 @@ fn setup(browser: bool) -> Result<Env> {
             &env.wasm_bindgen,
         ]))?;
     }
-    let wasm_opt = node_bin.join("wasm-opt");
-    let has_binaryen = Command::new(&wasm_opt)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| {
-            String::from_utf8_lossy(&o.stdout).contains(&format!("version {BINARYEN_VERSION}"))
-        });
-    if !has_binaryen {
+    let has = |tool: &str, version: &str| {
+        Command::new(node_bin.join(tool))
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(version))
+    };
+    if !has("wasm-opt", &format!("version {BINARYEN_VERSION}")) || !has("esbuild", ESBUILD_VERSION)
+    {
         if version_of(&env.path, "npm").is_none() {
             return Err(format!(
-                "npm is needed to install binaryen {BINARYEN_VERSION} (wasm-opt); install Node.js and npm, then rerun"
+                "npm is needed to install binaryen {BINARYEN_VERSION} (wasm-opt) and esbuild {ESBUILD_VERSION}; install Node.js and npm, then rerun"
             ));
         }
-        // npm's binaryen, not Debian's 108, which corrupts this wasm.
+        // npm's binaryen, not Debian's 108, which corrupts this wasm. One install for both:
+        // an npm install without a package.json prunes what another one put beside it.
         run(env.cmd("npm").args([
             "install",
             "--prefix",
@@ -234,6 +243,7 @@ fn setup(browser: bool) -> Result<Env> {
             "--no-audit",
             "--no-fund",
             &format!("binaryen@{BINARYEN_VERSION}"),
+            &format!("esbuild@{ESBUILD_VERSION}"),
         ]))?;
     }
     if browser {
@@ -290,7 +300,19 @@ fn axe_script(env: &Env) -> PathBuf {
 }
 
 fn build_widget(env: &Env) -> Result {
-    run(env.cmd("trunk").args(["build", "--release"]))
+    run(env.cmd("trunk").args(["build", "--release"]))?;
+    // Trunk copies these as they are; the size budget counts them (minifying wasm-bindgen's
+    // glue, the loader and the stylesheet saves about 2.5 KB brotli).
+    for file in ["dist/baton-widget.js", "dist/baton.js", "dist/baton.css"] {
+        let mut c = env.cmd("esbuild");
+        c.args([file, "--minify", "--allow-overwrite", "--log-level=warning"])
+            .arg(format!("--outfile={file}"));
+        if file.ends_with("widget.js") {
+            c.arg("--format=esm");
+        }
+        run(&mut c)?;
+    }
+    Ok(())
 }
 
 fn build_console(env: &Env) -> Result {
@@ -496,7 +518,51 @@ fn brotli_len(data: &[u8]) -> usize {
 fn bench() -> Result {
     // Chromium too: the widget benchmark runs the widget in it.
     let env = setup(true)?;
-    build_widget(&env)?;
+    widget_size(&env)?;
+    // The server: Baton against a bare axum WebSocket relay, on SQLite and PostgreSQL.
+    run(env.cmd("cargo").args([
+        "build",
+        "--release",
+        "--locked",
+        "-p",
+        "baton-server",
+        "-p",
+        "baton-bench",
+    ]))?;
+    let release = env.root.join("target/release");
+    run(env
+        .cmd(&release.join("baton-bench").to_string_lossy())
+        .arg("widget")
+        .arg("--server")
+        .arg(release.join("baton-server"))
+        .arg("--widget-dir")
+        .arg(env.root.join("dist"))
+        .args(["--chromedriver", CHROMEDRIVER, "--chromium", CHROMIUM]))?;
+    let services = services::start()?;
+    let postgres = services
+        .env
+        .iter()
+        .find(|(k, _)| *k == "BATON_TEST_POSTGRES")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    run(env
+        .cmd(&release.join("baton-bench").to_string_lossy())
+        .arg("run")
+        .arg("--server")
+        .arg(release.join("baton-server"))
+        .args(["--postgres", &postgres]))
+}
+
+/// `cargo xtask size`: builds the widget and prints what a host page downloads.
+fn size() -> Result {
+    let env = setup(false)?;
+    widget_size(&env)
+}
+
+/// Builds the widget, prints its raw, gzip and brotli sizes against the budget, and where the
+/// wasm bytes go (by crate, and the largest functions) so the next cut is obvious.
+fn widget_size(env: &Env) -> Result {
+    build_widget(env)?;
     let shipped = [
         "baton.js",
         "baton-widget.js",
@@ -535,39 +601,123 @@ fn bench() -> Result {
         kb(loader_br),
         loader_br as f64 / BUDGET_LOADER_BROTLI as f64
     );
+    wasm_breakdown(env)
+}
 
-    // The server: Baton against a bare axum WebSocket relay, on SQLite and PostgreSQL.
-    run(env.cmd("cargo").args([
-        "build",
-        "--release",
-        "--locked",
-        "-p",
-        "baton-server",
-        "-p",
-        "baton-bench",
-    ]))?;
-    let release = env.root.join("target/release");
+/// Where the widget's wasm bytes go, from twiggy (installed on first use): the app's wasm is
+/// optimised again with its names kept (`wasm-opt -Oz -g`), then grouped by crate.
+fn wasm_breakdown(env: &Env) -> Result {
+    if version_of(&env.path, "twiggy").is_none() {
+        println!("twiggy is missing; installing it (about 3 minutes)");
+        run(env
+            .cmd("cargo")
+            .args(["install", "twiggy", "--version", TWIGGY_VERSION, "--locked"]))?;
+    }
+    let out = env.root.join("target/size");
+    let _ = std::fs::remove_dir_all(&out);
     run(env
-        .cmd(&release.join("baton-bench").to_string_lossy())
-        .arg("widget")
-        .arg("--server")
-        .arg(release.join("baton-server"))
-        .arg("--widget-dir")
-        .arg(env.root.join("dist"))
-        .args(["--chromedriver", CHROMEDRIVER, "--chromium", CHROMIUM]))?;
-    let services = services::start()?;
-    let postgres = services
-        .env
-        .iter()
-        .find(|(k, _)| *k == "BATON_TEST_POSTGRES")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
+        .cmd("wasm-bindgen")
+        .args(["--target", "web", "--keep-debug", "--out-dir"])
+        .arg(&out)
+        .arg("target/wasm32-unknown-unknown/wasm-release/baton_widget.wasm"))?;
+    let named = out.join("named.wasm");
     run(env
-        .cmd(&release.join("baton-bench").to_string_lossy())
-        .arg("run")
-        .arg("--server")
-        .arg(release.join("baton-server"))
-        .args(["--postgres", &postgres]))
+        .cmd("wasm-opt")
+        // The features this wasm uses (twiggy cannot read a module with all of them on).
+        .args([
+            "-Oz",
+            "-g",
+            "--enable-bulk-memory",
+            "--enable-nontrapping-float-to-int",
+            "--enable-sign-ext",
+            "--enable-mutable-globals",
+            "--enable-reference-types",
+            "--enable-multivalue",
+        ])
+        .arg(out.join("baton_widget_bg.wasm"))
+        .arg("-o")
+        .arg(&named))?;
+    let csv = env
+        .cmd("twiggy")
+        .args(["top", "-n", "1000000", "--format", "csv"])
+        .arg(&named)
+        .output()
+        .map_err(|e| format!("twiggy: {e}"))?;
+    if !csv.status.success() {
+        return Err(format!(
+            "twiggy failed: {}",
+            String::from_utf8_lossy(&csv.stderr).trim()
+        ));
+    }
+    let csv = String::from_utf8_lossy(&csv.stdout);
+    let items = twiggy_items(&csv);
+    let total: usize = items.iter().map(|(_, n)| n).sum();
+    let mut by_crate: Vec<(String, usize)> = vec![];
+    for (name, n) in &items {
+        let c = crate_of(name);
+        match by_crate.iter_mut().find(|(k, _)| *k == c) {
+            Some((_, sum)) => *sum += n,
+            None => by_crate.push((c, *n)),
+        }
+    }
+    by_crate.sort_by_key(|c| std::cmp::Reverse(c.1));
+    println!("\nWhere the wasm bytes go (raw, before compression; names kept for this count):\n");
+    for (c, n) in by_crate.iter().take(14) {
+        println!("  {n:>8} {:>5.1}%  {c}", 100.0 * *n as f64 / total as f64);
+    }
+    println!("\n  largest items:");
+    for (name, n) in items.iter().take(12) {
+        let short: String = name.chars().take(100).collect();
+        println!("  {n:>8}  {short}");
+    }
+    Ok(())
+}
+
+/// twiggy's CSV rows as (name, bytes), largest first, without the name sections.
+fn twiggy_items(csv: &str) -> Vec<(String, usize)> {
+    let mut items = vec![];
+    for line in csv.lines().skip(1) {
+        // Name,ShallowSize,...: the name may be quoted and hold commas.
+        let (name, rest) = match line.strip_prefix('"') {
+            Some(q) => match q.find("\",") {
+                Some(end) => (q[..end].replace("\"\"", "\""), &q[end + 2..]),
+                None => continue,
+            },
+            None => match line.split_once(',') {
+                Some((n, r)) => (n.to_owned(), r),
+                None => continue,
+            },
+        };
+        let Some(bytes) = rest.split(',').next().and_then(|b| b.parse::<usize>().ok()) else {
+            continue;
+        };
+        if name.contains("section") {
+            continue;
+        }
+        items.push((name, bytes));
+    }
+    items.sort_by_key(|i| std::cmp::Reverse(i.1));
+    items
+}
+
+/// The crate a wasm function belongs to, from its demangled name (serde's code however
+/// it is reached counts as serde).
+fn crate_of(name: &str) -> String {
+    if name.contains("serde") && !name.starts_with("baton") {
+        return "serde".into();
+    }
+    let n = name.trim_start_matches(['<', '&']);
+    let n = n
+        .strip_prefix("mut ")
+        .or_else(|| n.strip_prefix("dyn "))
+        .unwrap_or(n);
+    let end = n
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(n.len());
+    match &n[..end] {
+        "" => "(other)".into(),
+        c => c.into(),
+    }
 }
 
 #[cfg(test)]
@@ -593,6 +743,21 @@ mod tests {
             let text = std::fs::read_to_string(root.join(f)).unwrap();
             assert_eq!(trunk_pin(&text), Some(locked.as_str()), "{f}");
         }
+    }
+
+    #[test]
+    fn wasm_items_are_grouped_by_crate() {
+        let csv = "Name,ShallowSize,ShallowSizePercent,RetainedSize,RetainedSizePercent\n\
+            \"\"\"function names\"\" subsection\",900,1,,\n\
+            \"<tachys::view::Either<A,B> as tachys::Render>::build\",40,1,,\n\
+            baton_client::json::Parser::value::h1,30,1,,\n\
+            <&mut serde_json::de::Deserializer<R>>::x,20,1,,\n\
+            data[3],10,1,,\n";
+        let items = twiggy_items(csv);
+        assert_eq!(items.len(), 4, "{items:?}");
+        assert_eq!(items[0].1, 40);
+        let crates: Vec<String> = items.iter().map(|(n, _)| crate_of(n)).collect();
+        assert_eq!(crates, ["tachys", "baton_client", "serde", "data"]);
     }
 
     #[test]

@@ -8,8 +8,6 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CloseEvent, Event, MessageEvent, Request, RequestInit, Response, WebSocket};
 
-use baton_protocol::bot::ApiError;
-
 /// A failed request: the HTTP status when the server answered, and a sentence for people.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FetchError {
@@ -49,20 +47,32 @@ pub async fn post_json_as<T: Serialize, R: DeserializeOwned>(
     bearer: Option<&str>,
 ) -> Result<R, FetchError> {
     let body = serde_json::to_string(body).map_err(|e| e.to_string())?;
-    request_json(url, Some(body), bearer).await
+    decode(&fetch_text(url, Some(body), bearer).await?)
 }
 
 /// GETs `url` and decodes the JSON answer.
 pub async fn get_json<R: DeserializeOwned>(url: &str) -> Result<R, FetchError> {
-    request_json(url, None, None).await
+    decode(&fetch_text(url, None, None).await?)
 }
 
-/// POST with a JSON body, or GET without one.
-async fn request_json<R: DeserializeOwned>(
+fn decode<R: DeserializeOwned>(text: &str) -> Result<R, FetchError> {
+    serde_json::from_str(text).map_err(|e| unexpected(&e.to_string()))
+}
+
+/// The error for an answer that is not what the protocol says.
+pub fn unexpected(why: &str) -> FetchError {
+    format!("The chat server sent something unexpected: {why}").into()
+}
+
+/// POSTs `body` (JSON text) or GETs without one, and returns the answer's text. A 4xx/5xx
+/// answer is an error with the server's sentence (its JSON `message`). The widget decodes
+/// the text through the client core's `wire` (no serde in its wasm); the console through
+/// serde ([`get_json`], [`post_json_as`]).
+pub async fn fetch_text(
     url: &str,
     body: Option<String>,
     bearer: Option<&str>,
-) -> Result<R, FetchError> {
+) -> Result<String, FetchError> {
     let init = RequestInit::new();
     let has_body = body.is_some();
     if let Some(body) = body {
@@ -93,14 +103,11 @@ async fn request_json<R: DeserializeOwned>(
     if !resp.ok() {
         return Err(FetchError {
             status: Some(resp.status()),
-            message: match serde_json::from_str::<ApiError>(&text) {
-                Ok(e) => e.message,
-                Err(_) => format!("The chat server answered {}.", resp.status()),
-            },
+            message: baton_client::wire::read_api_error(&text)
+                .unwrap_or_else(|| format!("The chat server answered {}.", resp.status())),
         });
     }
-    serde_json::from_str(&text)
-        .map_err(|e| format!("The chat server sent something unexpected: {e}").into())
+    Ok(text)
 }
 
 /// The WebSocket URL for an HTTP(S) URL on the same server.
@@ -131,21 +138,33 @@ impl Socket {
     /// `spawn_local`.
     pub fn open<F: DeserializeOwned>(
         http_url: &str,
-        mut on_open: impl FnMut() + 'static,
+        on_open: impl FnMut() + 'static,
         mut on_frame: impl FnMut(F) + 'static,
+        on_close: impl FnMut(u16) + 'static,
+    ) -> Result<Self, String> {
+        Self::open_text(
+            http_url,
+            on_open,
+            move |text| match serde_json::from_str(&text) {
+                Ok(frame) => on_frame(frame),
+                Err(err) => warn(&format!("baton: unreadable frame: {err}")),
+            },
+            on_close,
+        )
+    }
+
+    /// Like [`Socket::open`], handing each text frame over as it came.
+    pub fn open_text(
+        http_url: &str,
+        mut on_open: impl FnMut() + 'static,
+        mut on_text: impl FnMut(String) + 'static,
         mut on_close: impl FnMut(u16) + 'static,
     ) -> Result<Self, String> {
         let ws = WebSocket::new(&ws_url(http_url)).map_err(js_err)?;
         let on_open = Closure::<dyn FnMut(Event)>::new(move |_| on_open());
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
-            let Some(text) = e.data().as_string() else {
-                return;
-            };
-            match serde_json::from_str(&text) {
-                Ok(frame) => on_frame(frame),
-                Err(err) => {
-                    web_sys::console::warn_1(&format!("baton: unreadable frame: {err}").into())
-                }
+            if let Some(text) = e.data().as_string() {
+                on_text(text);
             }
         });
         let on_close =
@@ -163,9 +182,18 @@ impl Socket {
 
     /// Sends a frame; false when the socket is not open (the caller keeps it in its outbox).
     pub fn send<T: Serialize>(&self, frame: &T) -> bool {
-        self.ws.ready_state() == WebSocket::OPEN
-            && serde_json::to_string(frame).is_ok_and(|t| self.ws.send_with_str(&t).is_ok())
+        serde_json::to_string(frame).is_ok_and(|t| self.send_text(&t))
     }
+
+    /// Sends a text frame; false when the socket is not open.
+    pub fn send_text(&self, text: &str) -> bool {
+        self.ws.ready_state() == WebSocket::OPEN && self.ws.send_with_str(text).is_ok()
+    }
+}
+
+/// Logs a warning to the browser console.
+pub fn warn(text: &str) {
+    web_sys::console::warn_1(&JsValue::from_str(text));
 }
 
 impl Drop for Socket {

@@ -8,10 +8,14 @@
 //!   storage in the apps, memory in tests) and re-sent with their ids after every welcome;
 //! - [`timeline`]: a conversation's events through the protocol's `apply`, de-duplicated by
 //!   seq and by `client_msg_id`;
-//! - [`ids`]: idempotency keys that are never empty.
+//! - [`ids`]: idempotency keys that are never empty;
+//! - [`json`] and [`wire`]: the visitor side of the wire without serde's decoders (the
+//!   widget's size budget), checked against the protocol's serde encoding.
 
 pub mod backoff;
 pub mod connection;
 pub mod ids;
+pub mod json;
 pub mod outbox;
 pub mod timeline;
+pub mod wire;

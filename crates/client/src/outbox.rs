@@ -71,7 +71,7 @@ impl<S: Storage> Outbox<S> {
     pub fn load(storage: S, key: &str) -> Self {
         let items = storage
             .get(key)
-            .and_then(|json| serde_json::from_str(&json).ok())
+            .and_then(|json| crate::wire::read_pending(&json).ok())
             .unwrap_or_default();
         Self {
             storage,
@@ -117,8 +117,9 @@ impl<S: Storage> Outbox<S> {
     fn save(&self) {
         if self.items.is_empty() {
             self.storage.remove(&self.key);
-        } else if let Ok(json) = serde_json::to_string(&self.items) {
-            self.storage.set(&self.key, &json);
+        } else {
+            self.storage
+                .set(&self.key, &crate::wire::write_pending(&self.items));
         }
     }
 }

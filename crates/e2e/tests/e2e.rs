@@ -30,6 +30,8 @@ const WAIT: Duration = Duration::from_secs(20);
 /// The site owner's own waiting text (configured, so a reload must keep it, not fall back to
 /// the widget's default sentence).
 const WAITING: &str = "Hang on, someone from the Outdoor Shop team is coming.";
+/// The site owner's label for the send button: the widget shows the server's texts only.
+const SEND: &str = "Send it";
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -229,7 +231,7 @@ async fn sites() -> Sites {
         std::path::Path::new("e2e.toml"),
         // Only the site owner's origin may embed the widget (plus Baton's own pages).
         &format!(
-            "[server]\nallowed_origins = [\"{host_origin}\"]\n[texts]\nwaiting = \"{WAITING}\"\n"
+            "[server]\nallowed_origins = [\"{host_origin}\"]\n[texts]\nwaiting = \"{WAITING}\"\nsend = \"{SEND}\"\n"
         ),
     )
     .unwrap();
@@ -773,13 +775,15 @@ async fn on_another_origin_by_keyboard_on_a_phone_a_visitor_gets_in_the_queue() 
              const panel = r.querySelector('.baton-panel').getBoundingClientRect(); \
              return [top && top.className, getComputedStyle(r.querySelector('.baton-composer__input')).fontSize, \
                      panel.width, panel.bottom <= window.innerHeight, \
-                     getComputedStyle(r.querySelector('.baton-launcher')).display];",
+                     getComputedStyle(r.querySelector('.baton-launcher')).display, \
+                     r.querySelector('.baton-composer__send').textContent];",
         )
         .await;
     assert_eq!(
         layout,
-        json!(["baton-composer__send", "16px", 375, true, "none"]),
-        "Send is on top, 16 px input, full-width panel within the screen, launcher hidden"
+        json!(["baton-composer__send", "16px", 375, true, "none", SEND]),
+        "Send is on top (with the configured label), 16 px input, full-width panel within the \
+         screen, launcher hidden"
     );
 
     // Type, Enter sends.

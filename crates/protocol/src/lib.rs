@@ -14,6 +14,7 @@ pub mod ids;
 pub mod schedule;
 pub mod state;
 pub mod status;
+pub mod texts;
 pub mod time;
 pub mod ws;
 

@@ -479,3 +479,13 @@ pub struct LoginResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
 }
+
+/// `GET /api/v1/widget`: what the widget needs from the site owner's configuration before it
+/// shows anything: every visitor-facing text by key (`crate::texts::Text::key`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WidgetSettings {
+    /// Protocol version.
+    pub v: u32,
+    /// Texts by key, placeholders unfilled.
+    pub texts: std::collections::BTreeMap<String, String>,
+}

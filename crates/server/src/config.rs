@@ -4,6 +4,7 @@
 //! for TOML syntax and for values that parse but make no sense (a window that closes before
 //! it opens, an unknown key, an intent without examples).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use baton_protocol::schedule::{self, Schedule};
 use baton_protocol::status::{NoAgentsPolicy, OffloadPolicy};
+use baton_protocol::texts::{self, Text};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -75,9 +77,9 @@ pub struct Limits {
     pub login_failures: u32,
 }
 
-/// Visitor-facing texts.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Visitor-facing texts: the ones the server itself uses, by name, and every one (for
+/// `GET /api/v1/widget`) by key.
+#[derive(Clone, Debug)]
 pub struct Texts {
     /// Queued, agents online.
     pub waiting: String,
@@ -91,6 +93,72 @@ pub struct Texts {
     pub unavailable: String,
     /// The bot could not be reached.
     pub bot_unavailable: String,
+    /// Every text by its key (`baton_protocol::texts::Text::key`).
+    pub all: BTreeMap<String, String>,
+}
+
+impl Texts {
+    /// The text for `t`.
+    pub fn get(&self, t: Text) -> &str {
+        self.all.get(t.key()).map_or("", String::as_str)
+    }
+
+    fn refresh(&mut self) {
+        self.waiting = self.get(Text::Waiting).to_owned();
+        self.waiting_no_agents = self.get(Text::WaitingNoAgents).to_owned();
+        self.closed = self.get(Text::Closed).to_owned();
+        self.disabled = self.get(Text::Disabled).to_owned();
+        self.unavailable = self.get(Text::Unavailable).to_owned();
+        self.bot_unavailable = self.get(Text::BotUnavailable).to_owned();
+    }
+
+    /// Sets texts from a `[texts]` table: every key must be a known text, and a text may use
+    /// only its own placeholders.
+    fn overlay(
+        &mut self,
+        src: &Source<'_>,
+        table: BTreeMap<String, Spanned<String>>,
+    ) -> Result<(), ConfigError> {
+        for (key, value) in table {
+            let Some(text) = Text::ALL.iter().find(|t| t.key() == key) else {
+                return Err(src.error(
+                    Some(value.span()),
+                    format!(
+                        "`{key}` is not a text; the texts are: {}",
+                        Text::ALL
+                            .iter()
+                            .map(|t| t.key())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            };
+            let v = value.get_ref();
+            if v.trim().is_empty() {
+                return Err(src.error(Some(value.span()), format!("`{key}` may not be empty")));
+            }
+            if let Some(bad) = texts::used_placeholders(v)
+                .into_iter()
+                .find(|p| !text.placeholders().contains(p))
+            {
+                let allowed = match text.placeholders() {
+                    [] => "none".to_owned(),
+                    ps => ps
+                        .iter()
+                        .map(|p| format!("{{{p}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                };
+                return Err(src.error(
+                    Some(value.span()),
+                    format!("`{{{bad}}}` is not filled in `{key}` (it may use: {allowed})"),
+                ));
+            }
+            self.all.insert(key, v.clone());
+        }
+        self.refresh();
+        Ok(())
+    }
 }
 
 /// An agent login.
@@ -173,7 +241,7 @@ struct RawConfig {
     server: Option<RawServer>,
     limits: Option<RawLimits>,
     offloading: Option<RawOffloading>,
-    texts: Option<RawTexts>,
+    texts: Option<BTreeMap<String, Spanned<String>>>,
     agents: Option<Vec<AgentAccount>>,
     bot: Option<RawBot>,
 }
@@ -213,17 +281,6 @@ struct RawOffloading {
     hours: Option<Vec<Spanned<String>>>,
     utc_offset: Option<Spanned<String>>,
     when_no_agents: Option<NoAgentsPolicy>,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTexts {
-    waiting: Option<String>,
-    waiting_no_agents: Option<String>,
-    closed: Option<String>,
-    disabled: Option<String>,
-    unavailable: Option<String>,
-    bot_unavailable: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -356,6 +413,7 @@ fn resolve(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
             disabled: String::new(),
             unavailable: String::new(),
             bot_unavailable: String::new(),
+            all: BTreeMap::new(),
         },
         agents: vec![],
         bot: BotConfig {
@@ -477,12 +535,7 @@ fn overlay(src: &Source<'_>, cfg: &mut Config, raw: RawConfig) -> Result<(), Con
         }
     }
     if let Some(t) = raw.texts {
-        set(&mut cfg.texts.waiting, t.waiting);
-        set(&mut cfg.texts.waiting_no_agents, t.waiting_no_agents);
-        set(&mut cfg.texts.closed, t.closed);
-        set(&mut cfg.texts.disabled, t.disabled);
-        set(&mut cfg.texts.unavailable, t.unavailable);
-        set(&mut cfg.texts.bot_unavailable, t.bot_unavailable);
+        cfg.texts.overlay(src, t)?;
     }
     if let Some(agents) = raw.agents {
         cfg.agents = agents;
@@ -624,6 +677,48 @@ mod tests {
         assert!(c.limits.visitor_per_minute > 0 && c.limits.login_failures > 0);
         assert!(c.bot.upstream.is_none() && !c.bot.upstream_timeout.is_zero());
         assert!(!c.texts.bot_unavailable.is_empty() && c.database_pool > 0);
+        // Every text the widget shows has a default, using only its own placeholders.
+        for t in Text::ALL {
+            let text = c.texts.get(*t);
+            assert!(!text.is_empty(), "default.toml has no text `{}`", t.key());
+            for p in t.placeholders() {
+                assert!(
+                    text.contains(&format!("{{{p}}}")),
+                    "`{}` lacks {{{p}}}",
+                    t.key()
+                );
+            }
+        }
+        assert_eq!(c.texts.all.len(), Text::ALL.len());
+    }
+
+    #[test]
+    fn texts_are_checked_and_override_the_defaults() {
+        let c =
+            load("[texts]\nwaiting = \"Bitte warten.\"\nqueue_position = \"Platz {position}.\"\n")
+                .unwrap();
+        assert_eq!(c.texts.waiting, "Bitte warten.");
+        assert_eq!(c.texts.get(Text::Waiting), "Bitte warten.");
+        assert_eq!(c.texts.get(Text::QueuePosition), "Platz {position}.");
+        assert_eq!(
+            c.texts.get(Text::Send),
+            Config::defaults().texts.get(Text::Send)
+        );
+        for (text, line, needle) in [
+            ("[texts]\n\nwaitng = \"x\"\n", 3, "`waitng` is not a text"),
+            ("[texts]\nsend = \"  \"\n", 2, "may not be empty"),
+            (
+                "[texts]\nqueue_position = \"Number {n}\"\n",
+                2,
+                "`{n}` is not filled in `queue_position` (it may use: {position})",
+            ),
+            ("[texts]\nsend = \"Send {x}\"\n", 2, "(it may use: none)"),
+            ("[texts]\nsend = 3\n", 2, "invalid type"),
+        ] {
+            let e = load(text).unwrap_err();
+            assert!(e.starts_with(&format!("baton.toml:{line}:")), "{e}");
+            assert!(e.contains(needle), "{e}");
+        }
     }
 
     #[test]

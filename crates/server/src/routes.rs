@@ -214,6 +214,7 @@ pub fn app(svc: Arc<Service>) -> Router {
         )
         .route("/webhooks/rest/webhook", post(webhook))
         .route("/api/v1/status", get(status))
+        .route("/api/v1/widget", get(widget_settings))
         .route("/api/v1/visitor", post(new_visitor))
         .route("/api/v1/handover", post(handover))
         .route("/api/v1/visitor/ws", get(visitor_ws))
@@ -260,7 +261,8 @@ pub fn app(svc: Arc<Service>) -> Router {
             )
         })
         .method_not_allowed_fallback(not_allowed)
-        .layer(SetResponseHeaderLayer::overriding(
+        // Revalidate everything, unless a handler says otherwise (the widget's texts).
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-cache"),
         ))
@@ -353,6 +355,26 @@ async fn status(
         .ip(ip_of(&svc, peer, &headers))
         .map_err(limited)?;
     Ok(Json(svc.status().await?))
+}
+
+/// The site owner's texts for the widget (it ships none of its own).
+async fn widget_settings(
+    State(svc): Svc,
+    peer: Peer,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiErr> {
+    svc.limits
+        .ip(ip_of(&svc, peer, &headers))
+        .map_err(limited)?;
+    let settings = baton_protocol::ws::WidgetSettings {
+        v: baton_protocol::PROTOCOL_VERSION,
+        texts: svc.config.texts.all.clone(),
+    };
+    // They change only when the server restarts with another configuration.
+    Ok((
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(settings),
+    ))
 }
 
 async fn new_visitor(

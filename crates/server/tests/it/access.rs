@@ -127,6 +127,49 @@ async fn preflight(s: &crate::harness::TestServer, path: &str, origin: &str) -> 
 }
 
 #[tokio::test]
+async fn the_widget_gets_every_text_from_the_configuration() {
+    let s = start(
+        "[server]\nallowed_origins = [\"https://shop.example.com\"]\n[texts]\n\
+         send = \"Senden\"\nqueue_position = \"Sie sind Nummer {position}.\"\n",
+    )
+    .await;
+    let get = |origin: &'static str| {
+        s.http
+            .get(s.url("/api/v1/widget"))
+            .header("origin", origin)
+            .send()
+    };
+    let r = get("https://shop.example.com").await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://shop.example.com"
+    );
+    assert!(
+        r.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age=")
+    );
+    let body: Value = r.json().await.unwrap();
+    let texts = body["texts"].as_object().unwrap();
+    assert_eq!(texts["send"], "Senden");
+    assert_eq!(texts["queue_position"], "Sie sind Nummer {position}.");
+    // Every text the widget shows is there, the rest from the defaults.
+    for t in baton_protocol::texts::Text::ALL {
+        let v = texts.get(t.key()).and_then(Value::as_str).unwrap_or("");
+        assert!(!v.is_empty(), "no text `{}`", t.key());
+    }
+    assert_eq!(texts.len(), baton_protocol::texts::Text::ALL.len());
+    assert_eq!(texts["request_agent"], "Request live agent");
+    // Pages on other origins get nothing.
+    assert_eq!(
+        get("https://evil.example").await.unwrap().status().as_u16(),
+        403
+    );
+}
+
+#[tokio::test]
 async fn any_origin_may_embed_the_widget_by_default() {
     let s = start("").await;
     for path in [

@@ -1,0 +1,536 @@
+//! The visitor side of the wire, read and written through [`crate::json`] rather than
+//! serde (see there for why: the widget's size). Every mapping here mirrors the protocol
+//! crate's serde attributes; the tests below encode every frame, event, state and body with
+//! serde (as the server does) and check that these functions read the same value back, and
+//! that what they write serde reads as the value written.
+//!
+//! Where serde would refuse a frame with a wrong-typed optional member, these functions read
+//! the member as absent. `attachment` and `custom` of a message event are not read: the
+//! widget shows neither (a bot answer's `custom` is read for its handover directive).
+
+use baton_protocol::bot::{
+    BotRequest, Button, HandoverDirective, HandoverReason, MessageSource, OutcomeText, Routing,
+};
+use baton_protocol::ids::{AgentId, ClientMsgId, ConversationId, VisitorId};
+use baton_protocol::state::{AgentRef, ConversationState, EndedBy};
+use baton_protocol::status::{OffloadState, OffloadStatus};
+use baton_protocol::ws::{
+    ErrorCode, Event, EventBody, HandoverRequest, HandoverResponse, Role, VisitorCredentials,
+    VisitorFrame, VisitorServerFrame, VisitorSession,
+};
+
+use crate::json::{Json, Obj};
+use crate::outbox::Pending;
+
+/// Why a frame or body could not be read.
+pub type Error = String;
+
+fn parse(text: &str) -> Result<Json, Error> {
+    Json::parse(text).map_err(|e| e.to_string())
+}
+
+fn missing(what: &str) -> Error {
+    format!("missing or malformed {what}")
+}
+
+fn opt_str(v: &Json, key: &str) -> Option<String> {
+    v.field(key).and_then(Json::str).map(str::to_owned)
+}
+
+fn req_str(v: &Json, key: &str) -> Result<String, Error> {
+    v.str_at(key).ok_or_else(|| missing(key))
+}
+
+fn req_u64(v: &Json, key: &str) -> Result<u64, Error> {
+    v.get(key).and_then(Json::u64).ok_or_else(|| missing(key))
+}
+
+fn opt_u32(v: &Json, key: &str) -> Option<u32> {
+    v.field(key)
+        .and_then(Json::u64)
+        .and_then(|n| u32::try_from(n).ok())
+}
+
+// ---- small types ----
+
+fn role(v: &Json) -> Option<Role> {
+    Some(match v.str()? {
+        "visitor" => Role::Visitor,
+        "bot" => Role::Bot,
+        "agent" => Role::Agent,
+        "system" => Role::System,
+        _ => return None,
+    })
+}
+
+fn ended_by(v: &Json) -> Option<EndedBy> {
+    Some(match v.str()? {
+        "agent" => EndedBy::Agent,
+        "visitor" => EndedBy::Visitor,
+        "system" => EndedBy::System,
+        _ => return None,
+    })
+}
+
+fn reason(v: Option<&Json>) -> Option<HandoverReason> {
+    Some(match v?.str()? {
+        "user_request" => HandoverReason::UserRequest,
+        "bot_cannot_handle" => HandoverReason::BotCannotHandle,
+        "policy" => HandoverReason::Policy,
+        _ => HandoverReason::Other,
+    })
+}
+
+fn error_code(v: &Json) -> Option<ErrorCode> {
+    use ErrorCode::*;
+    let all = [
+        BadRequest,
+        BadFrame,
+        TooLarge,
+        Empty,
+        NotFound,
+        InvalidState,
+        Conflict,
+        Internal,
+        Unauthorized,
+        Forbidden,
+        RateLimited,
+    ];
+    let name = v.str()?;
+    Some(
+        all.into_iter()
+            .find(|c| error_code_name(*c) == name)
+            .unwrap_or(Unknown),
+    )
+}
+
+fn error_code_name(c: ErrorCode) -> &'static str {
+    match c {
+        ErrorCode::BadRequest => "bad_request",
+        ErrorCode::BadFrame => "bad_frame",
+        ErrorCode::TooLarge => "too_large",
+        ErrorCode::Empty => "empty",
+        ErrorCode::NotFound => "not_found",
+        ErrorCode::InvalidState => "invalid_state",
+        ErrorCode::Conflict => "conflict",
+        ErrorCode::Internal => "internal",
+        ErrorCode::Unauthorized => "unauthorized",
+        ErrorCode::Forbidden => "forbidden",
+        ErrorCode::RateLimited => "rate_limited",
+        ErrorCode::Unknown => "unknown",
+    }
+}
+
+fn agent_ref(v: &Json) -> Result<AgentRef, Error> {
+    Ok(AgentRef {
+        id: AgentId(req_str(v, "id")?),
+        name: req_str(v, "name")?,
+    })
+}
+
+fn buttons(v: Option<&Json>) -> Vec<Button> {
+    v.and_then(Json::arr)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|b| {
+            Some(Button {
+                title: b.str_at("title")?,
+                payload: b.str_at("payload")?,
+            })
+        })
+        .collect()
+}
+
+// ---- states and events ----
+
+/// A conversation state (`{"state": "queued", ...}`).
+pub fn conversation_state(v: &Json) -> Result<ConversationState, Error> {
+    let field = |k: &str| v.get(k).ok_or_else(|| missing(k));
+    Ok(match v.get("state").and_then(Json::str) {
+        Some("bot") => ConversationState::Bot,
+        Some("handover_requested") => ConversationState::HandoverRequested {
+            reason: reason(v.get("reason")).ok_or_else(|| missing("reason"))?,
+        },
+        Some("queued") => ConversationState::Queued {
+            position: opt_u32(v, "position"),
+            agents_online: v.field("agents_online").and_then(Json::bool),
+        },
+        Some("agent_joined") => ConversationState::AgentJoined {
+            agent: agent_ref(field("agent")?)?,
+        },
+        Some("ended") => ConversationState::Ended {
+            by: ended_by(field("by")?).ok_or_else(|| missing("by"))?,
+        },
+        Some("closed") => ConversationState::Closed {
+            next_open_at: opt_str(v, "next_open_at"),
+        },
+        Some("disabled") => ConversationState::Disabled,
+        Some("unavailable") => ConversationState::Unavailable,
+        _ => return Err(missing("state")),
+    })
+}
+
+/// A durable event (`{"seq": 3, "ts": "…", "type": "message", ...}`).
+pub fn event(v: &Json) -> Result<Event, Error> {
+    let field = |k: &str| v.get(k).ok_or_else(|| missing(k));
+    let body = match v.get("type").and_then(Json::str) {
+        Some("message") => EventBody::Message {
+            role: role(field("role")?).ok_or_else(|| missing("role"))?,
+            text: req_str(v, "text")?,
+            client_msg_id: opt_str(v, "client_msg_id").map(ClientMsgId),
+            agent: v.field("agent").map(agent_ref).transpose()?,
+            buttons: buttons(v.get("buttons")),
+            image: opt_str(v, "image"),
+            attachment: None,
+            custom: None,
+        },
+        Some("handover_requested") => EventBody::HandoverRequested {
+            reason: reason(v.get("reason")).ok_or_else(|| missing("reason"))?,
+            reason_text: opt_str(v, "reason_text"),
+            message_to_agent: opt_str(v, "message_to_agent"),
+            queue: opt_str(v, "queue"),
+            skill: opt_str(v, "skill"),
+            page_url: opt_str(v, "page_url"),
+        },
+        Some("handover_outcome") => EventBody::HandoverOutcome {
+            outcome: conversation_state(field("outcome")?)?,
+        },
+        Some("handover_cancelled") => EventBody::HandoverCancelled,
+        Some("agent_joined") => EventBody::AgentJoined {
+            agent: agent_ref(field("agent")?)?,
+        },
+        Some("chat_ended") => EventBody::ChatEnded {
+            by: ended_by(field("by")?).ok_or_else(|| missing("by"))?,
+        },
+        Some("returned_to_bot") => EventBody::ReturnedToBot,
+        Some(_) => EventBody::Unknown,
+        None => return Err(missing("type")),
+    };
+    Ok(Event {
+        seq: req_u64(v, "seq")?,
+        ts: req_str(v, "ts")?,
+        body,
+    })
+}
+
+/// The offloading status (`GET /api/v1/status`, the `status` frame).
+pub fn offload_status(v: &Json) -> Result<OffloadStatus, Error> {
+    Ok(OffloadStatus {
+        v: req_u64(v, "v")? as u32,
+        state: match v.get("state").and_then(Json::str) {
+            Some("open") => OffloadState::Open,
+            Some("closed") => OffloadState::Closed,
+            Some("disabled") => OffloadState::Disabled,
+            _ => return Err(missing("state")),
+        },
+        agents_online: v.field("agents_online").and_then(Json::bool),
+        queue_length: req_u64(v, "queue_length")? as u32,
+        next_open_at: opt_str(v, "next_open_at"),
+        message: opt_str(v, "message"),
+    })
+}
+
+/// Reads `GET /api/v1/status`.
+pub fn read_status(text: &str) -> Result<OffloadStatus, Error> {
+    offload_status(&parse(text)?)
+}
+
+/// Reads a frame from the visitor socket. An unknown `type` is `Unknown` (newer servers may
+/// send more); a known one with missing members is an error.
+pub fn read_visitor_server_frame(text: &str) -> Result<VisitorServerFrame, Error> {
+    let v = parse(text)?;
+    let field = |k: &str| v.get(k).ok_or_else(|| missing(k));
+    Ok(match v.get("type").and_then(Json::str) {
+        Some("welcome") => VisitorServerFrame::Welcome {
+            v: req_u64(&v, "v")? as u32,
+            conversation_id: ConversationId(req_str(&v, "conversation_id")?),
+            state: conversation_state(field("state")?)?,
+            head_seq: req_u64(&v, "head_seq")?,
+        },
+        Some("event") => VisitorServerFrame::Event {
+            event: event(field("event")?)?,
+        },
+        Some("ack") => VisitorServerFrame::Ack {
+            client_msg_id: ClientMsgId(req_str(&v, "client_msg_id")?),
+            seq: req_u64(&v, "seq")?,
+        },
+        Some("queue") => VisitorServerFrame::Queue {
+            position: opt_u32(&v, "position"),
+        },
+        Some("status") => VisitorServerFrame::Status {
+            status: offload_status(field("status")?)?,
+        },
+        Some("error") => VisitorServerFrame::Error {
+            code: error_code(field("code")?).ok_or_else(|| missing("code"))?,
+            message: req_str(&v, "message")?,
+            client_msg_id: opt_str(&v, "client_msg_id").map(ClientMsgId),
+        },
+        Some("pong") => VisitorServerFrame::Pong,
+        Some(_) => VisitorServerFrame::Unknown,
+        None => return Err(missing("type")),
+    })
+}
+
+/// Writes a frame for the visitor socket.
+pub fn write_visitor_frame(frame: &VisitorFrame) -> String {
+    match frame {
+        VisitorFrame::Hello { last_seq } => {
+            Obj::new().str("type", "hello").u64("last_seq", *last_seq)
+        }
+        VisitorFrame::Message {
+            client_msg_id,
+            text,
+        } => Obj::new()
+            .str("type", "message")
+            .str("client_msg_id", client_msg_id.as_str())
+            .str("text", text),
+        VisitorFrame::Cancel => Obj::new().str("type", "cancel"),
+        VisitorFrame::Ping => Obj::new().str("type", "ping"),
+    }
+    .text()
+}
+
+// ---- HTTP bodies ----
+
+/// The JSON error body of a 4xx/5xx answer: its `message`.
+pub fn read_api_error(text: &str) -> Option<String> {
+    parse(text).ok()?.str_at("message")
+}
+
+/// Reads `POST /api/v1/visitor`.
+pub fn read_credentials(text: &str) -> Result<VisitorCredentials, Error> {
+    let v = parse(text)?;
+    Ok(VisitorCredentials {
+        visitor_id: VisitorId(req_str(&v, "visitor_id")?),
+        token: req_str(&v, "token")?,
+    })
+}
+
+fn session(v: &Json) -> Result<VisitorSession, Error> {
+    Ok(VisitorSession {
+        conversation_id: ConversationId(req_str(v, "conversation_id")?),
+        token: req_str(v, "token")?,
+        head_seq: req_u64(v, "head_seq")?,
+    })
+}
+
+/// Reads a visitor session (as kept in `localStorage`).
+pub fn read_session(text: &str) -> Result<VisitorSession, Error> {
+    session(&parse(text)?)
+}
+
+/// Writes a visitor session.
+pub fn write_session(s: &VisitorSession) -> String {
+    Obj::new()
+        .str("conversation_id", s.conversation_id.as_str())
+        .str("token", &s.token)
+        .u64("head_seq", s.head_seq)
+        .text()
+}
+
+/// Reads `POST /api/v1/handover`.
+pub fn read_handover_response(text: &str) -> Result<HandoverResponse, Error> {
+    let v = parse(text)?;
+    let field = |k: &str| v.get(k).ok_or_else(|| missing(k));
+    Ok(HandoverResponse {
+        state: conversation_state(field("state")?)?,
+        message: req_str(&v, "message")?,
+        status: offload_status(field("status")?)?,
+        session: v.field("session").map(session).transpose()?,
+        events: v
+            .get("events")
+            .and_then(Json::arr)
+            .unwrap_or_default()
+            .iter()
+            .map(event)
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+fn outcome_text(v: Option<&Json>) -> Option<OutcomeText> {
+    Some(OutcomeText {
+        message: v?.str_at("message")?,
+    })
+}
+
+fn directive(v: &Json) -> HandoverDirective {
+    HandoverDirective {
+        reason: reason(v.get("reason")).unwrap_or_default(),
+        reason_text: opt_str(v, "reason_text"),
+        message_to_agent: opt_str(v, "message_to_agent"),
+        agent_available: outcome_text(v.field("agent_available")),
+        agent_unavailable: outcome_text(v.field("agent_unavailable")),
+        routing: v.field("routing").map(|r| Routing {
+            queue: opt_str(r, "queue"),
+            skill: opt_str(r, "skill"),
+        }),
+        title: opt_str(v, "title"),
+        handoff_host: opt_str(v, "handoff_host"),
+    }
+}
+
+/// A bot answer's handover directive, read from its `custom` as
+/// `HandoverDirective::from_custom` does: Baton's `{"type": "handover", ...}`, or the legacy
+/// chatroom `{"handoff_host": ...}` (a policy handover).
+pub fn directive_in_custom(custom: &Json) -> Option<HandoverDirective> {
+    match custom.get("type") {
+        Some(Json::Str(t)) if t == "handover" => Some(directive(custom)),
+        Some(_) => None,
+        None if custom.get("handoff_host").is_some() => Some(HandoverDirective {
+            reason: HandoverReason::Policy,
+            ..directive(custom)
+        }),
+        None => None,
+    }
+}
+
+fn outcome_json(t: &Option<OutcomeText>) -> Option<Obj> {
+    t.as_ref().map(|t| Obj::new().str("message", &t.message))
+}
+
+fn directive_json(d: &HandoverDirective) -> Obj {
+    Obj::new()
+        .str("reason", d.reason.as_str())
+        .opt_str("reason_text", d.reason_text.as_deref())
+        .opt_str("message_to_agent", d.message_to_agent.as_deref())
+        .opt("agent_available", outcome_json(&d.agent_available))
+        .opt("agent_unavailable", outcome_json(&d.agent_unavailable))
+        .opt(
+            "routing",
+            d.routing.as_ref().map(|r| {
+                Obj::new()
+                    .opt_str("queue", r.queue.as_deref())
+                    .opt_str("skill", r.skill.as_deref())
+            }),
+        )
+        .opt_str("title", d.title.as_deref())
+        .opt_str("handoff_host", d.handoff_host.as_deref())
+}
+
+/// Writes `POST /api/v1/handover`.
+pub fn write_handover_request(r: &HandoverRequest) -> String {
+    Obj::new()
+        .str("visitor_id", r.visitor_id.as_str())
+        .opt("directive", Some(directive_json(&r.directive)))
+        .opt_str("page_url", r.page_url.as_deref())
+        .text()
+}
+
+fn source_name(s: MessageSource) -> &'static str {
+    match s {
+        MessageSource::Text => "text",
+        MessageSource::Button => "button",
+        MessageSource::Init => "init",
+    }
+}
+
+fn source(v: Option<&Json>) -> Option<MessageSource> {
+    Some(match v?.str()? {
+        "text" => MessageSource::Text,
+        "button" => MessageSource::Button,
+        "init" => MessageSource::Init,
+        _ => return None,
+    })
+}
+
+/// Writes the bot request (`POST /webhooks/rest/webhook`).
+pub fn write_bot_request(r: &BotRequest) -> String {
+    let wcp = r.metadata.as_ref().map(|m| {
+        Obj::new().opt(
+            "wcp",
+            m.wcp.as_ref().map(|w| {
+                Obj::new()
+                    .u64("v", u64::from(w.v))
+                    .opt_str(
+                        "client_msg_id",
+                        w.client_msg_id.as_ref().map(|c| c.as_str()),
+                    )
+                    .opt_str("source", w.source.map(source_name))
+                    .opt_str("event", w.event.as_deref())
+                    .opt_str("page_url", w.page_url.as_deref())
+            }),
+        )
+    });
+    Obj::new()
+        .str("sender", r.sender.as_str())
+        .str("message", &r.message)
+        .opt("metadata", wcp)
+        .text()
+}
+
+/// One item of a bot answer, as the widget shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BotItem {
+    /// Plain text.
+    pub text: Option<String>,
+    /// Quick-reply buttons.
+    pub buttons: Option<Vec<Button>>,
+    /// The handover directive its `custom` carries.
+    pub handover: Option<HandoverDirective>,
+}
+
+/// Reads a bot answer (a JSON array of Rasa response items).
+pub fn read_bot_answer(text: &str) -> Result<Vec<BotItem>, Error> {
+    let v = parse(text)?;
+    let items = v.arr().ok_or_else(|| missing("answer list"))?;
+    Ok(items
+        .iter()
+        .map(|item| BotItem {
+            text: opt_str(item, "text"),
+            buttons: item.field("buttons").map(|b| buttons(Some(b))),
+            handover: item.field("custom").and_then(directive_in_custom),
+        })
+        .collect())
+}
+
+/// Reads `GET /api/v1/widget`: the site owner's texts by key.
+pub fn read_widget_texts(text: &str) -> Result<Vec<(String, String)>, Error> {
+    match parse(text)?.get("texts") {
+        Some(Json::Obj(members)) => Ok(members
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.str()?.to_owned())))
+            .collect()),
+        _ => Err(missing("texts")),
+    }
+}
+
+// ---- the outbox ----
+
+/// Reads an outbox as kept in storage.
+pub fn read_pending(text: &str) -> Result<Vec<Pending>, Error> {
+    let v = parse(text)?;
+    v.arr()
+        .ok_or_else(|| missing("outbox list"))?
+        .iter()
+        .map(|p| {
+            Ok(Pending {
+                client_msg_id: ClientMsgId(req_str(p, "client_msg_id")?),
+                conversation: opt_str(p, "conversation").map(ConversationId),
+                text: req_str(p, "text")?,
+                shown: opt_str(p, "shown"),
+                source: source(p.field("source")),
+            })
+        })
+        .collect()
+}
+
+/// Writes an outbox for storage.
+pub fn write_pending(items: &[Pending]) -> String {
+    let mut s = String::from("[");
+    for (i, p) in items.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(
+            &Obj::new()
+                .str("client_msg_id", p.client_msg_id.as_str())
+                .opt_str("conversation", p.conversation.as_ref().map(|c| c.as_str()))
+                .str("text", &p.text)
+                .opt_str("shown", p.shown.as_deref())
+                .opt_str("source", p.source.map(source_name))
+                .text(),
+        );
+    }
+    s.push(']');
+    s
+}
