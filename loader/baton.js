@@ -43,12 +43,31 @@
     root.appendChild(launcher);
     document.body.appendChild(host);
 
-    import(base + "baton-widget.js")
-      .then(function (m) {
+    // The site owner's texts (the app has none of its own), fetched while the wasm loads;
+    // a failed fetch is tried twice more.
+    function texts(tries) {
+      return fetch(server + "/api/v1/widget").then(function (r) {
+        if (!r.ok) throw new Error("texts: " + r.status);
+        return r.text();
+      }).catch(function (e) {
+        if (tries <= 1) throw e;
+        return new Promise(function (ok) { setTimeout(ok, 1500); }).then(function () {
+          return texts(tries - 1);
+        });
+      });
+    }
+    var settings = texts(3);
+    settings.then(function (t) {
+      var label = JSON.parse(t).texts.open_chat;
+      if (label) launcher.setAttribute("aria-label", label);
+    }).catch(function () {});
+
+    Promise.all([import(base + "baton-widget.js"), settings])
+      .then(function (loaded) {
+        var m = loaded[0];
         return m.default({ module_or_path: base + "baton-widget_bg.wasm" }).then(function () {
-          // The app replaces this launcher once the site owner's texts are in (and opens
-          // if it was clicked by then).
-          m.mount(root, server, title, wantOpen);
+          m.mount(root, server, title, wantOpen, loaded[1]);
+          launcher.remove();
         });
       })
       .catch(function (e) {

@@ -15,7 +15,8 @@ use wasm_bindgen::prelude::*;
 
 pub use store::{Chat, Settings};
 
-/// Mounts the widget into `root` (the loader's shadow root), talking to `server`.
+/// Mounts the widget into `root` (the loader's shadow root), talking to `server`, with the
+/// site owner's texts (`settings`: the loader's `GET /api/v1/widget` answer).
 /// `open` opens the panel at once (the visitor clicked the launcher while loading).
 #[wasm_bindgen]
 pub fn mount(
@@ -23,6 +24,7 @@ pub fn mount(
     server: String,
     title: String,
     open: bool,
+    settings: String,
 ) -> Result<(), JsValue> {
     let document = web_sys::window()
         .and_then(|w| w.document())
@@ -31,27 +33,9 @@ pub fn mount(
     container.set_class_name("baton-root");
     root.append_child(&container)?;
     let chat = Chat::new(Settings { server, title });
+    chat.set_texts(&settings)?;
     chat.open.set(open);
-    // Every sentence comes from the site owner's configuration: the app appears once it is in
-    // (the loader's launcher stands in until then).
-    wasm_bindgen_futures::spawn_local(async move {
-        chat.load_texts().await;
-        // The loader's launcher, and whether the visitor clicked it meanwhile.
-        let placeholder = root
-            .query_selector(".baton-launcher[data-placeholder]")
-            .ok()
-            .flatten();
-        if placeholder
-            .as_ref()
-            .is_some_and(|p| p.get_attribute("aria-busy").as_deref() == Some("true"))
-        {
-            chat.open.set(true);
-        }
-        mount_in(container, chat);
-        if let Some(p) = placeholder {
-            p.remove();
-        }
-    });
+    mount_in(container, chat);
     Ok(())
 }
 

@@ -342,20 +342,6 @@ impl Chat {
         Ok(())
     }
 
-    /// Fetches the site owner's texts, trying again with back-off until the server answers.
-    pub async fn load_texts(&self) {
-        let mut backoff = Backoff::default();
-        loop {
-            let url = self.url("/api/v1/widget");
-            if let Ok(text) = fetch_text(&url, None, None).await
-                && self.set_texts(&text).is_ok()
-            {
-                return;
-            }
-            pause(backoff.next(baton_browser::random()).as_millis() as i32).await;
-        }
-    }
-
     /// This visitor's credential: the one kept, or a new one from the server on first
     /// contact (`POST /api/v1/visitor`). Only one request is made at a time.
     async fn ensure_credential(&self) -> Result<Credential, String> {

@@ -121,10 +121,29 @@ texts! {
 
 /// `text` with its `{placeholders}` filled from `values` (unknown ones are left as written).
 pub fn fill(text: &str, values: &[(&str, &str)]) -> String {
-    let mut out = text.to_owned();
-    for (name, value) in values {
-        out = out.replace(&format!("{{{name}}}"), value);
+    // One pass, no pattern search (the widget's size budget counts every KB).
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        rest = &rest[open..];
+        let value = rest[1..].find('}').and_then(|close| {
+            let name = &rest[1..1 + close];
+            let v = values.iter().find(|(n, _)| *n == name)?.1;
+            Some((v, close + 2))
+        });
+        match value {
+            Some((v, len)) => {
+                out.push_str(v);
+                rest = &rest[len..];
+            }
+            None => {
+                out.push('{');
+                rest = &rest[1..];
+            }
+        }
     }
+    out.push_str(rest);
     out
 }
 
@@ -168,5 +187,10 @@ mod tests {
             "You are number 3 in line, {x}."
         );
         assert_eq!(used_placeholders("a {b} {c {d}} e{"), ["b", "d"]);
+        assert_eq!(
+            fill("{a}{a} {b} {{a}} {", &[("a", "1"), ("b", "{a}")]),
+            "11 {a} {1} {"
+        );
+        assert_eq!(fill("é{x}ü", &[("x", "ö")]), "éöü");
     }
 }
