@@ -26,7 +26,7 @@ use baton_protocol::ws::{
 use baton_protocol::{MAX_TEXT_BYTES, PROTOCOL_VERSION};
 
 use baton_browser::{BrowserStorage, FetchError, Socket, fetch_text, new_client_msg_id};
-use baton_client::backoff::Backoff;
+use baton_client::connection::{self, Action, Connection};
 use baton_client::outbox::{Outbox, Pending};
 use baton_client::timeline::{Step, Timeline};
 use baton_client::wire::{self, BotItem};
@@ -129,8 +129,12 @@ pub struct Chat {
     /// The conversation as the events applied so far leave it.
     timeline: StoredValue<Timeline>,
     session: StoredValue<Option<VisitorSession>>,
-    socket: StoredValue<Option<Socket>, LocalStorage>,
-    backoff: StoredValue<Backoff>,
+    socket: StoredValue<Option<(u64, Socket)>, LocalStorage>,
+    /// The visitor socket's life: the client core's state machine decides when to open,
+    /// say hello, resend, wait and retry, or give up; this store only carries it out.
+    conn: StoredValue<Connection>,
+    /// Numbers sockets, so news from one already replaced is ignored.
+    socket_id: StoredValue<u64>,
     handback: StoredValue<bool>,
     /// Events up to this seq are a replay of history (after a reconnect or reload): they
     /// are shown and applied, but the side effects of a live change (closing the socket)
@@ -208,7 +212,7 @@ impl Chat {
             chat.history_asked.set_value(true);
             chat.history_pending.set_value(true);
             chat.replay_until.set_value(u64::MAX);
-            chat.connect();
+            chat.drive(connection::Input::Start);
         }
         chat
     }
@@ -232,7 +236,7 @@ impl Chat {
         }
         self.history_pending.set_value(true);
         self.replay_until.set_value(u64::MAX);
-        self.connect();
+        self.drive(connection::Input::Start);
     }
 
     /// Fetches the offloading status (when the panel or the menu opens; at most every 10 s),
@@ -307,7 +311,8 @@ impl Chat {
             timeline: StoredValue::new(Timeline::new()),
             session: StoredValue::new(None),
             socket: StoredValue::new_local(None),
-            backoff: StoredValue::new(Backoff::default()),
+            conn: StoredValue::new(Connection::default()),
+            socket_id: StoredValue::new(0),
             handback: StoredValue::new(false),
             replay_until: StoredValue::new(0),
             persist: StoredValue::new(false),
@@ -679,7 +684,7 @@ impl Chat {
             && self.socket.with_value(Option::is_none)
         {
             self.keep_session(session);
-            self.connect();
+            self.drive(connection::Input::Start);
         }
     }
 
@@ -693,7 +698,7 @@ impl Chat {
     fn send_frame(&self, frame: &VisitorFrame) {
         let text = wire::write_visitor_frame(frame);
         self.socket.with_value(|s| {
-            if let Some(s) = s {
+            if let Some((_, s)) = s {
                 s.send_text(&text);
             }
         });
@@ -701,33 +706,87 @@ impl Chat {
 
     // ---- the agent socket ----
 
-    fn connect(&self) {
+    /// Feeds the connection state machine and carries out what it says.
+    fn drive(&self, input: connection::Input) {
+        let actions = self
+            .conn
+            .try_update_value(|c| c.handle(input, baton_browser::random()))
+            .unwrap_or_default();
+        for action in actions {
+            match action {
+                Action::Open => self.open_socket(),
+                Action::Hello => {
+                    let last_seq = self.last_seq();
+                    self.send_frame(&VisitorFrame::Hello { last_seq });
+                }
+                Action::ResendOutbox => {
+                    // A history replay resends once it is over (and only what it did not show).
+                    if !self.history_pending.get_value() {
+                        self.resend_outbox();
+                    }
+                }
+                Action::RetryIn(wait) => {
+                    let chat = *self;
+                    set_timeout(move || chat.drive(connection::Input::RetryDue), wait);
+                }
+                Action::Close => {
+                    // Dropped after the current callback returns (the socket owns it).
+                    let old = self.socket.try_update_value(Option::take).flatten();
+                    spawn_local(async move { drop(old) });
+                }
+                Action::Forget => {
+                    // The server no longer knows this credential: start afresh on the next
+                    // contact.
+                    self.forget_credential();
+                    self.error.set(Some(self.t(Text::SessionExpired)));
+                }
+            }
+        }
+    }
+
+    /// Opens the visitor socket: the live session's, or the credential's for a history replay.
+    fn open_socket(&self) {
         let token = match self.session.get_value() {
-            Some(session) => session.token,
-            None if self.history_pending.get_value() => match self.credential.get_value() {
-                Some(c) => c.token,
-                None => return,
-            },
-            None => return,
+            Some(session) => Some(session.token),
+            None if self.history_pending.get_value() => self
+                .credential
+                .with_value(|c| c.as_ref().map(|c| c.token.clone())),
+            None => None,
+        };
+        let Some(token) = token else {
+            self.drive(connection::Input::Stop);
+            return;
         };
         let url = self.url(&format!("/api/v1/visitor/ws?token={token}"));
+        let id = self.socket_id.get_value() + 1;
+        self.socket_id.set_value(id);
         let chat = *self;
+        let current = move || chat.socket.with_value(|s| s.as_ref().map(|s| s.0)) == Some(id);
         let socket = Socket::open_text(
             &url,
             move || {
-                let last_seq = chat.last_seq();
-                chat.send_frame(&VisitorFrame::Hello { last_seq });
+                if current() {
+                    chat.drive(connection::Input::Opened);
+                }
             },
             move |text| match wire::read_visitor_server_frame(&text) {
-                Ok(frame) => chat.on_frame(frame),
+                Ok(frame) if current() => chat.on_frame(frame),
+                Ok(_) => {}
                 Err(e) => baton_browser::warn(&format!("baton: unreadable frame: {e}")),
             },
-            move |code| spawn_local(async move { chat.on_socket_closed(code) }),
+            move |code| {
+                spawn_local(async move {
+                    if current() {
+                        chat.on_socket_closed(code);
+                    }
+                })
+            },
         );
         match socket {
-            Ok(s) => self.socket.set_value(Some(s)),
+            Ok(s) => self.socket.set_value(Some((id, s))),
             Err(e) => {
                 self.error.set(Some(e));
+                self.drive(connection::Input::Stop);
                 if self.history_pending.get_value() {
                     self.history_pending.set_value(false);
                     self.restore_outbox();
@@ -743,23 +802,15 @@ impl Chat {
             self.history_pending.set_value(false);
             self.restore_outbox();
         }
-        if code == baton_protocol::ws::close::UNAUTHORIZED {
-            // The server no longer knows this credential: start afresh on the next contact.
-            self.forget_credential();
-            self.error.set(Some(self.t(Text::SessionExpired)));
-            return;
+        let over =
+            self.session.with_value(Option::is_none) || code == baton_protocol::ws::close::NORMAL;
+        if over && code != baton_protocol::ws::close::UNAUTHORIZED {
+            self.drive(connection::Input::Stop);
+        } else {
+            // Refused (forget the credential), or dropped while waiting or chatting (retry
+            // with back-off; hello{last_seq} replays what was missed).
+            self.drive(connection::Input::Closed(code));
         }
-        if self.session.with_value(Option::is_none) || code == baton_protocol::ws::close::NORMAL {
-            return;
-        }
-        // Dropped while waiting or chatting: reconnect with back-off; hello{last_seq}
-        // replays what was missed.
-        let delay = self
-            .backoff
-            .try_update_value(|b| b.next(baton_browser::random()))
-            .unwrap_or_default();
-        let chat = *self;
-        set_timeout(move || chat.connect(), delay);
     }
 
     /// Handles one frame from the visitor socket.
@@ -770,14 +821,11 @@ impl Chat {
                 conversation_id,
                 ..
             } => {
-                self.backoff.update_value(Backoff::reset);
                 self.conversation.set_value(Some(conversation_id));
                 // Everything up to head_seq is history the server replays next; the state
                 // follows from applying it, so the welcome's own state is not needed.
                 self.replay_until.set_value(head_seq);
-                if !self.history_pending.get_value() {
-                    self.resend_outbox();
-                }
+                self.drive(connection::Input::Welcomed);
                 self.close_if_with_bot();
             }
             VisitorServerFrame::Event { event } => self.apply_event(event),
@@ -926,9 +974,7 @@ impl Chat {
     }
 
     fn close_socket(&self) {
-        let chat = *self;
-        // Close after the current callback returns (the socket owns the running closure).
-        spawn_local(async move { chat.socket.set_value(None) });
+        self.drive(connection::Input::Stop);
         self.session.set_value(None);
         self.history_pending.set_value(false);
         if self.persist.get_value()
