@@ -129,12 +129,10 @@ pub struct Chat {
     /// The conversation as the events applied so far leave it.
     timeline: StoredValue<Timeline>,
     session: StoredValue<Option<VisitorSession>>,
-    socket: StoredValue<Option<(u64, Socket)>, LocalStorage>,
+    socket: StoredValue<Option<Socket>, LocalStorage>,
     /// The visitor socket's life: the client core's state machine decides when to open,
     /// say hello, resend, wait and retry, or give up; this store only carries it out.
     conn: StoredValue<Connection>,
-    /// Numbers sockets, so news from one already replaced is ignored.
-    socket_id: StoredValue<u64>,
     handback: StoredValue<bool>,
     /// Events up to this seq are a replay of history (after a reconnect or reload): they
     /// are shown and applied, but the side effects of a live change (closing the socket)
@@ -312,7 +310,6 @@ impl Chat {
             session: StoredValue::new(None),
             socket: StoredValue::new_local(None),
             conn: StoredValue::new(Connection::default()),
-            socket_id: StoredValue::new(0),
             handback: StoredValue::new(false),
             replay_until: StoredValue::new(0),
             persist: StoredValue::new(false),
@@ -698,7 +695,7 @@ impl Chat {
     fn send_frame(&self, frame: &VisitorFrame) {
         let text = wire::write_visitor_frame(frame);
         self.socket.with_value(|s| {
-            if let Some((_, s)) = s {
+            if let Some(s) = s {
                 s.send_text(&text);
             }
         });
@@ -708,11 +705,11 @@ impl Chat {
 
     /// Feeds the connection state machine and carries out what it says.
     fn drive(&self, input: connection::Input) {
-        let actions = self
+        let action = self
             .conn
             .try_update_value(|c| c.handle(input, baton_browser::random()))
-            .unwrap_or_default();
-        for action in actions {
+            .flatten();
+        if let Some(action) = action {
             match action {
                 Action::Open => self.open_socket(),
                 Action::Hello => {
@@ -730,9 +727,12 @@ impl Chat {
                     set_timeout(move || chat.drive(connection::Input::RetryDue), wait);
                 }
                 Action::Close => {
-                    // Dropped after the current callback returns (the socket owns it).
-                    let old = self.socket.try_update_value(Option::take).flatten();
-                    spawn_local(async move { drop(old) });
+                    // Silenced at once (no late news from it), dropped after the current
+                    // callback returns (the socket may own it).
+                    if let Some(old) = self.socket.try_update_value(Option::take).flatten() {
+                        old.close();
+                        spawn_local(async move { drop(old) });
+                    }
                 }
                 Action::Forget => {
                     // The server no longer knows this credential: start afresh on the next
@@ -758,32 +758,18 @@ impl Chat {
             return;
         };
         let url = self.url(&format!("/api/v1/visitor/ws?token={token}"));
-        let id = self.socket_id.get_value() + 1;
-        self.socket_id.set_value(id);
         let chat = *self;
-        let current = move || chat.socket.with_value(|s| s.as_ref().map(|s| s.0)) == Some(id);
         let socket = Socket::open_text(
             &url,
-            move || {
-                if current() {
-                    chat.drive(connection::Input::Opened);
-                }
-            },
+            move || chat.drive(connection::Input::Opened),
             move |text| match wire::read_visitor_server_frame(&text) {
-                Ok(frame) if current() => chat.on_frame(frame),
-                Ok(_) => {}
+                Ok(frame) => chat.on_frame(frame),
                 Err(e) => baton_browser::warn(&format!("baton: unreadable frame: {e}")),
             },
-            move |code| {
-                spawn_local(async move {
-                    if current() {
-                        chat.on_socket_closed(code);
-                    }
-                })
-            },
+            move |code| spawn_local(async move { chat.on_socket_closed(code) }),
         );
         match socket {
-            Ok(s) => self.socket.set_value(Some((id, s))),
+            Ok(s) => self.socket.set_value(Some(s)),
             Err(e) => {
                 self.error.set(Some(e));
                 self.drive(connection::Input::Stop);

@@ -196,12 +196,20 @@ pub fn warn(text: &str) {
     web_sys::console::warn_1(&JsValue::from_str(text));
 }
 
-impl Drop for Socket {
-    fn drop(&mut self) {
+impl Socket {
+    /// Closes the socket normally; none of its callbacks runs after this, though they stay
+    /// alive until the `Socket` is dropped (so this may be called from inside one of them).
+    pub fn close(&self) {
         self.ws.set_onopen(None);
         self.ws.set_onmessage(None);
         self.ws.set_onclose(None);
         let _ = self.ws.close_with_code(1000);
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 

@@ -90,41 +90,41 @@ impl Connection {
         self.backoff.attempts()
     }
 
-    /// Feeds one input; `random` (uniform in `[0, 1)`) jitters the wait before a retry.
-    pub fn handle(&mut self, input: Input, random: f64) -> Vec<Action> {
+    /// Feeds one input and says what to do (at most one thing); `random` (uniform in `[0, 1)`) jitters the wait before a retry.
+    pub fn handle(&mut self, input: Input, random: f64) -> Option<Action> {
         use Link::*;
         match (self.link, input) {
             (Idle | Refused, Input::Start) => {
                 self.backoff.reset();
                 self.link = Connecting;
-                vec![Action::Open]
+                Some(Action::Open)
             }
-            (Connecting, Input::Opened) => vec![Action::Hello],
+            (Connecting, Input::Opened) => Some(Action::Hello),
             (Connecting, Input::Welcomed) => {
                 self.link = Open;
                 self.backoff.reset();
-                vec![Action::ResendOutbox]
+                Some(Action::ResendOutbox)
             }
-            (Idle | Refused, Input::Closed(_)) => vec![],
+            (Idle | Refused, Input::Closed(_)) => None,
             (_, Input::Closed(close::UNAUTHORIZED)) => {
                 self.link = Refused;
-                vec![Action::Forget]
+                Some(Action::Forget)
             }
             (Connecting | Open | Waiting, Input::Closed(_)) => {
                 self.link = Waiting;
-                vec![Action::RetryIn(self.backoff.next(random))]
+                Some(Action::RetryIn(self.backoff.next(random)))
             }
             (Waiting, Input::RetryDue) => {
                 self.link = Connecting;
-                vec![Action::Open]
+                Some(Action::Open)
             }
-            (Idle | Refused, Input::Stop) => vec![],
+            (Idle | Refused, Input::Stop) => None,
             (_, Input::Stop) => {
                 self.link = Idle;
-                vec![Action::Close]
+                Some(Action::Close)
             }
             // Anything else is late news about a socket already given up on.
-            _ => vec![],
+            _ => None,
         }
     }
 }
@@ -136,10 +136,10 @@ mod tests {
     #[test]
     fn connects_says_hello_and_resends_the_outbox_once_welcomed() {
         let mut c = Connection::default();
-        assert_eq!(c.handle(Input::Start, 0.5), [Action::Open]);
+        assert_eq!(c.handle(Input::Start, 0.5), Some(Action::Open));
         assert_eq!(c.link(), Link::Connecting);
-        assert_eq!(c.handle(Input::Opened, 0.5), [Action::Hello]);
-        assert_eq!(c.handle(Input::Welcomed, 0.5), [Action::ResendOutbox]);
+        assert_eq!(c.handle(Input::Opened, 0.5), Some(Action::Hello));
+        assert_eq!(c.handle(Input::Welcomed, 0.5), Some(Action::ResendOutbox));
         assert_eq!(c.link(), Link::Open);
     }
 
@@ -149,12 +149,12 @@ mod tests {
         c.handle(Input::Start, 0.0);
         let mut waits = vec![];
         for _ in 0..4 {
-            match c.handle(Input::Closed(1006), 0.0)[..] {
-                [Action::RetryIn(d)] => waits.push(d.as_millis()),
-                ref other => panic!("{other:?}"),
+            match c.handle(Input::Closed(1006), 0.0) {
+                Some(Action::RetryIn(d)) => waits.push(d.as_millis()),
+                other => panic!("{other:?}"),
             }
             assert_eq!(c.link(), Link::Waiting);
-            assert_eq!(c.handle(Input::RetryDue, 0.0), [Action::Open]);
+            assert_eq!(c.handle(Input::RetryDue, 0.0), Some(Action::Open));
         }
         assert_eq!(waits, [250, 500, 1000, 2000]);
         assert_eq!(c.failures(), 4);
@@ -164,7 +164,7 @@ mod tests {
         // A server restart (1001) is a drop like any other: retried, starting short.
         assert_eq!(
             c.handle(Input::Closed(close::GOING_AWAY), 0.0),
-            [Action::RetryIn(Duration::from_millis(250))]
+            Some(Action::RetryIn(Duration::from_millis(250)))
         );
     }
 
@@ -175,13 +175,13 @@ mod tests {
         c.handle(Input::Opened, 0.5);
         assert_eq!(
             c.handle(Input::Closed(close::UNAUTHORIZED), 0.5),
-            [Action::Forget]
+            Some(Action::Forget)
         );
         assert_eq!(c.link(), Link::Refused);
-        assert_eq!(c.handle(Input::RetryDue, 0.5), []);
-        assert_eq!(c.handle(Input::Closed(1006), 0.5), []);
+        assert_eq!(c.handle(Input::RetryDue, 0.5), None);
+        assert_eq!(c.handle(Input::Closed(1006), 0.5), None);
         // A new credential starts afresh.
-        assert_eq!(c.handle(Input::Start, 0.5), [Action::Open]);
+        assert_eq!(c.handle(Input::Start, 0.5), Some(Action::Open));
     }
 
     #[test]
@@ -190,16 +190,16 @@ mod tests {
         c.handle(Input::Start, 0.5);
         c.handle(Input::Opened, 0.5);
         c.handle(Input::Welcomed, 0.5);
-        assert_eq!(c.handle(Input::Stop, 0.5), [Action::Close]);
+        assert_eq!(c.handle(Input::Stop, 0.5), Some(Action::Close));
         assert_eq!(c.link(), Link::Idle);
-        assert_eq!(c.handle(Input::Closed(close::NORMAL), 0.5), []);
-        assert_eq!(c.handle(Input::RetryDue, 0.5), []);
-        assert_eq!(c.handle(Input::Welcomed, 0.5), []);
+        assert_eq!(c.handle(Input::Closed(close::NORMAL), 0.5), None);
+        assert_eq!(c.handle(Input::RetryDue, 0.5), None);
+        assert_eq!(c.handle(Input::Welcomed, 0.5), None);
         // Stopped while waiting for a retry: the retry never happens.
         let mut c = Connection::default();
         c.handle(Input::Start, 0.5);
         c.handle(Input::Closed(1006), 0.5);
-        assert_eq!(c.handle(Input::Stop, 0.5), [Action::Close]);
-        assert_eq!(c.handle(Input::RetryDue, 0.5), []);
+        assert_eq!(c.handle(Input::Stop, 0.5), Some(Action::Close));
+        assert_eq!(c.handle(Input::RetryDue, 0.5), None);
     }
 }

@@ -174,11 +174,11 @@ impl Console {
 
     /// Feeds the connection one input and carries out what it says.
     fn run(&self, input: Input) {
-        let actions = self
+        let action = self
             .conn
             .try_update_value(|c| c.handle(input, random()))
-            .unwrap_or_default();
-        for action in actions {
+            .flatten();
+        if let Some(action) = action {
             match action {
                 Action::Open => self.open_socket(),
                 // The agent socket needs no hello: its welcome lists what the agent sees.
