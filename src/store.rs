@@ -151,6 +151,12 @@ pub struct Chat {
     conversation: StoredValue<Option<baton_protocol::ids::ConversationId>>,
     /// The site owner's texts by key (`GET /api/v1/widget`), set before the app mounts.
     texts: StoredValue<Vec<(String, String)>>,
+    /// Messages the visitor must have written before "Request live agent" is offered
+    /// (`u64::MAX`: never), from the same settings. (Types the store already has: each new
+    /// signal type costs the widget bytes.)
+    request_item_after: StoredValue<u64>,
+    /// Messages of this visitor the server stored, in this conversation.
+    pub written: RwSignal<usize>,
 }
 
 /// Lines rendered at first, and added by each "Show earlier messages".
@@ -318,6 +324,8 @@ impl Chat {
             history_pending: StoredValue::new(false),
             conversation: StoredValue::new(None),
             texts: StoredValue::new(vec![]),
+            request_item_after: StoredValue::new(0),
+            written: RwSignal::new(0),
         }
     }
 
@@ -337,11 +345,19 @@ impl Chat {
         fill(&self.t(t), values)
     }
 
-    /// Takes the texts from a `GET /api/v1/widget` answer.
+    /// Takes the texts and the menu item's rule from a `GET /api/v1/widget` answer.
     pub fn set_texts(&self, settings_json: &str) -> Result<(), String> {
-        let texts = wire::read_widget_texts(settings_json)?;
-        self.texts.set_value(texts);
+        let settings = wire::read_widget_settings(settings_json)?;
+        self.texts.set_value(settings.texts);
+        self.request_item_after
+            .set_value(settings.request_item_after.map_or(u64::MAX, u64::from));
         Ok(())
+    }
+
+    /// Whether "Request live agent" is offered now (the site owner's rule: from the start,
+    /// after so many messages, or never).
+    pub fn request_item_offered(&self) -> bool {
+        self.written.get() as u64 >= self.request_item_after.get_value()
     }
 
     /// This visitor's credential: the one kept, or a new one from the server on first
@@ -385,6 +401,7 @@ impl Chat {
     fn forget_credential(&self) {
         self.credential.set_value(None);
         self.timeline.set_value(Timeline::new());
+        self.written.set(0);
         self.state.set(ConversationState::Bot);
         self.session.set_value(None);
         self.replay_until.set_value(0);
@@ -425,6 +442,9 @@ impl Chat {
     ) -> ArcRwSignal<Delivery> {
         let key = self.next_key.get_value();
         self.next_key.set_value(key + 1);
+        if role == Role::Visitor && delivery == Delivery::Sent {
+            self.written.update(|n| *n += 1);
+        }
         let delivery = ArcRwSignal::new(delivery);
         if role == Role::Visitor
             && let Some(id) = &client_msg_id
@@ -590,8 +610,9 @@ impl Chat {
         self.busy.set(false);
         match answer {
             Ok(items) => {
-                delivery.set(Delivery::Sent);
+                // Marked first: that counts it as written.
                 self.mark(&id, Delivery::Sent);
+                delivery.set(Delivery::Sent);
                 self.handback.set_value(false);
                 self.on_bot_answer(items);
             }
@@ -847,6 +868,9 @@ impl Chat {
 
     fn mark(&self, id: &ClientMsgId, d: Delivery) {
         if let Some(delivery) = self.by_id.with_value(|m| m.get(id).cloned()) {
+            if d == Delivery::Sent && delivery.get_untracked() != Delivery::Sent {
+                self.written.update(|n| *n += 1);
+            }
             delivery.set(d);
         }
         if d == Delivery::Sent && self.outbox.with_value(|o| o.contains(id)) {

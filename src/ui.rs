@@ -239,24 +239,24 @@ fn Transcript() -> impl IntoView {
     };
     view! {
         <div class="baton-transcript" role="log" aria-label=chat.t(Text::Conversation) tabindex="0" node_ref=log on:scroll=on_scroll>
-            <Show when=move || { hidden() > 0 }>
-                <button
-                    type="button"
-                    class="baton-link baton-earlier"
-                    on:click=move |_| {
-                        follow.set_value(false);
-                        chat.window.update(|w| *w += crate::store::WINDOW);
-                    }
-                >
-                    {move || chat.tf(Text::ShowEarlier, &[("count", &hidden().to_string())])}
-                </button>
-            </Show>
+            // Hidden rather than unmounted: a `Show` costs the widget about a kilobyte.
+            <button
+                type="button"
+                class="baton-link baton-earlier"
+                hidden=move || hidden() == 0
+                on:click=move |_| {
+                    follow.set_value(false);
+                    chat.window.update(|w| *w += crate::store::WINDOW);
+                }
+            >
+                {move || chat.tf(Text::ShowEarlier, &[("count", &hidden().to_string())])}
+            </button>
             <ol class="baton-transcript__list">
                 <For each=shown key=|line| line.key children=move |line| view! { <Message line=line/> }/>
             </ol>
-            <Show when=move || chat.busy.get()>
-                <p class="baton-typing">{chat.t(Text::Typing)}</p>
-            </Show>
+            <p class="baton-typing" hidden=move || !chat.busy.get()>
+                {chat.t(Text::Typing)}
+            </p>
         </div>
     }
 }
@@ -451,7 +451,14 @@ fn OverflowMenu() -> impl IntoView {
     });
     let queued = move || matches!(chat.state.get(), ConversationState::Queued { .. });
     view! {
-        <div class="baton-menu" node_ref=container on:focusout=on_focusout>
+        // Only when it has an item: "Request live agent" may be offered later or never, and
+        // "Cancel request" is there only while queued.
+        <div
+            class="baton-menu"
+            hidden=move || !(chat.request_item_offered() || queued())
+            node_ref=container
+            on:focusout=on_focusout
+        >
             <button
                 type="button"
                 class="baton-icon-button"
@@ -484,14 +491,17 @@ fn OverflowMenu() -> impl IntoView {
                     node_ref=list
                     on:keydown=on_menu_key
                 >
-                    <li role="none">
+                    // Hidden (and so skipped) until the site owner's rule offers it.
+                    <li role="none" hidden=move || !chat.request_item_offered()>
                         <button
                             type="button"
                             role="menuitem"
                             class="baton-menu__item"
                             tabindex="-1"
                             aria-label=chat.t(Text::RequestAgent)
-                            disabled=move || blocked.with(Option::is_some)
+                            disabled=move || {
+                                blocked.with(Option::is_some) || !chat.request_item_offered()
+                            }
                             aria-describedby=move || {
                                 blocked.with(Option::is_some).then_some("baton-menu-reason")
                             }
@@ -514,22 +524,22 @@ fn OverflowMenu() -> impl IntoView {
                             }}
                         </button>
                     </li>
-                    <Show when=queued>
-                        <li role="none">
-                            <button
-                                type="button"
-                                role="menuitem"
-                                class="baton-menu__item"
-                                tabindex="-1"
-                                on:click=move |_| {
-                                    close(true);
-                                    chat.cancel_request();
-                                }
-                            >
-                                {chat.t(Text::CancelRequest)}
-                            </button>
-                        </li>
-                    </Show>
+                    // Only while queued (hidden and disabled otherwise, so skipped).
+                    <li role="none" hidden=move || !queued()>
+                        <button
+                            type="button"
+                            role="menuitem"
+                            class="baton-menu__item"
+                            tabindex="-1"
+                            disabled=move || !queued()
+                            on:click=move |_| {
+                                close(true);
+                                chat.cancel_request();
+                            }
+                        >
+                            {chat.t(Text::CancelRequest)}
+                        </button>
+                    </li>
                 </ul>
             </Show>
         </div>

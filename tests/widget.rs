@@ -55,7 +55,12 @@ fn with_texts(chat: Chat) -> Chat {
 }
 
 fn mount_chat(chat: Chat) -> Mounted {
-    let chat = with_texts(chat);
+    mount_with(chat, &default_texts())
+}
+
+/// Mounts with the given `GET /api/v1/widget` answer.
+fn mount_with(chat: Chat, settings: &str) -> Mounted {
+    chat.set_texts(settings).unwrap();
     let document = web_sys::window().unwrap().document().unwrap();
     let host = document.create_element("div").unwrap();
     document.body().unwrap().append_child(&host).unwrap();
@@ -391,7 +396,7 @@ async fn a_long_transcript_keeps_a_bounded_dom_and_shows_earlier_lines_on_reques
     w.click(".baton-earlier");
     tick().await;
     assert_eq!(count(&w), 450);
-    assert!(w.find(".baton-earlier").is_none());
+    assert!(w.get(".baton-earlier").has_attribute("hidden"));
     assert_eq!(
         w.text(".baton-transcript__list li:first-child .baton-message__text"),
         "line 0"
@@ -761,17 +766,7 @@ async fn every_sentence_is_the_site_owners() {
         server: NOWHERE.into(),
         title: "Hilfe".into(),
     });
-    chat.set_texts(&german).unwrap();
-    let document = web_sys::window().unwrap().document().unwrap();
-    let host = document.create_element("div").unwrap();
-    document.body().unwrap().append_child(&host).unwrap();
-    let root = host
-        .attach_shadow(&web_sys::ShadowRootInit::new(web_sys::ShadowRootMode::Open))
-        .unwrap();
-    let container: HtmlElement = document.create_element("div").unwrap().unchecked_into();
-    root.append_child(&container).unwrap();
-    mount_in(container, chat);
-    let w = Mounted { root, chat };
+    let w = mount_with(chat, &german);
     tick().await;
     assert_eq!(
         w.get(".baton-launcher")
@@ -808,6 +803,86 @@ async fn every_sentence_is_the_site_owners() {
     });
     tick().await;
     assert!(w.text(".baton-transcript").contains("Dana ist jetzt da."));
+}
+
+#[wasm_bindgen_test]
+async fn the_menu_item_follows_the_site_owners_rule() {
+    let visitor_line = |seq: u64| Event {
+        seq,
+        ts: "t".into(),
+        body: EventBody::text(Role::Visitor, format!("message {seq}")),
+    };
+    // After 2 messages: no menu at first (it would be empty), the item once 2 are stored.
+    let w = mount_with(
+        Chat::detached(Settings {
+            server: NOWHERE.into(),
+            title: "Support".into(),
+        }),
+        &default_texts().replacen("{", "{\"request_item_after\":2,", 1),
+    );
+    w.chat.open.set(true);
+    tick().await;
+    assert!(
+        w.get(".baton-menu").has_attribute("hidden"),
+        "no menu before 2 messages"
+    );
+    w.chat.apply_event(visitor_line(1));
+    tick().await;
+    assert!(w.get(".baton-menu").has_attribute("hidden"));
+    w.chat.apply_event(visitor_line(2));
+    tick().await;
+    w.get(".baton-menu .baton-icon-button")
+        .unchecked_into::<HtmlElement>()
+        .click();
+    tick().await;
+    assert!(!w.get(".baton-menu").has_attribute("hidden"));
+    assert!(w.text("[role=menuitem]").contains("Request live agent"));
+
+    // Never: no menu with the bot; while queued (the bot handed over) only "Cancel request".
+    let w = mount_with(
+        Chat::detached(Settings {
+            server: NOWHERE.into(),
+            title: "Support".into(),
+        }),
+        &default_texts().replacen("{", "{\"request_item_after\":null,", 1),
+    );
+    w.chat.open.set(true);
+    w.chat.apply_event(visitor_line(1));
+    tick().await;
+    assert!(
+        w.get(".baton-menu").has_attribute("hidden"),
+        "never: no menu with the bot"
+    );
+    w.chat.apply_event(Event {
+        seq: 2,
+        ts: "t".into(),
+        body: EventBody::HandoverRequested {
+            reason: HandoverReason::UserRequest,
+            reason_text: None,
+            message_to_agent: None,
+            queue: None,
+            skill: None,
+            page_url: None,
+        },
+    });
+    w.chat.apply_event(Event {
+        seq: 3,
+        ts: "t".into(),
+        body: EventBody::HandoverOutcome {
+            outcome: ConversationState::Queued {
+                position: Some(1),
+                agents_online: Some(true),
+            },
+        },
+    });
+    tick().await;
+    w.get(".baton-menu .baton-icon-button")
+        .unchecked_into::<HtmlElement>()
+        .click();
+    tick().await;
+    let shown = "li:not([hidden]) > [role=menuitem]";
+    assert_eq!(w.root.query_selector_all(shown).unwrap().length(), 1);
+    assert_eq!(w.text(shown), "Cancel request");
 }
 
 #[wasm_bindgen_test]

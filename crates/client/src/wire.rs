@@ -483,15 +483,34 @@ pub fn read_bot_answer(text: &str) -> Result<Vec<BotItem>, Error> {
         .collect())
 }
 
-/// Reads `GET /api/v1/widget`: the site owner's texts by key.
-pub fn read_widget_texts(text: &str) -> Result<Vec<(String, String)>, Error> {
-    match parse(text)?.get("texts") {
-        Some(Json::Obj(members)) => Ok(members
+/// `GET /api/v1/widget`, as the widget uses it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WidgetSettings {
+    /// The site owner's texts by key.
+    pub texts: Vec<(String, String)>,
+    /// Messages before "Request live agent" is offered; `None`: never. A server that does not
+    /// say (older than the setting) offers it from the start.
+    pub request_item_after: Option<u32>,
+}
+
+/// Reads `GET /api/v1/widget`.
+pub fn read_widget_settings(text: &str) -> Result<WidgetSettings, Error> {
+    let v = parse(text)?;
+    let texts = match v.get("texts") {
+        Some(Json::Obj(members)) => members
             .iter()
             .filter_map(|(k, v)| Some((k.clone(), v.str()?.to_owned())))
-            .collect()),
-        _ => Err(missing("texts")),
-    }
+            .collect(),
+        _ => return Err(missing("texts")),
+    };
+    let request_item_after = match v.get("request_item_after") {
+        None => Some(0),
+        Some(n) => n.u64().map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+    };
+    Ok(WidgetSettings {
+        texts,
+        request_item_after,
+    })
 }
 
 // ---- the outbox ----

@@ -450,26 +450,34 @@ fn bot_answers_read_their_text_buttons_and_directive_as_the_server_does() {
 }
 
 #[test]
-fn widget_texts_read_as_serde_wrote_them() {
-    let settings = baton_protocol::ws::WidgetSettings {
-        v: 1,
-        texts: [
-            ("send".to_owned(), "Senden".to_owned()),
-            (
-                "queue_position".to_owned(),
-                "Platz {position} \"x\"".to_owned(),
-            ),
-        ]
-        .into(),
-    };
-    let text = serde_json::to_string(&settings).unwrap();
-    let ours = wire::read_widget_texts(&text).unwrap();
-    assert_eq!(
-        ours.into_iter()
-            .collect::<std::collections::BTreeMap<_, _>>(),
-        settings.texts
-    );
-    assert!(wire::read_widget_texts(r#"{"v":1}"#).is_err());
+fn widget_settings_read_as_serde_wrote_them() {
+    for after in [Some(0), Some(3), None] {
+        let settings = baton_protocol::ws::WidgetSettings {
+            v: 1,
+            texts: [
+                ("send".to_owned(), "Senden".to_owned()),
+                (
+                    "queue_position".to_owned(),
+                    "Platz {position} \"x\"".to_owned(),
+                ),
+            ]
+            .into(),
+            request_item_after: after,
+        };
+        let text = serde_json::to_string(&settings).unwrap();
+        let ours = wire::read_widget_settings(&text).unwrap();
+        assert_eq!(
+            ours.texts
+                .into_iter()
+                .collect::<std::collections::BTreeMap<_, _>>(),
+            settings.texts
+        );
+        assert_eq!(ours.request_item_after, after, "{text}");
+    }
+    // A server from before the setting offers the item from the start.
+    let old = wire::read_widget_settings(r#"{"v":1,"texts":{}}"#).unwrap();
+    assert_eq!(old.request_item_after, Some(0));
+    assert!(wire::read_widget_settings(r#"{"v":1}"#).is_err());
 }
 
 #[test]

@@ -47,6 +47,50 @@ pub enum NoAgentsPolicy {
     Unavailable,
 }
 
+/// When the widget offers "Request live agent" (`[offloading] request_item`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RequestItem {
+    /// From the start.
+    #[default]
+    Always,
+    /// Never: a person is reached only through the bot.
+    Never,
+    /// Once the visitor has written this many messages (turns with the bot).
+    AfterMessages(u32),
+}
+
+impl RequestItem {
+    /// Reads `"always"`, `"never"` or `"after N messages"`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let words: Vec<&str> = s.split_whitespace().collect();
+        match words[..] {
+            ["always"] => Ok(Self::Always),
+            ["never"] => Ok(Self::Never),
+            ["after", n, "message" | "messages"] => n
+                .parse()
+                .map(Self::AfterMessages)
+                .map_err(|_| format!("`{n}` is not a number of messages")),
+            _ => Err(format!(
+                "`{s}` is not \"always\", \"never\" or \"after N messages\""
+            )),
+        }
+    }
+
+    /// Whether the item is offered after `visitor_messages` messages.
+    pub fn allows(self, visitor_messages: u32) -> bool {
+        self.after().is_some_and(|n| visitor_messages >= n)
+    }
+
+    /// Messages needed before the item is offered; `None` for never (the wire form).
+    pub fn after(self) -> Option<u32> {
+        match self {
+            Self::Always => Some(0),
+            Self::Never => None,
+            Self::AfterMessages(n) => Some(n),
+        }
+    }
+}
+
 /// The site owner's offloading rules, as the decider reads them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OffloadPolicy {
@@ -89,5 +133,31 @@ impl OffloadPolicy {
                 agents_online: Some(agents_online > 0),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_item_policy_reads_and_applies() {
+        assert_eq!(RequestItem::parse("always"), Ok(RequestItem::Always));
+        assert_eq!(RequestItem::parse(" never "), Ok(RequestItem::Never));
+        assert_eq!(
+            RequestItem::parse("after 3 messages"),
+            Ok(RequestItem::AfterMessages(3))
+        );
+        assert!(
+            RequestItem::parse("after x messages")
+                .unwrap_err()
+                .contains("`x`")
+        );
+        assert!(RequestItem::parse("sometimes").is_err());
+        assert!(RequestItem::Always.allows(0));
+        assert!(!RequestItem::Never.allows(99));
+        assert!(!RequestItem::AfterMessages(2).allows(1));
+        assert!(RequestItem::AfterMessages(2).allows(2));
+        assert_eq!(RequestItem::Never.after(), None);
     }
 }

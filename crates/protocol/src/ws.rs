@@ -488,4 +488,8 @@ pub struct WidgetSettings {
     pub v: u32,
     /// Texts by key, placeholders unfilled.
     pub texts: std::collections::BTreeMap<String, String>,
+    /// How many messages the visitor writes before "Request live agent" is offered (0: from
+    /// the start); `null`: never (`[offloading] request_item`).
+    #[serde(default)]
+    pub request_item_after: Option<u32>,
 }

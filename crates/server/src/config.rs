@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use baton_protocol::schedule::{self, Schedule};
-use baton_protocol::status::{NoAgentsPolicy, OffloadPolicy};
+use baton_protocol::status::{NoAgentsPolicy, OffloadPolicy, RequestItem};
 use baton_protocol::texts::{self, Text};
 use serde::Deserialize;
 use toml::Spanned;
@@ -56,6 +56,8 @@ pub struct Config {
     pub limits: Limits,
     /// Handover rules.
     pub offloading: OffloadPolicy,
+    /// When the widget offers "Request live agent".
+    pub request_item: RequestItem,
     /// Visitor-facing texts per state.
     pub texts: Texts,
     /// Agent accounts ensured at start.
@@ -281,6 +283,7 @@ struct RawOffloading {
     hours: Option<Vec<Spanned<String>>>,
     utc_offset: Option<Spanned<String>>,
     when_no_agents: Option<NoAgentsPolicy>,
+    request_item: Option<Spanned<String>>,
 }
 
 #[derive(Default, Deserialize)]
@@ -406,6 +409,7 @@ fn resolve(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
             schedule: Schedule::default(),
             when_no_agents: NoAgentsPolicy::Queue,
         },
+        request_item: RequestItem::Always,
         texts: Texts {
             waiting: String::new(),
             waiting_no_agents: String::new(),
@@ -520,6 +524,10 @@ fn overlay(src: &Source<'_>, cfg: &mut Config, raw: RawConfig) -> Result<(), Con
     if let Some(o) = raw.offloading {
         set(&mut cfg.offloading.enabled, o.enabled);
         set(&mut cfg.offloading.when_no_agents, o.when_no_agents);
+        if let Some(item) = o.request_item {
+            cfg.request_item =
+                RequestItem::parse(item.get_ref()).map_err(|e| src.error(Some(item.span()), e))?;
+        }
         if let Some(offset) = o.utc_offset {
             cfg.offloading.schedule.utc_offset_minutes =
                 schedule::parse_offset(offset.get_ref())
@@ -741,6 +749,12 @@ mod tests {
         assert_eq!(c.agent_session_ttl, Duration::from_secs(7200));
         assert_eq!(c.bot.upstream.as_deref(), Some("http://rasa:5005"));
         assert_eq!(
+            load("[offloading]\nrequest_item = \"after 2 messages\"\n")
+                .unwrap()
+                .request_item,
+            RequestItem::AfterMessages(2)
+        );
+        assert_eq!(
             load("[server]\nallowed_origins = [\"*\"]\n")
                 .unwrap()
                 .allowed_origins,
@@ -758,6 +772,11 @@ mod tests {
             ("[server]\nmax_connections = 3\n", 2, "at least 16"),
             ("[bot]\nupstream = \"rasa:5005\"\n", 2, "not an http:// URL"),
             ("[limits]\nper_minute = 3\n", 2, "per_minute"),
+            (
+                "[offloading]\nrequest_item = \"after three messages\"\n",
+                2,
+                "`three` is not a number",
+            ),
         ] {
             let e = load(text).unwrap_err();
             assert!(e.starts_with(&format!("baton.toml:{line}:")), "{e}");

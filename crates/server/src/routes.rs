@@ -369,6 +369,7 @@ async fn widget_settings(
     let settings = baton_protocol::ws::WidgetSettings {
         v: baton_protocol::PROTOCOL_VERSION,
         texts: svc.config.texts.all.clone(),
+        request_item_after: svc.config.request_item.after(),
     };
     // They change only when the server restarts with another configuration.
     Ok((

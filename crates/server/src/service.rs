@@ -15,7 +15,7 @@ use baton_protocol::bot::{BotMessage, BotMetadata, BotRequest, HandoverDirective
 use baton_protocol::decide::{self, Command, Context, Refusal, View};
 use baton_protocol::ids::{AgentId, ClientMsgId, ConversationId, VisitorId};
 use baton_protocol::state::{AgentRef, ConversationState, Transport};
-use baton_protocol::status::{OffloadState, OffloadStatus};
+use baton_protocol::status::{OffloadState, OffloadStatus, RequestItem};
 use baton_protocol::time::rfc3339_from_unix_ms;
 use baton_protocol::ws::{
     ConversationSummary, ErrorCode, Event, EventBody, HandoverResponse, LoginResponse, Role,
@@ -829,6 +829,23 @@ impl Service {
             ));
         }
         self.visitor_limit(visitor)?;
+        // A request of the visitor's own (not one the bot's answer already made, which this
+        // call only follows) obeys the site owner's rule for the widget's menu item.
+        let view = &conv.view;
+        let follows_the_bot =
+            view.last_request_seq > 0 && view.last_request_seq > view.last_visitor_seq;
+        if !follows_the_bot
+            && view.state.can_request_handover()
+            && self.config.request_item != RequestItem::Always
+        {
+            let written = self.visitor_messages(&conv.id).await?;
+            if !self.config.request_item.allows(written) {
+                return Err(Refusal::new(
+                    ErrorCode::Forbidden,
+                    "asking for a person is not offered here yet; the assistant can hand over",
+                ));
+            }
+        }
         // What a visitor sends may not speak for the bot: the note for the agent and the
         // routing come only from bot answers the server stored itself.
         let directive = HandoverDirective {
@@ -881,6 +898,34 @@ impl Service {
             session,
             events,
         })
+    }
+
+    /// How many messages the visitor has written in a conversation.
+    async fn visitor_messages(&self, id: &ConversationId) -> Result<u32, Refusal> {
+        let (mut after, mut count) = (0, 0);
+        loop {
+            let page = self
+                .store
+                .events_after(id, after, 500)
+                .await
+                .map_err(internal)?;
+            let Some(last) = page.last() else {
+                return Ok(count);
+            };
+            after = last.seq;
+            count += page
+                .iter()
+                .filter(|e| {
+                    matches!(
+                        e.body,
+                        EventBody::Message {
+                            role: Role::Visitor,
+                            ..
+                        }
+                    )
+                })
+                .count() as u32;
+        }
     }
 
     /// A conversation's state as shown now: a queued one with its live position and

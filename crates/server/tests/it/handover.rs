@@ -340,6 +340,53 @@ async fn a_second_agent_cannot_take_a_taken_conversation() {
     assert!(message.contains('A'), "{message}");
 }
 
+/// The widget's menu asking for a person.
+async fn ask(s: &TestServer, v: &crate::harness::Visitor) -> (u16, serde_json::Value) {
+    let body = json!({"visitor_id": v.id, "directive": {"reason": "user_request"}});
+    s.post_as("/api/v1/handover", Some(&v.token), &body).await
+}
+
+#[tokio::test]
+async fn the_menu_item_rule_holds_for_the_visitor_but_not_for_the_bot() {
+    // After 2 messages: refused before, granted after.
+    let s = start("[offloading]\nrequest_item = \"after 2 messages\"\n").await;
+    let settings = s.get_json("/api/v1/widget").await;
+    assert_eq!(settings["request_item_after"], 2);
+    let v = s.visitor().await;
+    s.bot(&v, "hi").await;
+    let (status, body) = ask(&s, &v).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"], "forbidden");
+    s.bot(&v, "my order is late").await;
+    let (status, body) = ask(&s, &v).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(matches!(
+        serde_json::from_value::<HandoverResponse>(body)
+            .unwrap()
+            .state,
+        ConversationState::Queued { .. }
+    ));
+
+    // Never: the visitor cannot ask, but the bot can still hand over (its "human" intent),
+    // and the widget's following call gets that request.
+    let s = start("[offloading]\nrequest_item = \"never\"\n").await;
+    assert_eq!(
+        s.get_json("/api/v1/widget").await["request_item_after"],
+        json!(null)
+    );
+    let v = s.visitor().await;
+    s.bot(&v, "hi").await;
+    assert_eq!(ask(&s, &v).await.0, 403);
+    let answer = s.bot(&v, "talk to a person").await;
+    assert!(answer.iter().any(|m| m.handover().is_some()), "{answer:?}");
+    let h = s.handover(&v).await;
+    assert!(
+        matches!(h.state, ConversationState::Queued { .. }),
+        "{:?}",
+        h.state
+    );
+}
+
 #[tokio::test]
 async fn offloading_disabled_keeps_the_bot() {
     let s =
