@@ -1112,6 +1112,15 @@ impl Chat {
                 self.handback.set_value(true);
             }
             self.close_socket();
+            // What was on its way to the agent and never acknowledged will not arrive now:
+            // it is offered again (Retry sends it to the assistant).
+            self.lines.with_untracked(|lines| {
+                for l in lines.iter().rev().take(WINDOW) {
+                    if l.role == Role::Visitor && l.delivery.get_untracked() == Delivery::Pending {
+                        l.delivery.set(Delivery::Failed);
+                    }
+                }
+            });
         }
     }
 }

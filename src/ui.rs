@@ -436,7 +436,24 @@ fn OverflowMenu() -> impl IntoView {
                     .get_untracked()
                     .is_some_and(|c| c.contains(Some(&n)))
             });
-        if !inside && chat.menu_open.get_untracked() {
+        if inside || !chat.menu_open.get_untracked() {
+            return;
+        }
+        // The focused item was disabled or hidden under the visitor's hands (a status came,
+        // the conversation moved on): the focus stays in the menu, on what is left.
+        let lost = ev.related_target().is_none()
+            && ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                .is_some_and(|el| {
+                    el.has_attribute("disabled") || el.closest("[hidden]").ok().flatten().is_some()
+                });
+        if lost {
+            focus_soon(move || {
+                let list: web_sys::HtmlElement = list.try_get_untracked().flatten()?.into();
+                Some(enabled_items(&list).first().cloned().unwrap_or(list))
+            });
+        } else {
             chat.menu_open.set(false);
         }
     };

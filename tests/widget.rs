@@ -806,6 +806,80 @@ async fn every_sentence_is_the_site_owners() {
 }
 
 #[wasm_bindgen_test]
+async fn the_focus_stays_in_the_menu_when_its_item_is_disabled_under_it() {
+    let w = mount(NOWHERE);
+    w.chat.open.set(true);
+    tick().await;
+    let more = w.get(".baton-menu .baton-icon-button");
+    key(&more, "ArrowDown");
+    w.wait_focus("Request live agent").await;
+    // Live chat is switched off while the item has the focus: the menu stays open and the
+    // focus moves to the menu itself (nothing in it can be chosen now), not to the page.
+    w.chat.take_status(OffloadStatus {
+        v: 2,
+        state: OffloadState::Disabled,
+        agents_online: Some(false),
+        queue_length: 0,
+        next_open_at: None,
+        message: Some("Off today.".into()),
+    });
+    w.wait_focus("Chat options").await;
+    assert!(w.chat.menu_open.get_untracked());
+    key(&w.active(), "Escape");
+    w.wait_focus("More options").await;
+}
+
+#[wasm_bindgen_test]
+async fn a_message_on_its_way_to_an_agent_who_ended_the_chat_can_be_sent_again() {
+    let w = mount(NOWHERE);
+    w.chat.open.set(true);
+    let dana = AgentRef {
+        id: AgentId::from("a"),
+        name: "Dana".into(),
+    };
+    let event = |seq, body| Event {
+        seq,
+        ts: "t".into(),
+        body,
+    };
+    w.chat.apply_event(event(
+        1,
+        EventBody::HandoverRequested {
+            reason: HandoverReason::UserRequest,
+            reason_text: None,
+            message_to_agent: None,
+            queue: None,
+            skill: None,
+            page_url: None,
+        },
+    ));
+    w.chat.apply_event(event(
+        2,
+        EventBody::HandoverOutcome {
+            outcome: ConversationState::Queued {
+                position: Some(1),
+                agents_online: Some(true),
+            },
+        },
+    ));
+    w.chat
+        .apply_event(event(3, EventBody::AgentJoined { agent: dana }));
+    tick().await;
+    assert!(matches!(
+        w.chat.state.get_untracked(),
+        ConversationState::AgentJoined { .. }
+    ));
+    // The socket is down: the message waits, "Sending…".
+    w.chat.send_text("are you still there?".into());
+    w.wait_for_text(".baton-message--visitor", "Sending").await;
+    // The agent ended the chat before it arrived: it is offered again, not left pending.
+    w.chat
+        .apply_event(event(4, EventBody::ChatEnded { by: EndedBy::Agent }));
+    w.wait_for_text(".baton-message--visitor", "Not sent").await;
+    assert!(w.find(".baton-message--visitor .baton-link").is_some());
+}
+
+#[wasm_bindgen_test]
 async fn the_menu_item_follows_the_site_owners_rule() {
     let visitor_line = |seq: u64| Event {
         seq,

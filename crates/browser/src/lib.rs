@@ -1,5 +1,11 @@
 //! Browser I/O shared by the widget and the console: JSON over `fetch`, and a WebSocket
 //! handle that owns its callbacks. Components never call this; each app's store does.
+//!
+//! Written over `web-sys` rather than with `gloo-net` (the design card's choice) because of
+//! the widget's size budget. Measured with `cargo xtask size` on 2026-11-29, same build
+//! otherwise: this module 122,759 bytes brotli in all; `gloo_net::http` for fetch 125,091
+//! (+2.3 KB); that plus `gloo_net::websocket::futures` (a `Stream + Sink`, split, with a
+//! writer task) 129,401 (+6.5 KB), over the 5 KB the roadmap allows and over the budget.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
