@@ -445,9 +445,8 @@ fn OverflowMenu() -> impl IntoView {
             && ev
                 .target()
                 .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-                .is_some_and(|el| {
-                    el.has_attribute("disabled") || el.closest("[hidden]").ok().flatten().is_some()
-                });
+                // (A hidden item is disabled too.)
+                .is_some_and(|el| el.has_attribute("disabled"));
         if lost {
             focus_soon(move || {
                 let list: web_sys::HtmlElement = list.try_get_untracked().flatten()?.into();
@@ -498,67 +497,67 @@ fn OverflowMenu() -> impl IntoView {
             >
                 "⋯"
             </button>
-            <Show when=move || chat.menu_open.get()>
-                <ul
-                    id="baton-menu"
-                    class="baton-menu__list"
-                    role="menu"
-                    aria-label=chat.t(Text::ChatOptions)
-                    tabindex="-1"
-                    node_ref=list
-                    on:keydown=on_menu_key
-                >
-                    // Hidden (and so skipped) until the site owner's rule offers it.
-                    <li role="none" hidden=move || !chat.request_item_offered()>
-                        <button
-                            type="button"
-                            role="menuitem"
-                            class="baton-menu__item"
-                            tabindex="-1"
-                            aria-label=chat.t(Text::RequestAgent)
-                            disabled=move || {
-                                blocked.with(Option::is_some) || !chat.request_item_offered()
-                            }
-                            aria-describedby=move || {
-                                blocked.with(Option::is_some).then_some("baton-menu-reason")
-                            }
-                            on:click=move |_| {
-                                close(true);
-                                chat.request_agent(HandoverDirective::default());
-                            }
-                        >
-                            {chat.t(Text::RequestAgent)}
-                            {move || {
-                                blocked
-                                    .get()
-                                    .map(|why| {
-                                        view! {
-                                            <span class="baton-menu__reason" id="baton-menu-reason">
-                                                {why}
-                                            </span>
-                                        }
-                                    })
-                            }}
-                        </button>
-                    </li>
-                    // Only while queued (hidden and disabled otherwise, so skipped).
-                    <li role="none" hidden=move || !queued()>
-                        <button
-                            type="button"
-                            role="menuitem"
-                            class="baton-menu__item"
-                            tabindex="-1"
-                            disabled=move || !queued()
-                            on:click=move |_| {
-                                close(true);
-                                chat.cancel_request();
-                            }
-                        >
-                            {chat.t(Text::CancelRequest)}
-                        </button>
-                    </li>
-                </ul>
-            </Show>
+            // Hidden while closed rather than unmounted (a `Show` costs the widget a kilobyte).
+            <ul
+                id="baton-menu"
+                class="baton-menu__list"
+                role="menu"
+                hidden=move || !chat.menu_open.get()
+                aria-label=chat.t(Text::ChatOptions)
+                tabindex="-1"
+                node_ref=list
+                on:keydown=on_menu_key
+            >
+                // Hidden (and so skipped) until the site owner's rule offers it.
+                <li role="none" hidden=move || !chat.request_item_offered()>
+                    <button
+                        type="button"
+                        role="menuitem"
+                        class="baton-menu__item"
+                        tabindex="-1"
+                        aria-label=chat.t(Text::RequestAgent)
+                        disabled=move || {
+                            blocked.with(Option::is_some) || !chat.request_item_offered()
+                        }
+                        aria-describedby=move || {
+                            blocked.with(Option::is_some).then_some("baton-menu-reason")
+                        }
+                        on:click=move |_| {
+                            close(true);
+                            chat.request_agent(HandoverDirective::default());
+                        }
+                    >
+                        {chat.t(Text::RequestAgent)}
+                        {move || {
+                            blocked
+                                .get()
+                                .map(|why| {
+                                    view! {
+                                        <span class="baton-menu__reason" id="baton-menu-reason">
+                                            {why}
+                                        </span>
+                                    }
+                                })
+                        }}
+                    </button>
+                </li>
+                // Only while queued (hidden and disabled otherwise, so skipped).
+                <li role="none" hidden=move || !queued()>
+                    <button
+                        type="button"
+                        role="menuitem"
+                        class="baton-menu__item"
+                        tabindex="-1"
+                        disabled=move || !queued()
+                        on:click=move |_| {
+                            close(true);
+                            chat.cancel_request();
+                        }
+                    >
+                        {chat.t(Text::CancelRequest)}
+                    </button>
+                </li>
+            </ul>
         </div>
     }
 }

@@ -626,7 +626,7 @@ async fn on_another_origin_by_mouse_a_visitor_reaches_an_agent_and_back() {
 
     // 2. Request live agent from the overflow menu → the waiting message.
     visitor.click("button[aria-label='More options']").await;
-    eventually("the menu", || visitor.find("[role=menu]")).await;
+    eventually("the menu", || visitor.find("[role=menu]:not([hidden])")).await;
     axe(&visitor.0, "#baton-widget", "with the menu open").await;
     visitor.click("[role=menuitem]").await;
     visitor.wait_status(WAITING).await;
@@ -814,7 +814,7 @@ async fn on_another_origin_by_keyboard_on_a_phone_a_visitor_gets_in_the_queue() 
     visitor.wait_focus("Cancel request").await;
     visitor.press(&[Key::Escape.into()]).await;
     visitor.wait_focus("More options").await;
-    assert!(visitor.find("[role=menu]").await.is_none());
+    assert!(visitor.find("[role=menu]:not([hidden])").await.is_none());
     assert!(visitor.find("[role=dialog]").await.is_some());
 
     // An agent logs in: the waiting widget changes what it says, without a reload.
