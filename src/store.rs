@@ -894,6 +894,16 @@ impl Chat {
     /// never stored: each as "Not sent. Retry" (sent again only when the visitor says so, as
     /// the conversation may have moved on). What the history shows as stored is done.
     fn restore_outbox(&self) {
+        // What the visitor wrote while the history was coming in waited to be sent; its lines
+        // belong after the history, not above it.
+        self.lines.update(|lines| {
+            let waiting = |l: &Arc<Line>| {
+                l.role == Role::Visitor && l.delivery.get_untracked() == Delivery::Pending
+            };
+            let (mut early, rest): (Vec<_>, Vec<_>) = lines.drain(..).partition(waiting);
+            *lines = rest;
+            lines.append(&mut early);
+        });
         if self.outbox_restored.get_value() {
             return;
         }

@@ -10,7 +10,7 @@ use baton_protocol::state::{AgentRef, ConversationState, EndedBy};
 use baton_protocol::status::{OffloadState, OffloadStatus};
 use baton_protocol::ws::{Event, EventBody, HandoverResponse, Role};
 use baton_widget::{Chat, Settings, mount_in};
-use leptos::prelude::{GetUntracked, Set};
+use leptos::prelude::{GetUntracked, Set, SetValue};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
@@ -877,6 +877,40 @@ async fn a_message_on_its_way_to_an_agent_who_ended_the_chat_can_be_sent_again()
         .apply_event(event(4, EventBody::ChatEnded { by: EndedBy::Agent }));
     w.wait_for_text(".baton-message--visitor", "Not sent").await;
     assert!(w.find(".baton-message--visitor .baton-link").is_some());
+}
+
+#[wasm_bindgen_test]
+async fn a_message_typed_while_the_history_loads_comes_after_it() {
+    use baton_protocol::ids::VisitorId;
+    use baton_widget::store::Credential;
+    // A returning visitor (a credential, no live session) opens the panel: the history is
+    // replayed over a socket (here to a closed port, so it ends with the socket).
+    let w = mount(NOWHERE);
+    w.chat.credential.set_value(Some(Credential {
+        visitor_id: VisitorId("v-1".into()),
+        token: "t".into(),
+    }));
+    // (Called directly, so that nothing runs in between: the closed port fails fast.)
+    w.chat.load_history();
+    // Typed at once, then the history arrives: the new line must end up last.
+    w.chat.send_text("typed early".into());
+    for (seq, text) in [(1, "earlier question"), (2, "earlier answer")] {
+        w.chat.apply_event(Event {
+            seq,
+            ts: "t".into(),
+            body: EventBody::text(if seq == 1 { Role::Visitor } else { Role::Bot }, text),
+        });
+    }
+    w.chat.open.set(true);
+    w.wait_for_text(".baton-transcript__list li:last-child", "Not sent")
+        .await;
+    let texts: Vec<String> = {
+        let nodes = w.root.query_selector_all(".baton-message__text").unwrap();
+        (0..nodes.length())
+            .map(|i| nodes.item(i).unwrap().text_content().unwrap())
+            .collect()
+    };
+    assert_eq!(texts, ["earlier question", "earlier answer", "typed early"]);
 }
 
 #[wasm_bindgen_test]
