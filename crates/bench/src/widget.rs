@@ -134,6 +134,10 @@ async fn browser(driver: &str, chromium: &Path) -> Client {
             "--no-first-run", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--window-size=1280,800", "--enable-precise-memory-info",
             "--js-flags=--expose-gc",
+            // Without it the page navigated away from stays alive in the back/forward cache,
+            // in the same renderer, and its heap counts towards the next page's (measured:
+            // +0.18 MB on the widget's figure).
+            "--disable-features=BackForwardCache",
         ],
     });
     let mut caps = serde_json::Map::new();
