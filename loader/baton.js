@@ -43,14 +43,16 @@
     root.appendChild(launcher);
     document.body.appendChild(host);
 
-    // The site owner's texts (the app has none of its own), fetched while the wasm loads;
-    // a failed fetch is tried twice more.
+    // The site owner's texts (the app has none of its own), fetched while the wasm loads; a
+    // network error, 429 or 5xx is tried twice more (a 403 or 404 will not change).
     function texts(tries) {
       return fetch(server + "/api/v1/widget").then(function (r) {
-        if (!r.ok) throw new Error("texts: " + r.status);
-        return r.text();
+        if (r.ok) return r.text();
+        var e = new Error("texts: " + r.status);
+        e.final = r.status < 500 && r.status !== 429;
+        throw e;
       }).catch(function (e) {
-        if (tries <= 1) throw e;
+        if (tries <= 1 || e.final) throw e;
         return new Promise(function (ok) { setTimeout(ok, 1500); }).then(function () {
           return texts(tries - 1);
         });

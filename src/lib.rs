@@ -26,14 +26,16 @@ pub fn mount(
     open: bool,
     settings: String,
 ) -> Result<(), JsValue> {
+    // Read first: nothing is started or added to the page with settings it cannot use.
+    let settings = baton_client::wire::read_widget_settings(&settings)?;
     let document = web_sys::window()
         .and_then(|w| w.document())
         .ok_or("no document")?;
     let container: web_sys::HtmlElement = document.create_element("div")?.unchecked_into();
     container.set_class_name("baton-root");
-    root.append_child(&container)?;
     let chat = Chat::new(Settings { server, title });
-    chat.set_texts(&settings)?;
+    chat.apply_settings(settings);
+    root.append_child(&container)?;
     chat.open.set(open);
     mount_in(container, chat);
     Ok(())

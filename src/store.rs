@@ -332,6 +332,7 @@ impl Chat {
     /// The site owner's text `t` (empty until the texts are in; the app mounts after).
     pub fn t(&self, t: Text) -> String {
         self.texts.with_value(|all| {
+            // The last of a repeated key wins, as in any JSON reader.
             all.iter()
                 .rev()
                 .find(|(k, _)| k == t.key())
@@ -347,11 +348,15 @@ impl Chat {
 
     /// Takes the texts and the menu item's rule from a `GET /api/v1/widget` answer.
     pub fn set_texts(&self, settings_json: &str) -> Result<(), String> {
-        let settings = wire::read_widget_settings(settings_json)?;
+        self.apply_settings(wire::read_widget_settings(settings_json)?);
+        Ok(())
+    }
+
+    /// Takes the texts and the menu item's rule, already read.
+    pub fn apply_settings(&self, settings: wire::WidgetSettings) {
         self.texts.set_value(settings.texts);
         self.request_item_after
             .set_value(settings.request_item_after.map_or(u64::MAX, u64::from));
-        Ok(())
     }
 
     /// Whether "Request live agent" is offered now (the site owner's rule: from the start,
@@ -897,12 +902,17 @@ impl Chat {
         // What the visitor wrote while the history was coming in waited to be sent; its lines
         // belong after the history, not above it.
         self.lines.update(|lines| {
-            let waiting = |l: &Arc<Line>| {
-                l.role == Role::Visitor && l.delivery.get_untracked() == Delivery::Pending
-            };
-            let (mut early, rest): (Vec<_>, Vec<_>) = lines.drain(..).partition(waiting);
-            *lines = rest;
-            lines.append(&mut early);
+            let (mut i, mut end) = (0, lines.len());
+            while i < end {
+                let l = &lines[i];
+                if l.role == Role::Visitor && l.delivery.get_untracked() == Delivery::Pending {
+                    let l = lines.remove(i);
+                    lines.push(l);
+                    end -= 1;
+                } else {
+                    i += 1;
+                }
+            }
         });
         if self.outbox_restored.get_value() {
             return;
@@ -930,33 +940,21 @@ impl Chat {
         }
     }
 
+    /// Sends again, with their ids, the messages waiting in the outbox whose lines say
+    /// "Sending…" (not those an earlier page view left as "Not sent": the visitor decides).
     fn resend_outbox(&self) {
-        let pending: Vec<(ClientMsgId, String)> = self.lines.with_untracked(|lines| {
-            lines
-                .iter()
-                .filter(|l| {
-                    l.role == Role::Visitor && l.delivery.get_untracked() == Delivery::Pending
-                })
-                .filter_map(|l| {
-                    let id = l.client_msg_id.clone()?;
-                    let message = self
-                        .outbox
-                        .with_value(|o| {
-                            o.pending()
-                                .iter()
-                                .find(|p| p.client_msg_id == id)
-                                .map(|p| p.text.clone())
-                        })
-                        .unwrap_or_else(|| l.text.clone());
-                    Some((id, message))
-                })
-                .collect()
-        });
-        for (client_msg_id, text) in pending {
-            self.send_frame(&VisitorFrame::Message {
-                client_msg_id,
-                text,
+        let pending: Vec<Pending> = self.outbox.with_value(|o| o.pending().to_vec());
+        for p in pending {
+            let waiting = self.by_id.with_value(|m| {
+                m.get(&p.client_msg_id)
+                    .is_some_and(|d| d.get_untracked() == Delivery::Pending)
             });
+            if waiting {
+                self.send_frame(&VisitorFrame::Message {
+                    client_msg_id: p.client_msg_id,
+                    text: p.text,
+                });
+            }
         }
     }
 

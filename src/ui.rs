@@ -265,16 +265,22 @@ fn Transcript() -> impl IntoView {
 #[component]
 fn Message(line: std::sync::Arc<Line>) -> impl IntoView {
     let chat = expect_context::<Chat>();
-    let (modifier, who) = match line.role {
-        Role::Visitor => ("visitor", chat.t(Text::AuthorYou)),
-        Role::Bot => ("bot", chat.t(Text::AuthorBot)),
+    let (class, who) = match line.role {
+        Role::Visitor => (
+            "baton-message baton-message--visitor",
+            chat.t(Text::AuthorYou),
+        ),
+        Role::Bot => ("baton-message baton-message--bot", chat.t(Text::AuthorBot)),
         Role::Agent => (
-            "agent",
+            "baton-message baton-message--agent",
             line.author
                 .clone()
                 .unwrap_or_else(|| chat.t(Text::AuthorAgent)),
         ),
-        Role::System => ("system", chat.t(Text::AuthorNotice)),
+        Role::System => (
+            "baton-message baton-message--system",
+            chat.t(Text::AuthorNotice),
+        ),
     };
     let key = line.key;
     let delivery = line.delivery.clone();
@@ -295,7 +301,7 @@ fn Message(line: std::sync::Arc<Line>) -> impl IntoView {
         view! { <div class="baton-message__buttons">{chips}</div> }
     });
     view! {
-        <li class=format!("baton-message baton-message--{modifier}")>
+        <li class=class>
             <span class="baton-message__author">{who}</span>
             <p class="baton-message__text">{line.text.clone()}</p>
             {buttons}
@@ -447,12 +453,16 @@ fn OverflowMenu() -> impl IntoView {
                 .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
                 // (A hidden item is disabled too.)
                 .is_some_and(|el| el.has_attribute("disabled"));
-        if lost {
+        let gone = container
+            .get_untracked()
+            .is_some_and(|c| c.has_attribute("hidden"));
+        if lost && !gone {
             focus_soon(move || {
                 let list: web_sys::HtmlElement = list.try_get_untracked().flatten()?.into();
                 Some(enabled_items(&list).first().cloned().unwrap_or(list))
             });
         } else {
+            // A click elsewhere, or the whole menu went away (nothing left to offer).
             chat.menu_open.set(false);
         }
     };

@@ -347,38 +347,75 @@ pub fn read_handover_response(text: &str) -> Result<HandoverResponse, Error> {
     })
 }
 
-fn outcome_text(v: Option<&Json>) -> Option<OutcomeText> {
-    Some(OutcomeText {
-        message: v?.str_at("message")?,
-    })
+/// An optional string member as serde reads it: absent or null is `None`; another type
+/// makes the whole value unreadable (`Err`).
+fn strict_str(v: &Json, key: &str) -> Result<Option<String>, ()> {
+    match v.field(key) {
+        None => Ok(None),
+        Some(Json::Str(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(()),
+    }
 }
 
-fn directive(v: &Json) -> HandoverDirective {
-    HandoverDirective {
-        reason: reason(v.get("reason")).unwrap_or_default(),
-        reason_text: opt_str(v, "reason_text"),
-        message_to_agent: opt_str(v, "message_to_agent"),
-        agent_available: outcome_text(v.field("agent_available")),
-        agent_unavailable: outcome_text(v.field("agent_unavailable")),
-        routing: v.field("routing").map(|r| Routing {
-            queue: opt_str(r, "queue"),
-            skill: opt_str(r, "skill"),
-        }),
-        title: opt_str(v, "title"),
-        handoff_host: opt_str(v, "handoff_host"),
+/// An optional object member read by `read`, as serde reads it.
+fn strict_obj<T>(
+    v: &Json,
+    key: &str,
+    read: impl Fn(&Json) -> Result<T, ()>,
+) -> Result<Option<T>, ()> {
+    match v.field(key) {
+        None => Ok(None),
+        Some(o @ Json::Obj(_)) => read(o).map(Some),
+        Some(_) => Err(()),
     }
+}
+
+/// A directive as serde reads it: `None` wherever serde would refuse it (a wrong-typed member),
+/// so the widget follows exactly the handovers the server started.
+fn directive(v: &Json) -> Option<HandoverDirective> {
+    let read = || -> Result<HandoverDirective, ()> {
+        let reason = match v.field("reason") {
+            None => HandoverReason::default(),
+            Some(r @ Json::Str(_)) => reason(Some(r)).ok_or(())?,
+            Some(_) => return Err(()),
+        };
+        let outcome = |o: &Json| {
+            strict_str(o, "message")?
+                .map(|message| OutcomeText { message })
+                .ok_or(())
+        };
+        Ok(HandoverDirective {
+            reason,
+            reason_text: strict_str(v, "reason_text")?,
+            message_to_agent: strict_str(v, "message_to_agent")?,
+            agent_available: strict_obj(v, "agent_available", outcome)?,
+            agent_unavailable: strict_obj(v, "agent_unavailable", outcome)?,
+            routing: strict_obj(v, "routing", |r| {
+                Ok(Routing {
+                    queue: strict_str(r, "queue")?,
+                    skill: strict_str(r, "skill")?,
+                })
+            })?,
+            title: strict_str(v, "title")?,
+            handoff_host: strict_str(v, "handoff_host")?,
+        })
+    };
+    read().ok()
 }
 
 /// A bot answer's handover directive, read from its `custom` as
 /// `HandoverDirective::from_custom` does: Baton's `{"type": "handover", ...}`, or the legacy
 /// chatroom `{"handoff_host": ...}` (a policy handover).
 pub fn directive_in_custom(custom: &Json) -> Option<HandoverDirective> {
-    match custom.get("type") {
-        Some(Json::Str(t)) if t == "handover" => Some(directive(custom)),
+    if !matches!(custom, Json::Obj(_)) {
+        return None;
+    }
+    match custom.get("type").and_then(Json::str) {
+        Some("handover") => directive(custom),
         Some(_) => None,
         None if custom.get("handoff_host").is_some() => Some(HandoverDirective {
             reason: HandoverReason::Policy,
-            ..directive(custom)
+            ..directive(custom)?
         }),
         None => None,
     }

@@ -432,6 +432,23 @@ fn bot_answers_read_their_text_buttons_and_directive_as_the_server_does() {
         custom: Some(serde_json::json!({"type": "carousel", "items": []})),
         ..BotMessage::default()
     });
+    // Directives serde refuses are no directives for the widget either; odd but readable ones
+    // are read alike.
+    for custom in [
+        serde_json::json!({"type": "handover", "title": 5}),
+        serde_json::json!({"type": "handover", "reason": 5}),
+        serde_json::json!({"type": "handover", "agent_available": {}}),
+        serde_json::json!({"type": "handover", "routing": {"queue": ["x"]}}),
+        serde_json::json!({"type": "handover", "reason": "something_new", "routing": null}),
+        serde_json::json!({"type": null, "handoff_host": "http://rasa-2"}),
+        serde_json::json!({"type": 7}),
+        serde_json::json!("handover"),
+    ] {
+        answer.push(BotMessage {
+            custom: Some(custom),
+            ..BotMessage::default()
+        });
+    }
     // The legacy chatroom directive.
     answer.push(BotMessage {
         custom: Some(serde_json::json!({"handoff_host": "http://rasa-2", "title": "Human"})),
@@ -474,9 +491,12 @@ fn widget_settings_read_as_serde_wrote_them() {
         );
         assert_eq!(ours.request_item_after, after, "{text}");
     }
-    // A server from before the setting offers the item from the start.
-    let old = wire::read_widget_settings(r#"{"v":1,"texts":{}}"#).unwrap();
+    // A server from before the setting offers the item from the start (serde agrees).
+    let before = r#"{"v":1,"texts":{}}"#;
+    let old = wire::read_widget_settings(before).unwrap();
     assert_eq!(old.request_item_after, Some(0));
+    let serde: baton_protocol::ws::WidgetSettings = serde_json::from_str(before).unwrap();
+    assert_eq!(serde.request_item_after, Some(0));
     assert!(wire::read_widget_settings(r#"{"v":1}"#).is_err());
 }
 

@@ -489,7 +489,12 @@ pub struct WidgetSettings {
     /// Texts by key, placeholders unfilled.
     pub texts: std::collections::BTreeMap<String, String>,
     /// How many messages the visitor writes before "Request live agent" is offered (0: from
-    /// the start); `null`: never (`[offloading] request_item`).
-    #[serde(default)]
+    /// the start); `null`: never (`[offloading] request_item`). Absent (a server from before
+    /// the setting): from the start.
+    #[serde(default = "offered_from_the_start")]
     pub request_item_after: Option<u32>,
+}
+
+fn offered_from_the_start() -> Option<u32> {
+    Some(0)
 }

@@ -830,16 +830,20 @@ impl Service {
         }
         self.visitor_limit(visitor)?;
         // A request of the visitor's own (not one the bot's answer already made, which this
-        // call only follows) obeys the site owner's rule for the widget's menu item.
-        let view = &conv.view;
-        let follows_the_bot =
-            view.last_request_seq > 0 && view.last_request_seq > view.last_visitor_seq;
-        if !follows_the_bot
-            && view.state.can_request_handover()
-            && self.config.request_item != RequestItem::Always
-        {
-            let written = self.visitor_messages(&conv.id).await?;
-            if !self.config.request_item.allows(written) {
+        // call only follows) obeys the site owner's rule for the widget's menu item. Read
+        // afresh: another replica may have stored the bot's handover a moment ago.
+        if self.config.request_item != RequestItem::Always {
+            let fresh = self.fresh(&conv.id).await?;
+            let view = &fresh.view;
+            let follows_the_bot =
+                view.last_request_seq > 0 && view.last_request_seq > view.last_visitor_seq;
+            let own_request = !follows_the_bot && view.state.can_request_handover();
+            if own_request
+                && !self
+                    .config
+                    .request_item
+                    .allows(self.visitor_messages(&conv.id).await?)
+            {
                 return Err(Refusal::new(
                     ErrorCode::Forbidden,
                     "asking for a person is not offered here yet; the assistant can hand over",

@@ -385,6 +385,19 @@ async fn the_menu_item_rule_holds_for_the_visitor_but_not_for_the_bot() {
         "{:?}",
         h.state
     );
+
+    // The bot's handover may end where a new request is possible (nobody can come): the
+    // widget's following call is still the bot's request, not the visitor's own.
+    let s =
+        start("[offloading]\nrequest_item = \"never\"\nwhen_no_agents = \"unavailable\"\n").await;
+    let v = s.visitor().await;
+    let answer = s.bot(&v, "talk to a person").await;
+    assert!(answer.iter().any(|m| m.handover().is_some()), "{answer:?}");
+    let h = s.handover(&v).await;
+    assert_eq!(h.state, ConversationState::Unavailable);
+    // Once the visitor writes again, asking is the visitor's own again: refused.
+    s.bot(&v, "ok, thanks").await;
+    assert_eq!(ask(&s, &v).await.0, 403);
 }
 
 #[tokio::test]
