@@ -89,6 +89,18 @@ mod tests {
         assert_eq!(name("Hello there!"), Some("greet"));
         assert_eq!(name("What are your OPENING HOURS?"), Some("hours"));
         assert_eq!(name("I want to talk to a person"), Some("human"));
+        // Other ways of asking for a person, in English and in German.
+        for ask in [
+            "can I talk to someone please",
+            "I need customer service",
+            "get me a representative",
+            "Ich möchte mit einem Menschen sprechen",
+            "Kann ich mit einem Mitarbeiter reden?",
+            "Kundenservice bitte!",
+            "Ich will mit jemandem sprechen",
+        ] {
+            assert_eq!(name(ask), Some("human"), "{ask}");
+        }
         assert_eq!(name("/pricing"), Some("pricing"));
         assert_eq!(name("/nonexistent"), None);
         assert_eq!(name("quantum chromodynamics"), None);
