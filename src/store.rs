@@ -940,21 +940,28 @@ impl Chat {
         }
     }
 
-    /// Sends again, with their ids, the messages waiting in the outbox whose lines say
-    /// "Sending…" (not those an earlier page view left as "Not sent": the visitor decides).
-    fn resend_outbox(&self) {
+    /// The outbox's messages whose lines say "Sending…" (not those an earlier page view left
+    /// as "Not sent": the visitor decides about those), with their lines' delivery.
+    fn on_their_way(&self) -> Vec<(Pending, ArcRwSignal<Delivery>)> {
         let pending: Vec<Pending> = self.outbox.with_value(|o| o.pending().to_vec());
-        for p in pending {
-            let waiting = self.by_id.with_value(|m| {
-                m.get(&p.client_msg_id)
-                    .is_some_and(|d| d.get_untracked() == Delivery::Pending)
+        pending
+            .into_iter()
+            .filter_map(|p| {
+                let d = self
+                    .by_id
+                    .with_value(|m| m.get(&p.client_msg_id).cloned())?;
+                (d.get_untracked() == Delivery::Pending).then_some((p, d))
+            })
+            .collect()
+    }
+
+    /// Sends again, with their ids, the messages on their way.
+    fn resend_outbox(&self) {
+        for (p, _) in self.on_their_way() {
+            self.send_frame(&VisitorFrame::Message {
+                client_msg_id: p.client_msg_id,
+                text: p.text,
             });
-            if waiting {
-                self.send_frame(&VisitorFrame::Message {
-                    client_msg_id: p.client_msg_id,
-                    text: p.text,
-                });
-            }
         }
     }
 
@@ -1122,13 +1129,9 @@ impl Chat {
             self.close_socket();
             // What was on its way to the agent and never acknowledged will not arrive now:
             // it is offered again (Retry sends it to the assistant).
-            self.lines.with_untracked(|lines| {
-                for l in lines.iter().rev().take(WINDOW) {
-                    if l.role == Role::Visitor && l.delivery.get_untracked() == Delivery::Pending {
-                        l.delivery.set(Delivery::Failed);
-                    }
-                }
-            });
+            for (_, delivery) in self.on_their_way() {
+                delivery.set(Delivery::Failed);
+            }
         }
     }
 }

@@ -25,10 +25,15 @@ struct Mounted {
 }
 
 fn mount(server: &str) -> Mounted {
-    mount_chat(Chat::detached(Settings {
+    mount_chat(detached(server))
+}
+
+/// A store for `server` that keeps nothing in `localStorage`.
+fn detached(server: &str) -> Chat {
+    Chat::detached(Settings {
         server: server.into(),
         title: "Support".into(),
-    }))
+    })
 }
 
 /// The server's default texts (its `default.toml`), as `GET /api/v1/widget` gives them: the
@@ -842,26 +847,15 @@ async fn a_message_on_its_way_to_an_agent_who_ended_the_chat_can_be_sent_again()
         ts: "t".into(),
         body,
     };
-    w.chat.apply_event(event(
+    for e in request(
         1,
-        EventBody::HandoverRequested {
-            reason: HandoverReason::UserRequest,
-            reason_text: None,
-            message_to_agent: None,
-            queue: None,
-            skill: None,
-            page_url: None,
+        ConversationState::Queued {
+            position: Some(1),
+            agents_online: Some(true),
         },
-    ));
-    w.chat.apply_event(event(
-        2,
-        EventBody::HandoverOutcome {
-            outcome: ConversationState::Queued {
-                position: Some(1),
-                agents_online: Some(true),
-            },
-        },
-    ));
+    ) {
+        w.chat.apply_event(e);
+    }
     w.chat
         .apply_event(event(3, EventBody::AgentJoined { agent: dana }));
     tick().await;
@@ -922,10 +916,7 @@ async fn the_menu_item_follows_the_site_owners_rule() {
     };
     // After 2 messages: no menu at first (it would be empty), the item once 2 are stored.
     let w = mount_with(
-        Chat::detached(Settings {
-            server: NOWHERE.into(),
-            title: "Support".into(),
-        }),
+        detached(NOWHERE),
         &default_texts().replacen("{", "{\"request_item_after\":2,", 1),
     );
     w.chat.open.set(true);
@@ -948,10 +939,7 @@ async fn the_menu_item_follows_the_site_owners_rule() {
 
     // Never: no menu with the bot; while queued (the bot handed over) only "Cancel request".
     let w = mount_with(
-        Chat::detached(Settings {
-            server: NOWHERE.into(),
-            title: "Support".into(),
-        }),
+        detached(NOWHERE),
         &default_texts().replacen("{", "{\"request_item_after\":null,", 1),
     );
     w.chat.open.set(true);
@@ -961,28 +949,15 @@ async fn the_menu_item_follows_the_site_owners_rule() {
         w.get(".baton-menu").has_attribute("hidden"),
         "never: no menu with the bot"
     );
-    w.chat.apply_event(Event {
-        seq: 2,
-        ts: "t".into(),
-        body: EventBody::HandoverRequested {
-            reason: HandoverReason::UserRequest,
-            reason_text: None,
-            message_to_agent: None,
-            queue: None,
-            skill: None,
-            page_url: None,
+    for e in request(
+        2,
+        ConversationState::Queued {
+            position: Some(1),
+            agents_online: Some(true),
         },
-    });
-    w.chat.apply_event(Event {
-        seq: 3,
-        ts: "t".into(),
-        body: EventBody::HandoverOutcome {
-            outcome: ConversationState::Queued {
-                position: Some(1),
-                agents_online: Some(true),
-            },
-        },
-    });
+    ) {
+        w.chat.apply_event(e);
+    }
     tick().await;
     w.get(".baton-menu .baton-icon-button")
         .unchecked_into::<HtmlElement>()
@@ -997,10 +972,7 @@ async fn the_menu_item_follows_the_site_owners_rule() {
 fn every_state_has_its_own_sentence() {
     use baton_protocol::bot::HandoverReason;
     use baton_widget::texts::status_line;
-    let chat = with_texts(Chat::detached(Settings {
-        server: NOWHERE.into(),
-        title: "Support".into(),
-    }));
+    let chat = with_texts(detached(NOWHERE));
     let tx = |t| chat.t(t);
     let line = |s: &ConversationState, notice: Option<&str>| {
         status_line(s, notice, |at| format!("on {at}"), &tx)

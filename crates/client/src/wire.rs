@@ -83,42 +83,20 @@ fn reason(v: Option<&Json>) -> Option<HandoverReason> {
 
 fn error_code(v: &Json) -> Option<ErrorCode> {
     use ErrorCode::*;
-    let all = [
-        BadRequest,
-        BadFrame,
-        TooLarge,
-        Empty,
-        NotFound,
-        InvalidState,
-        Conflict,
-        Internal,
-        Unauthorized,
-        Forbidden,
-        RateLimited,
-    ];
-    let name = v.str()?;
-    Some(
-        all.into_iter()
-            .find(|c| error_code_name(*c) == name)
-            .unwrap_or(Unknown),
-    )
-}
-
-fn error_code_name(c: ErrorCode) -> &'static str {
-    match c {
-        ErrorCode::BadRequest => "bad_request",
-        ErrorCode::BadFrame => "bad_frame",
-        ErrorCode::TooLarge => "too_large",
-        ErrorCode::Empty => "empty",
-        ErrorCode::NotFound => "not_found",
-        ErrorCode::InvalidState => "invalid_state",
-        ErrorCode::Conflict => "conflict",
-        ErrorCode::Internal => "internal",
-        ErrorCode::Unauthorized => "unauthorized",
-        ErrorCode::Forbidden => "forbidden",
-        ErrorCode::RateLimited => "rate_limited",
-        ErrorCode::Unknown => "unknown",
-    }
+    Some(match v.str()? {
+        "bad_request" => BadRequest,
+        "bad_frame" => BadFrame,
+        "too_large" => TooLarge,
+        "empty" => Empty,
+        "not_found" => NotFound,
+        "invalid_state" => InvalidState,
+        "conflict" => Conflict,
+        "internal" => Internal,
+        "unauthorized" => Unauthorized,
+        "forbidden" => Forbidden,
+        "rate_limited" => RateLimited,
+        _ => Unknown,
+    })
 }
 
 fn agent_ref(v: &Json) -> Result<AgentRef, Error> {

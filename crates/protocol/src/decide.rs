@@ -31,6 +31,14 @@ pub struct View {
     pub last_request_seq: u64,
 }
 
+impl View {
+    /// A handover was asked for after the visitor's last message (the visitor has said nothing
+    /// since, e.g. the bot's answer to that message asked for it).
+    pub fn asked_since_last_message(&self) -> bool {
+        self.last_request_seq > 0 && self.last_request_seq > self.last_visitor_seq
+    }
+}
+
 /// Something a party wants to do to a conversation.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
@@ -302,9 +310,7 @@ pub fn decide(view: &View, command: &Command, cx: &Context<'_>) -> Result<Vec<Ev
             let decision = cx.policy.decision(cx.now_ms, cx.agents_online);
             let outcome = crate::state::transition(&requested, &Input::Offload(decision))
                 .map_err(|e| Refusal::new(ErrorCode::InvalidState, e.to_string()))?;
-            let asked_since_last_message =
-                view.last_request_seq > 0 && view.last_request_seq > view.last_visitor_seq;
-            if asked_since_last_message && view.state == outcome {
+            if view.asked_since_last_message() && view.state == outcome {
                 return Ok(vec![]);
             }
             check_optional(

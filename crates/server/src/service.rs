@@ -833,17 +833,14 @@ impl Service {
         // call only follows) obeys the site owner's rule for the widget's menu item. Read
         // afresh: another replica may have stored the bot's handover a moment ago.
         if self.config.request_item != RequestItem::Always {
-            let fresh = self.fresh(&conv.id).await?;
-            let view = &fresh.view;
-            let follows_the_bot =
-                view.last_request_seq > 0 && view.last_request_seq > view.last_visitor_seq;
-            let own_request = !follows_the_bot && view.state.can_request_handover();
-            if own_request
-                && !self
-                    .config
-                    .request_item
-                    .allows(self.visitor_messages(&conv.id).await?)
-            {
+            let view = self.fresh(&conv.id).await?.view;
+            let own_request = !view.asked_since_last_message() && view.state.can_request_handover();
+            let allowed = !own_request
+                || match self.config.request_item.after() {
+                    None => false,
+                    Some(n) => self.visitor_messages_reach(&conv.id, n).await?,
+                };
+            if !allowed {
                 return Err(Refusal::new(
                     ErrorCode::Forbidden,
                     "asking for a person is not offered here yet; the assistant can hand over",
@@ -904,17 +901,21 @@ impl Service {
         })
     }
 
-    /// How many messages the visitor has written in a conversation.
-    async fn visitor_messages(&self, id: &ConversationId) -> Result<u32, Refusal> {
+    /// Whether the visitor has written at least `n` messages in a conversation (the log is
+    /// read only as far as needed).
+    async fn visitor_messages_reach(&self, id: &ConversationId, n: u32) -> Result<bool, Refusal> {
         let (mut after, mut count) = (0, 0);
         loop {
+            if count >= n {
+                return Ok(true);
+            }
             let page = self
                 .store
                 .events_after(id, after, 500)
                 .await
                 .map_err(internal)?;
             let Some(last) = page.last() else {
-                return Ok(count);
+                return Ok(false);
             };
             after = last.seq;
             count += page

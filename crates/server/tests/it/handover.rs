@@ -348,8 +348,22 @@ async fn ask(s: &TestServer, v: &crate::harness::Visitor) -> (u16, serde_json::V
 
 #[tokio::test]
 async fn the_menu_item_rule_holds_for_the_visitor_but_not_for_the_bot() {
+    menu_item_rule(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_menu_item_rule_holds_on_postgres_and_nats() {
+    menu_item_rule(Backend::PostgresNats).await;
+}
+
+async fn menu_item_rule(backend: Backend) {
     // After 2 messages: refused before, granted after.
-    let s = start("[offloading]\nrequest_item = \"after 2 messages\"\n").await;
+    let s = start_with(
+        backend,
+        "[offloading]\nrequest_item = \"after 2 messages\"\n",
+        Deps::default(),
+    )
+    .await;
     let settings = s.get_json("/api/v1/widget").await;
     assert_eq!(settings["request_item_after"], 2);
     let v = s.visitor().await;
@@ -369,7 +383,13 @@ async fn the_menu_item_rule_holds_for_the_visitor_but_not_for_the_bot() {
 
     // Never: the visitor cannot ask, but the bot can still hand over (its "human" intent),
     // and the widget's following call gets that request.
-    let s = start("[offloading]\nrequest_item = \"never\"\n").await;
+    s.stop().await;
+    let s = start_with(
+        backend,
+        "[offloading]\nrequest_item = \"never\"\n",
+        Deps::default(),
+    )
+    .await;
     assert_eq!(
         s.get_json("/api/v1/widget").await["request_item_after"],
         json!(null)
@@ -388,8 +408,13 @@ async fn the_menu_item_rule_holds_for_the_visitor_but_not_for_the_bot() {
 
     // The bot's handover may end where a new request is possible (nobody can come): the
     // widget's following call is still the bot's request, not the visitor's own.
-    let s =
-        start("[offloading]\nrequest_item = \"never\"\nwhen_no_agents = \"unavailable\"\n").await;
+    s.stop().await;
+    let s = start_with(
+        backend,
+        "[offloading]\nrequest_item = \"never\"\nwhen_no_agents = \"unavailable\"\n",
+        Deps::default(),
+    )
+    .await;
     let v = s.visitor().await;
     let answer = s.bot(&v, "talk to a person").await;
     assert!(answer.iter().any(|m| m.handover().is_some()), "{answer:?}");
@@ -398,6 +423,7 @@ async fn the_menu_item_rule_holds_for_the_visitor_but_not_for_the_bot() {
     // Once the visitor writes again, asking is the visitor's own again: refused.
     s.bot(&v, "ok, thanks").await;
     assert_eq!(ask(&s, &v).await.0, 403);
+    s.stop().await;
 }
 
 #[tokio::test]
