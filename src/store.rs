@@ -602,6 +602,7 @@ impl Chat {
                     source: Some(source),
                     event,
                     page_url: page_url(),
+                    locale: None,
                 }),
             }),
         };

@@ -456,6 +456,7 @@ fn request(seq: u64, outcome: ConversationState) -> Vec<Event> {
                 queue: Some("default".into()),
                 skill: None,
                 page_url: None,
+                slots: vec![],
             },
         },
         Event {

@@ -145,6 +145,7 @@ mod tests {
                     queue: None,
                     skill: None,
                     page_url: None,
+                    slots: vec![],
                 },
             ),
             ev(

@@ -169,6 +169,8 @@ pub fn event(v: &Json) -> Result<Event, Error> {
             queue: opt_str(v, "queue"),
             skill: opt_str(v, "skill"),
             page_url: opt_str(v, "page_url"),
+            // Never sent to visitors.
+            slots: Vec::new(),
         },
         Some("handover_outcome") => EventBody::HandoverOutcome {
             outcome: conversation_state(field("outcome")?)?,
@@ -376,6 +378,22 @@ fn directive(v: &Json) -> Option<HandoverDirective> {
             })?,
             title: strict_str(v, "title")?,
             handoff_host: strict_str(v, "handoff_host")?,
+            // Checked as serde checks them, but not kept: they are for the agent.
+            slots: match v.field("slots") {
+                None => Vec::new(),
+                Some(Json::Arr(items)) => {
+                    for s in items {
+                        if !matches!(s, Json::Obj(_))
+                            || strict_str(s, "name")?.is_none()
+                            || strict_str(s, "value")?.is_none()
+                        {
+                            return Err(());
+                        }
+                    }
+                    Vec::new()
+                }
+                Some(_) => return Err(()),
+            },
         })
     };
     read().ok()
@@ -463,6 +481,7 @@ pub fn write_bot_request(r: &BotRequest) -> String {
                     .opt_str("source", w.source.map(source_name))
                     .opt_str("event", w.event.as_deref())
                     .opt_str("page_url", w.page_url.as_deref())
+                    .opt_str("locale", w.locale.as_deref())
             }),
         )
     });

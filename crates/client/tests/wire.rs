@@ -88,6 +88,7 @@ fn bodies() -> Vec<EventBody> {
             queue: Some("billing".into()),
             skill: Some("de".into()),
             page_url: Some("https://shop.example/cart?a=1&b=2".into()),
+            slots: vec![],
         },
         EventBody::HandoverRequested {
             reason: HandoverReason::Other,
@@ -96,6 +97,7 @@ fn bodies() -> Vec<EventBody> {
             queue: None,
             skill: None,
             page_url: None,
+            slots: vec![],
         },
         EventBody::HandoverCancelled,
         EventBody::AgentJoined { agent: agent() },
@@ -361,6 +363,7 @@ fn directives() -> Vec<HandoverDirective> {
             }),
             title: Some("Billing".into()),
             handoff_host: None,
+            slots: vec![],
         },
         HandoverDirective {
             routing: Some(Routing::default()),
@@ -392,6 +395,7 @@ fn requests_are_written_as_serde_reads_them() {
                 source: Some(MessageSource::Button),
                 event: Some("handback".into()),
                 page_url: Some("https://shop.example/".into()),
+                locale: Some("de-AT".into()),
             }),
         }),
         Some(BotMetadata {
@@ -440,6 +444,11 @@ fn bot_answers_read_their_text_buttons_and_directive_as_the_server_does() {
         serde_json::json!({"type": "handover", "agent_available": {}}),
         serde_json::json!({"type": "handover", "routing": {"queue": ["x"]}}),
         serde_json::json!({"type": "handover", "reason": "something_new", "routing": null}),
+        serde_json::json!({"type": "handover", "slots": [{"name": "email", "value": "a@b.de"}]}),
+        serde_json::json!({"type": "handover", "slots": "email"}),
+        serde_json::json!({"type": "handover", "slots": [{"name": "email"}]}),
+        serde_json::json!({"type": "handover", "slots": [{"name": 1, "value": "x"}]}),
+        serde_json::json!({"type": "handover", "slots": ["x"]}),
         serde_json::json!({"type": null, "handoff_host": "http://rasa-2"}),
         serde_json::json!({"type": 7}),
         serde_json::json!("handover"),
@@ -460,7 +469,11 @@ fn bot_answers_read_their_text_buttons_and_directive_as_the_server_does() {
     for (mine, theirs) in ours.iter().zip(&answer) {
         assert_eq!(mine.text, theirs.text);
         assert_eq!(mine.buttons, theirs.buttons);
-        assert_eq!(mine.handover, theirs.handover(), "{text}");
+        // Slots are for the agent: the widget checks them but does not keep them.
+        let theirs = theirs
+            .handover()
+            .map(|d| HandoverDirective { slots: vec![], ..d });
+        assert_eq!(mine.handover, theirs, "{text}");
     }
     assert!(ours[ours.len() - 1].handover.is_some());
     assert!(wire::read_bot_answer(r#"{"text":"not a list"}"#).is_err());

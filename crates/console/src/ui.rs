@@ -148,12 +148,28 @@ fn Conversation(id: ConversationId, state: ConversationState, events: Vec<Event>
             .with_untracked(|a| a.as_ref().is_some_and(|a| a.id == agent.id)),
         _ => false,
     };
-    let note = events.iter().rev().find_map(|e| match &e.body {
-        EventBody::HandoverRequested {
-            message_to_agent: Some(m),
-            ..
-        } => Some(m.clone()),
-        _ => None,
+    // What the bot handed over with: its note and the slots it collected.
+    let (note, slots) = events
+        .iter()
+        .rev()
+        .find_map(|e| match &e.body {
+            EventBody::HandoverRequested {
+                message_to_agent,
+                slots,
+                ..
+            } => Some((message_to_agent.clone(), slots.clone())),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let slots = (!slots.is_empty()).then(|| {
+        view! {
+            <dl class="console-slots" aria-label="Collected by the bot">
+                {slots
+                    .into_iter()
+                    .map(|s| view! { <dt>{s.name}</dt><dd>{s.value}</dd> })
+                    .collect_view()}
+            </dl>
+        }
     });
     let (draft, set_draft) = signal(String::new());
     let reply_id = id.clone();
@@ -181,6 +197,7 @@ fn Conversation(id: ConversationId, state: ConversationState, events: Vec<Event>
                 })}
             </header>
             {note.map(|n| view! { <p class="console-note"><strong>"Note from the bot: "</strong>{n}</p> })}
+            {slots}
             <div class="console-transcript" role="log" aria-label="Transcript">
                 <ol class="console-transcript__list">
                     {events.into_iter().filter_map(line).collect_view()}
@@ -235,10 +252,21 @@ fn line(e: Event) -> Option<impl IntoView> {
             };
             (class, who, text)
         }
-        EventBody::HandoverRequested { reason, .. } => (
+        EventBody::HandoverRequested {
+            reason,
+            reason_text,
+            ..
+        } => (
             "system",
             "Handover".into(),
-            format!("Handover requested ({})", reason.as_str().replace('_', " ")),
+            match reason_text {
+                Some(t) => format!(
+                    "Handover requested ({}: {})",
+                    reason.as_str().replace('_', " "),
+                    t.replace('_', " ")
+                ),
+                None => format!("Handover requested ({})", reason.as_str().replace('_', " ")),
+            },
         ),
         EventBody::AgentJoined { agent } => (
             "system",

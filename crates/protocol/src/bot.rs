@@ -44,6 +44,9 @@ pub struct WcpMetadata {
     /// The page the visitor is on; recorded with a handover the bot's answer starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_url: Option<String>,
+    /// The visitor's language (a BCP 47 tag such as `de` or `en-GB`), when the widget knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
 }
 
 /// Where a visitor message came from.
@@ -164,6 +167,18 @@ pub struct HandoverDirective {
     /// agent side.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handoff_host: Option<String>,
+    /// What the bot collected from the visitor (a flow's slots), for the agent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slots: Vec<Slot>,
+}
+
+/// One value the bot collected, such as `email = "ada@example.com"`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slot {
+    /// The slot's name, as configured.
+    pub name: String,
+    /// What the visitor answered (normalised by the slot's type).
+    pub value: String,
 }
 
 impl HandoverDirective {

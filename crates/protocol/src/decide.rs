@@ -133,6 +133,12 @@ impl std::error::Error for Refusal {}
 /// The queue a handover waits in when its directive names none.
 pub const DEFAULT_QUEUE: &str = "default";
 
+/// Slots one handover may carry.
+pub const MAX_SLOTS: usize = 20;
+
+/// Bytes of one slot value at most.
+pub const MAX_SLOT_BYTES: usize = 1000;
+
 /// Checks a message text: trimmed, not empty, at most [`MAX_TEXT_BYTES`], and free of control
 /// characters other than line breaks and tabs (so the largest text always fits in a frame).
 pub fn check_text(text: &str) -> Result<&str, Refusal> {
@@ -335,6 +341,16 @@ pub fn decide(view: &View, command: &Command, cx: &Context<'_>) -> Result<Vec<Ev
                 64,
             )?;
             check_page_url(page_url.as_deref())?;
+            if directive.slots.len() > MAX_SLOTS {
+                return Err(Refusal::new(
+                    ErrorCode::BadRequest,
+                    format!("a handover carries at most {MAX_SLOTS} slots"),
+                ));
+            }
+            for slot in &directive.slots {
+                check_optional("slots[].name", Some(&slot.name), 64)?;
+                check_optional("slots[].value", Some(&slot.value), MAX_SLOT_BYTES)?;
+            }
             Ok(vec![
                 EventBody::HandoverRequested {
                     reason,
@@ -343,6 +359,7 @@ pub fn decide(view: &View, command: &Command, cx: &Context<'_>) -> Result<Vec<Ev
                     queue: Some(queue_of(directive)),
                     skill: routing.and_then(|r| r.skill.clone()),
                     page_url: page_url.clone(),
+                    slots: directive.slots.clone(),
                 },
                 EventBody::HandoverOutcome { outcome },
             ])

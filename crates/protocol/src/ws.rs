@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::bot::{Button, HandoverDirective, HandoverReason};
+use crate::bot::{Button, HandoverDirective, HandoverReason, Slot};
 use crate::ids::{ClientMsgId, ConversationId, VisitorId};
 use crate::state::{AgentRef, ConversationState, EndedBy};
 use crate::status::OffloadStatus;
@@ -87,6 +87,9 @@ pub enum EventBody {
         /// The page the visitor was on, as the widget reported it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         page_url: Option<String>,
+        /// What the bot collected from the visitor, for the agent.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        slots: Vec<Slot>,
     },
     /// The request was answered: queued, closed, disabled or unavailable.
     HandoverOutcome {
@@ -113,14 +116,18 @@ pub enum EventBody {
 }
 
 impl Event {
-    /// The event as a visitor may see it: the note meant for the agent is removed.
+    /// The event as a visitor may see it: what is meant for the agent (the bot's note and
+    /// the collected slots) is removed.
     pub fn for_visitor(&self) -> Event {
         let mut e = self.clone();
         if let EventBody::HandoverRequested {
-            message_to_agent, ..
+            message_to_agent,
+            slots,
+            ..
         } = &mut e.body
         {
             *message_to_agent = None;
+            slots.clear();
         }
         e
     }
@@ -305,6 +312,12 @@ pub struct ConversationSummary {
     /// The page the visitor was on when asking for a person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_url: Option<String>,
+    /// What triggered the handover (`explicit_request`, `menu_item`, `not_understood`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_text: Option<String>,
+    /// What the bot collected from the visitor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slots: Vec<Slot>,
 }
 
 /// Agent → server frames.

@@ -17,6 +17,14 @@ use baton_protocol::texts::{self, Text};
 use serde::Deserialize;
 use toml::Spanned;
 
+mod bot;
+
+use bot::RawBot;
+pub use bot::{
+    BotConfig, ButtonSpec, Card, Choice, Fallback, Flow, HandoverStep, Intent, Localised, Response,
+    SlotKind, Step, StepAction,
+};
+
 /// The defaults, compiled in. Also the reference for `docs/configuration.md`.
 pub const DEFAULT_TOML: &str = include_str!("default.toml");
 
@@ -175,34 +183,6 @@ pub struct AgentAccount {
     pub password: String,
 }
 
-/// The bot: the built-in intents, or a Rasa-compatible upstream.
-#[derive(Clone, Debug)]
-pub struct BotConfig {
-    /// A Rasa REST endpoint to forward bot turns to, instead of the built-in intents.
-    pub upstream: Option<String>,
-    /// How long the upstream may take to answer.
-    pub upstream_timeout: Duration,
-    /// Answer when no intent matches.
-    pub not_understood: String,
-    /// The intents, in priority order for equal matches.
-    pub intents: Vec<Intent>,
-}
-
-/// One intent of the built-in bot.
-#[derive(Clone, Debug)]
-pub struct Intent {
-    /// Name, unique.
-    pub name: String,
-    /// Lower-case phrases; the longest contained phrase wins.
-    pub examples: Vec<String>,
-    /// The answer text.
-    pub answer: String,
-    /// Whether matching this intent hands over to a person.
-    pub handover: bool,
-    /// Note for the agent when it hands over.
-    pub message_to_agent: Option<String>,
-}
-
 /// A configuration error with its place in the file.
 #[derive(Debug)]
 pub struct ConfigError {
@@ -284,26 +264,6 @@ struct RawOffloading {
     utc_offset: Option<Spanned<String>>,
     when_no_agents: Option<NoAgentsPolicy>,
     request_item: Option<Spanned<String>>,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBot {
-    upstream: Option<Spanned<String>>,
-    upstream_timeout: Option<Spanned<String>>,
-    not_understood: Option<String>,
-    intents: Option<Vec<Spanned<RawIntent>>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawIntent {
-    name: Spanned<String>,
-    examples: Spanned<Vec<String>>,
-    answer: String,
-    #[serde(default)]
-    handover: bool,
-    message_to_agent: Option<String>,
 }
 
 /// Where a parsed file came from, to turn byte spans into lines.
@@ -420,12 +380,7 @@ fn resolve(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
             all: BTreeMap::new(),
         },
         agents: vec![],
-        bot: BotConfig {
-            upstream: None,
-            upstream_timeout: Duration::ZERO,
-            not_understood: String::new(),
-            intents: vec![],
-        },
+        bot: BotConfig::empty(),
     };
     overlay(src, &mut cfg, raw)?;
     Ok(cfg)
@@ -549,63 +504,7 @@ fn overlay(src: &Source<'_>, cfg: &mut Config, raw: RawConfig) -> Result<(), Con
         cfg.agents = agents;
     }
     if let Some(b) = raw.bot {
-        if let Some(up) = b.upstream {
-            let v = up.get_ref().trim();
-            cfg.bot.upstream = if v.is_empty() {
-                None
-            } else {
-                crate::bot::RasaUpstream::new(v, Duration::from_secs(1))
-                    .map_err(|e| src.error(Some(up.span()), e))?;
-                Some(v.to_owned())
-            };
-        }
-        if let Some(t) = b.upstream_timeout {
-            cfg.bot.upstream_timeout = duration(src, &t)?;
-        }
-        set(&mut cfg.bot.not_understood, b.not_understood);
-        if let Some(intents) = b.intents {
-            let mut out: Vec<Intent> = Vec::with_capacity(intents.len());
-            for spanned in intents {
-                let span = spanned.span();
-                let i = spanned.into_inner();
-                let name = i.name.get_ref().trim().to_owned();
-                if name.is_empty() {
-                    return Err(src.error(Some(i.name.span()), "intent name is empty"));
-                }
-                if out.iter().any(|o| o.name == name) {
-                    return Err(src.error(
-                        Some(i.name.span()),
-                        format!("intent `{name}` is defined twice"),
-                    ));
-                }
-                let examples: Vec<String> = i
-                    .examples
-                    .get_ref()
-                    .iter()
-                    .map(|e| e.trim().to_lowercase())
-                    .filter(|e| !e.is_empty())
-                    .collect();
-                if examples.is_empty() {
-                    return Err(src.error(
-                        Some(i.examples.span()),
-                        format!("intent `{name}` has no examples"),
-                    ));
-                }
-                if i.answer.trim().is_empty() {
-                    return Err(
-                        src.error(Some(span), format!("intent `{name}` has an empty answer"))
-                    );
-                }
-                out.push(Intent {
-                    name,
-                    examples,
-                    answer: i.answer,
-                    handover: i.handover,
-                    message_to_agent: i.message_to_agent,
-                });
-            }
-            cfg.bot.intents = out;
-        }
+        cfg.bot.overlay(src, b)?;
     }
     Ok(())
 }
@@ -674,7 +573,7 @@ mod tests {
     fn defaults_are_valid_and_complete() {
         let c = Config::defaults();
         assert!(c.offloading.enabled);
-        assert!(c.bot.intents.iter().any(|i| i.handover));
+        assert!(c.bot.intents.iter().any(|i| i.handover.is_some()));
         assert_eq!(c.agents.len(), 1);
         assert!(!c.texts.waiting.is_empty() && !c.texts.unavailable.is_empty());
         assert!(!c.database.is_empty() && !c.bot.not_understood.is_empty());

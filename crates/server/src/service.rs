@@ -25,7 +25,7 @@ use baton_protocol::{MAX_CLIENT_MSG_ID_BYTES, PROTOCOL_VERSION};
 use tokio::sync::watch;
 
 use crate::auth::{self, LoginThrottle, Passwords};
-use crate::bot::{Bot, BuiltinBot, RasaUpstream};
+use crate::bot::{Bot, BotAnswer, BuiltinBot, RasaUpstream};
 use crate::bus::{self, Bus, Notice, Topic};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -199,7 +199,7 @@ impl Service {
         let bot: Arc<dyn Bot> = match (deps.bot, &config.bot.upstream) {
             (Some(bot), _) => bot,
             (None, Some(url)) => Arc::new(RasaUpstream::new(url, config.bot.upstream_timeout)?),
-            (None, None) => Arc::new(BuiltinBot(config.bot.clone())),
+            (None, None) => Arc::new(BuiltinBot::new(config.bot.clone())),
         };
         let svc = Arc::new(Self {
             limits: Limiter::new(&config.limits),
@@ -481,11 +481,20 @@ impl Service {
                 queue,
                 skill,
                 page_url,
-                reason_text: _,
-            } => Some((*reason, message_to_agent, queue, skill, page_url)),
+                reason_text,
+                slots,
+            } => Some((
+                *reason,
+                message_to_agent,
+                queue,
+                skill,
+                page_url,
+                reason_text,
+                slots,
+            )),
             _ => None,
         })?;
-        let (reason, message_to_agent, queue, skill, page_url) = requested;
+        let (reason, message_to_agent, queue, skill, page_url, reason_text, slots) = requested;
         let position = self.store.queue_position(handover_id).await.ok()?;
         let online = self.agents_online().await.ok()?;
         let mut conv = before.clone();
@@ -499,6 +508,8 @@ impl Service {
             reason,
             message_to_agent: message_to_agent.clone(),
             page_url: page_url.clone(),
+            reason_text: reason_text.clone(),
+            slots: slots.clone(),
             requested_ms: commit.now_ms,
             accepted_ms: None,
             ended_ms: None,
@@ -738,11 +749,16 @@ impl Service {
         seq: u64,
         req: BotRequest,
     ) -> Result<Vec<BotMessage>, Refusal> {
+        let memory = if self.bot.remembers() {
+            self.store.bot_memory(&conv.id).await.map_err(internal)?
+        } else {
+            None
+        };
         let t = Instant::now();
-        let answer = self.bot.answer(&req).await;
+        let answer = self.bot.answer(&req, memory).await;
         metrics::BOT.since(t);
         match answer {
-            Ok(items) => {
+            Ok(BotAnswer { items, memory }) => {
                 self.execute(
                     &conv.id,
                     Command::BotAnswer {
@@ -751,6 +767,14 @@ impl Service {
                     Some(seq),
                 )
                 .await?;
+                // Remembered once the answer is stored: a retry of a message whose answer
+                // was lost asks the bot again from the same memory.
+                if let Some(m) = memory {
+                    self.store
+                        .set_bot_memory(&conv.id, &m, self.now_ms())
+                        .await
+                        .map_err(internal)?;
+                }
                 // The page the widget reported with this message, if it is a proper URL.
                 let page_url = req
                     .metadata
@@ -758,10 +782,15 @@ impl Service {
                     .and_then(|m| m.wcp.as_ref())
                     .and_then(|w| w.page_url.clone())
                     .filter(|u| decide::check_page_url(Some(u)).is_ok());
-                if let Some(directive) = items.iter().find_map(BotMessage::handover)
-                    && let Err(r) = self.execute_handover(&conv.id, directive, page_url).await
-                {
-                    tracing::warn!("the bot's handover for {} failed: {r}", conv.id);
+                if let Some(mut directive) = items.iter().find_map(BotMessage::handover) {
+                    // Every handover records what triggered it: an upstream's directive
+                    // says so when it does not name its own.
+                    if directive.reason_text.is_none() && self.bot.kind() == "rasa" {
+                        directive.reason_text = Some("upstream".into());
+                    }
+                    if let Err(r) = self.execute_handover(&conv.id, directive, page_url).await {
+                        tracing::warn!("the bot's handover for {} failed: {r}", conv.id);
+                    }
                 }
                 Ok(items)
             }
@@ -849,8 +878,11 @@ impl Service {
         }
         // What a visitor sends may not speak for the bot: the note for the agent and the
         // routing come only from bot answers the server stored itself.
+        // A new request here is the visitor's own, from the widget's menu item (one the bot
+        // started is already stored, and this call only follows it).
         let directive = HandoverDirective {
             reason: directive.reason,
+            reason_text: Some("menu_item".into()),
             agent_available: directive.agent_available,
             agent_unavailable: directive.agent_unavailable,
             title: directive.title,
@@ -1042,6 +1074,7 @@ impl Service {
                         source: None,
                         event: None,
                         page_url: conv.handover.as_ref().and_then(|h| h.page_url.clone()),
+                        locale: None,
                     }),
                 }),
             };
@@ -1222,6 +1255,8 @@ impl Service {
             preview: conv.last_visitor_text.clone(),
             queue: h.map(|h| h.queue.clone()),
             page_url: h.and_then(|h| h.page_url.clone()),
+            reason_text: h.and_then(|h| h.reason_text.clone()),
+            slots: h.map(|h| h.slots.clone()).unwrap_or_default(),
         }
     }
 

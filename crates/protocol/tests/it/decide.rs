@@ -245,6 +245,7 @@ fn requested(reason: HandoverReason) -> EventBody {
         queue: Some("default".into()),
         skill: None,
         page_url: None,
+        slots: vec![],
     }
 }
 

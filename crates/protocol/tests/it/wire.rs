@@ -50,6 +50,7 @@ fn bot_request_is_rasa_shaped() {
                     source: Some(MessageSource::Text),
                     event: None,
                     page_url: None,
+                    locale: None,
                 }),
             }),
         },
@@ -262,6 +263,7 @@ fn durable_events() {
                 queue: Some("billing".into()),
                 skill: Some("refunds".into()),
                 page_url: Some("https://shop.example.com/cart".into()),
+                slots: vec![],
             },
         ),
         json!({"seq":5,"ts":"2026-11-21T15:00:00.000Z","type":"handover_requested","reason":"user_request",
@@ -408,6 +410,11 @@ fn summary() -> ConversationSummary {
         preview: Some("I want a person".into()),
         queue: Some("default".into()),
         page_url: None,
+        reason_text: Some("menu_item".into()),
+        slots: vec![Slot {
+            name: "email".into(),
+            value: "ada@example.org".into(),
+        }],
     }
 }
 
@@ -446,7 +453,8 @@ fn agent_frames() {
 #[test]
 fn agent_server_frames() {
     let summary_json = json!({"conversation_id":"c1","visitor_id":"v_1","state":{"state":"queued","position":1,"agents_online":true},
-        "reason":"user_request","waiting_since":"2026-11-21T15:00:00.000Z","preview":"I want a person","queue":"default"});
+        "reason":"user_request","waiting_since":"2026-11-21T15:00:00.000Z","preview":"I want a person","queue":"default",
+        "reason_text":"menu_item","slots":[{"name":"email","value":"ada@example.org"}]});
     check(
         AgentServerFrame::Welcome {
             v: 1,
@@ -589,6 +597,7 @@ fn http_bodies() {
             queue: None,
             skill: None,
             page_url: None,
+            slots: vec![],
         },
     );
     assert!(

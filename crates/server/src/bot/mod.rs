@@ -3,6 +3,7 @@
 //! transaction, and stores whatever it answers.
 
 mod builtin;
+mod matcher;
 mod rasa;
 
 use std::future::Future;
@@ -10,7 +11,8 @@ use std::pin::Pin;
 
 use baton_protocol::bot::{BotMessage, BotRequest};
 
-pub use builtin::BuiltinBot;
+pub use builtin::{BuiltinBot, FlowState, Memory, Trigger};
+pub use matcher::Scored;
 pub use rasa::RasaUpstream;
 
 /// Why the bot gave no answer.
@@ -23,13 +25,29 @@ impl std::fmt::Display for BotError {
     }
 }
 
-/// A boxed bot future.
-pub type BotFut<'a> = Pin<Box<dyn Future<Output = Result<Vec<BotMessage>, BotError>> + Send + 'a>>;
+/// A bot's answer to one message.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BotAnswer {
+    /// The items, in the Rasa REST shape (an empty answer is a legal answer).
+    pub items: Vec<BotMessage>,
+    /// What the bot wants to remember of the conversation until its next turn (`None`:
+    /// keep what was remembered).
+    pub memory: Option<String>,
+}
 
-/// Answers visitor messages, in the Rasa REST shape. An empty answer is a legal answer.
+/// A boxed bot future.
+pub type BotFut<'a> = Pin<Box<dyn Future<Output = Result<BotAnswer, BotError>> + Send + 'a>>;
+
+/// Answers visitor messages, in the Rasa REST shape.
 pub trait Bot: Send + Sync + 'static {
     /// `built-in` or `rasa`.
     fn kind(&self) -> &'static str;
-    /// The answer to one visitor message.
-    fn answer<'a>(&'a self, req: &'a BotRequest) -> BotFut<'a>;
+    /// Whether the bot keeps a memory per conversation (the service then loads and stores
+    /// it around each turn; a bot that keeps its own, like Rasa's tracker, says no).
+    fn remembers(&self) -> bool {
+        false
+    }
+    /// The answer to one visitor message, given what the bot remembered of the
+    /// conversation.
+    fn answer<'a>(&'a self, req: &'a BotRequest, memory: Option<String>) -> BotFut<'a>;
 }

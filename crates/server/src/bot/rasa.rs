@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use baton_protocol::bot::{BotMessage, BotRequest};
 
-use super::{Bot, BotError, BotFut};
+use super::{Bot, BotAnswer, BotError, BotFut};
 
 /// Largest upstream answer read, in bytes.
 const MAX_ANSWER_BYTES: usize = 1024 * 1024;
@@ -96,8 +96,13 @@ impl Bot for RasaUpstream {
         "rasa"
     }
 
-    fn answer<'a>(&'a self, req: &'a BotRequest) -> BotFut<'a> {
-        Box::pin(self.call(req))
+    fn answer<'a>(&'a self, req: &'a BotRequest, _memory: Option<String>) -> BotFut<'a> {
+        Box::pin(async move {
+            Ok(BotAnswer {
+                items: self.call(req).await?,
+                memory: None,
+            })
+        })
     }
 }
 

@@ -80,6 +80,13 @@ pub const SQLITE: &[&str] = &[
     CREATE UNIQUE INDEX events_idempotency ON events(conversation_id, author, client_msg_id)
         WHERE client_msg_id IS NOT NULL;
     CREATE INDEX events_replies ON events(conversation_id, reply_to) WHERE reply_to IS NOT NULL;",
+    // 2: the slots a bot collected, with the handover; the built-in bot's memory.
+    "ALTER TABLE handovers ADD COLUMN slots TEXT;
+    CREATE TABLE bot_memory (
+        conversation_id TEXT PRIMARY KEY REFERENCES conversations(id),
+        memory TEXT NOT NULL,
+        updated_ms INTEGER NOT NULL
+    );",
 ];
 
 /// PostgreSQL.
@@ -158,6 +165,13 @@ pub const POSTGRES: &[&str] = &[
     CREATE UNIQUE INDEX events_idempotency ON events(conversation_id, author, client_msg_id)
         WHERE client_msg_id IS NOT NULL;
     CREATE INDEX events_replies ON events(conversation_id, reply_to) WHERE reply_to IS NOT NULL;",
+    // 2: as SQLITE[1].
+    "ALTER TABLE handovers ADD COLUMN slots TEXT;
+    CREATE TABLE bot_memory (
+        conversation_id TEXT PRIMARY KEY REFERENCES conversations(id),
+        memory TEXT NOT NULL,
+        updated_ms BIGINT NOT NULL
+    );",
 ];
 
 #[cfg(test)]

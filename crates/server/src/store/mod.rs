@@ -18,7 +18,7 @@ mod sql;
 use std::future::Future;
 use std::pin::Pin;
 
-use baton_protocol::bot::HandoverReason;
+use baton_protocol::bot::{HandoverReason, Slot};
 use baton_protocol::decide::View;
 use baton_protocol::ids::{AgentId, ClientMsgId, ConversationId, VisitorId};
 use baton_protocol::state::{AgentRef, ConversationState, EndedBy};
@@ -90,6 +90,10 @@ pub struct Handover {
     pub message_to_agent: Option<String>,
     /// The visitor's page.
     pub page_url: Option<String>,
+    /// What triggered it (`explicit_request`, `menu_item`, …), or the bot's own words.
+    pub reason_text: Option<String>,
+    /// What the bot collected from the visitor.
+    pub slots: Vec<Slot>,
     /// When it was asked for (Unix ms).
     pub requested_ms: i64,
     /// When an agent accepted it.
@@ -354,6 +358,18 @@ pub trait Store: Send + Sync + 'static {
     fn drop_presence<'a>(&'a self, connection: &'a str) -> Fut<'a, ()>;
     /// How many distinct agents hold an unexpired lease.
     fn agents_online(&self, now_ms: i64) -> Fut<'_, u32>;
+
+    // ---- the built-in bot ----
+
+    /// What the built-in bot remembers of a conversation (an open flow, its misses).
+    fn bot_memory<'a>(&'a self, conv: &'a ConversationId) -> Fut<'a, Option<String>>;
+    /// Replaces what the built-in bot remembers of a conversation.
+    fn set_bot_memory<'a>(
+        &'a self,
+        conv: &'a ConversationId,
+        memory: &'a str,
+        now_ms: i64,
+    ) -> Fut<'a, ()>;
 
     /// Closes the connections (waits for those in use).
     fn close(&self) -> Fut<'_, ()>;

@@ -16,7 +16,7 @@ use super::{
     AgentRecord, Commit, Conversation, Fut, Handover, NewConversation, StateColumns, Store,
     StoreError, author_of,
 };
-use baton_protocol::bot::HandoverReason;
+use baton_protocol::bot::{HandoverReason, Slot};
 use baton_protocol::decide::View;
 
 /// A SQLite file or a PostgreSQL database.
@@ -37,6 +37,7 @@ macro_rules! select_conversations {
             "c.next_open_at, c.agent_id, c.agent_name, c.last_visitor_text, ",
             "h.id AS h_id, h.queue AS h_queue, h.skill AS h_skill, h.reason AS h_reason, ",
             "h.message_to_agent AS h_message_to_agent, h.page_url AS h_page_url, ",
+            "h.reason_text AS h_reason_text, h.slots AS h_slots, ",
             "h.requested_ms AS h_requested_ms, h.accepted_ms AS h_accepted_ms, ",
             "h.ended_ms AS h_ended_ms, h.agent_id AS h_agent_id, h.outcome AS h_outcome ",
             $tail
@@ -70,6 +71,12 @@ fn conversation_from(r: &AnyRow) -> Result<Conversation, StoreError> {
             reason: HandoverReason::from_name(&r.try_get::<String, _>("h_reason")?),
             message_to_agent: r.try_get("h_message_to_agent")?,
             page_url: r.try_get("h_page_url")?,
+            reason_text: r.try_get("h_reason_text")?,
+            slots: match r.try_get::<Option<String>, _>("h_slots")? {
+                None => vec![],
+                Some(json) => serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Db(format!("stored slots do not decode: {e}")))?,
+            },
             requested_ms: r.try_get("h_requested_ms")?,
             accepted_ms: r.try_get("h_accepted_ms")?,
             ended_ms: r.try_get("h_ended_ms")?,
@@ -235,7 +242,13 @@ struct HandoverInsert {
     reason_text: Option<String>,
     message_to_agent: Option<String>,
     page_url: Option<String>,
+    slots: Option<String>,
     outcome: &'static str,
+}
+
+/// Slots as stored: a JSON array, or NULL when there are none.
+fn slots_json(slots: &[Slot]) -> Option<String> {
+    (!slots.is_empty()).then(|| serde_json::to_string(slots).expect("slots serialise"))
 }
 
 /// A change to the current handover row.
@@ -276,6 +289,7 @@ impl HandoverPlan {
                     queue,
                     skill,
                     page_url,
+                    slots,
                 } => {
                     if plan.insert.is_some() || plan.update.is_some() {
                         return None;
@@ -296,6 +310,7 @@ impl HandoverPlan {
                         reason_text: reason_text.clone(),
                         message_to_agent: message_to_agent.clone(),
                         page_url: page_url.clone(),
+                        slots: slots_json(slots),
                         outcome: outcome.unwrap_or("requested"),
                     });
                 }
@@ -573,10 +588,10 @@ impl Store for SqlStore {
                 }
                 sql.push_str(&format!(" {WHERE} RETURNING id, handover_id)"));
                 if plan.insert.is_some() {
-                    let p: Vec<String> = (0..9).map(|_| next()).collect();
+                    let p: Vec<String> = (0..10).map(|_| next()).collect();
                     sql.push_str(&format!(
                         ", h AS (INSERT INTO handovers (id, conversation_id, request_seq, queue, skill, \
-                         reason, reason_text, message_to_agent, page_url, requested_ms, outcome) \
+                         reason, reason_text, message_to_agent, page_url, slots, requested_ms, outcome) \
                          SELECT u.handover_id, u.id, {} FROM u)",
                         p.join(", ")
                     ));
@@ -608,6 +623,7 @@ impl Store for SqlStore {
                         .bind(h.reason_text.clone())
                         .bind(h.message_to_agent.clone())
                         .bind(h.page_url.clone())
+                        .bind(h.slots.clone())
                         .bind(c.now_ms)
                         .bind(h.outcome);
                 }
@@ -658,6 +674,7 @@ impl Store for SqlStore {
                         queue,
                         skill,
                         page_url,
+                        slots,
                     } => {
                         // The outcome decided in the same commit goes in with the row.
                         let outcome = c.events.iter().find_map(|x| match &x.body {
@@ -668,8 +685,8 @@ impl Store for SqlStore {
                         });
                         let row = sqlx::query(
                             "INSERT INTO handovers (conversation_id, request_seq, queue, skill, reason,
-                                 reason_text, message_to_agent, page_url, requested_ms, outcome)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                                 reason_text, message_to_agent, page_url, slots, requested_ms, outcome)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
                         )
                         .bind(conv.clone())
                         .bind(i64_of(e.seq))
@@ -683,6 +700,7 @@ impl Store for SqlStore {
                         .bind(reason_text.clone())
                         .bind(message_to_agent.clone())
                         .bind(page_url.clone())
+                        .bind(slots_json(slots))
                         .bind(c.now_ms)
                         .bind(outcome.unwrap_or("requested"))
                         .fetch_one(&mut *tx)
@@ -1076,6 +1094,40 @@ impl Store for SqlStore {
             .fetch_one(&self.read)
             .await?;
             count(&row)
+        })
+    }
+
+    fn bot_memory<'a>(&'a self, conv: &'a ConversationId) -> Fut<'a, Option<String>> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT memory FROM bot_memory WHERE conversation_id = $1")
+                .bind(conv.0.clone())
+                .fetch_optional(&self.read)
+                .await?;
+            Ok(match row {
+                Some(r) => Some(r.try_get("memory")?),
+                None => None,
+            })
+        })
+    }
+
+    fn set_bot_memory<'a>(
+        &'a self,
+        conv: &'a ConversationId,
+        memory: &'a str,
+        now_ms: i64,
+    ) -> Fut<'a, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO bot_memory (conversation_id, memory, updated_ms) VALUES ($1, $2, $3)
+                 ON CONFLICT (conversation_id) DO UPDATE
+                 SET memory = excluded.memory, updated_ms = excluded.updated_ms",
+            )
+            .bind(conv.0.clone())
+            .bind(memory.to_owned())
+            .bind(now_ms)
+            .execute(&self.write)
+            .await?;
+            Ok(())
         })
     }
 }

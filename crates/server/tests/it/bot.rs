@@ -292,6 +292,8 @@ async fn handover_payloads_from_the_upstream_start_a_handover() {
     );
     assert_eq!(h.message_to_agent.as_deref(), Some("Refund for order 1234"));
     assert_eq!(h.reason.as_str(), "bot_cannot_handle");
+    // An upstream directive that names no trigger is recorded as `upstream`.
+    assert_eq!(h.reason_text.as_deref(), Some("upstream"));
     // The widget then asks the handover endpoint, as for any directive, and is told it is
     // already queued rather than queued twice.
     let again = s.handover(&v).await;
@@ -352,5 +354,91 @@ async fn an_upstream_that_fails_or_is_slow_gets_a_clear_message_in_the_transcrip
     assert_eq!(
         answer[0].text.as_deref(),
         Some(s.service().config.texts.bot_unavailable.as_str())
+    );
+}
+
+/// A flow over HTTP, one request per message as the widget sends them: the bot's memory
+/// lives in the database between turns, so the slots reach the agent with the handover.
+#[tokio::test]
+async fn a_flow_fills_slots_across_requests_and_the_agent_sees_them() {
+    let s = start("").await;
+    flow_reaches_the_agent(&s).await;
+}
+
+#[tokio::test]
+async fn a_flow_fills_slots_across_requests_on_postgres_and_nats() {
+    let s = crate::harness::start_with(
+        crate::harness::Backend::PostgresNats,
+        "",
+        baton_server::Deps::default(),
+    )
+    .await;
+    flow_reaches_the_agent(&s).await;
+    s.stop().await;
+}
+
+async fn flow_reaches_the_agent(s: &crate::harness::TestServer) {
+    let login = s.login().await;
+    let mut agent = s.agent_ws(&login.token).await;
+    let v = s.visitor().await;
+    let text = |a: &[BotMessage]| a.iter().filter_map(|m| m.text.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        text(&s.bot(&v, "Rufen Sie mich bitte zurück").await),
+        ["Gern. Wie heißen Sie?"]
+    );
+    s.bot(&v, "Ada Lovelace").await;
+    let bad = s.bot(&v, "ada at home").await;
+    assert_eq!(
+        bad[0].text.as_deref(),
+        Some("Das sieht nicht nach einer E-Mail-Adresse aus.")
+    );
+    s.bot(&v, "ada@example.org").await;
+    let done = s.bot(&v, "support").await;
+    assert!(done.iter().any(|m| m.handover().is_some()));
+
+    // Queued in the flow's queue, with the trigger and the slots.
+    let conv = s.service().visitor_by_token(&v.token).await.unwrap();
+    assert!(matches!(conv.view.state, ConversationState::Queued { .. }));
+    let h = conv.handover.clone().unwrap();
+    assert_eq!(h.queue, "support");
+    assert_eq!(h.reason.as_str(), "policy");
+    assert_eq!(h.reason_text.as_deref(), Some("flow"));
+    let slots: Vec<(String, String)> = h.slots.into_iter().map(|s| (s.name, s.value)).collect();
+    assert_eq!(
+        slots,
+        [
+            ("name".to_owned(), "Ada Lovelace".to_owned()),
+            ("email".to_owned(), "ada@example.org".to_owned()),
+            ("topic".to_owned(), "support".to_owned()),
+        ]
+    );
+    // The console hears of it with the slots; the visitor's copy of the log has none.
+    let frame = agent
+        .recv_until(|f| matches!(f, baton_protocol::ws::AgentServerFrame::Waiting { .. }))
+        .await;
+    let baton_protocol::ws::AgentServerFrame::Waiting { conversation } = frame else {
+        unreachable!()
+    };
+    assert_eq!(conversation.slots.len(), 3);
+    assert_eq!(conversation.reason_text.as_deref(), Some("flow"));
+    let events = s.service().events_after(&conv.id, 0, 100).await.unwrap();
+    let visible: Vec<_> = events.iter().map(|e| e.for_visitor()).collect();
+    assert!(visible.iter().all(|e| !matches!(
+        &e.body,
+        EventBody::HandoverRequested { slots, .. } if !slots.is_empty()
+    )));
+    assert!(events.iter().any(|e| matches!(
+        &e.body,
+        EventBody::HandoverRequested { slots, .. } if slots.len() == 3
+    )));
+
+    // The widget's menu item is recorded as such.
+    let w = s.visitor().await;
+    s.bot(&w, "hello").await;
+    s.handover(&w).await;
+    let conv = s.service().visitor_by_token(&w.token).await.unwrap();
+    assert_eq!(
+        conv.handover.unwrap().reason_text.as_deref(),
+        Some("menu_item")
     );
 }
