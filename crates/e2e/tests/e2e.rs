@@ -887,3 +887,106 @@ async fn on_another_origin_by_keyboard_on_a_phone_a_visitor_gets_in_the_queue() 
     drop(driver);
     sites.server.stop().await.unwrap();
 }
+
+/// The built-in bot's contact flow, in German, on a phone on the site owner's page: it asks
+/// for a name and an e-mail address (asking again after a bad one), offers its choices as
+/// buttons, and hands over to the chosen queue; the agent sees what it collected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_another_origin_on_a_phone_a_flow_collects_slots_for_the_agent() {
+    let sites = sites().await;
+    let driver = start_chromedriver().await;
+    let agent = Agent(browser(&driver, Screen::Phone).await);
+    let visitor = Visitor(browser(&driver, Screen::Phone).await);
+    agent.log_in(&sites.console).await;
+
+    visitor.0.goto(&sites.page).await.unwrap();
+    eventually("the wasm launcher", || {
+        visitor.find(".baton-launcher:not([data-placeholder])")
+    })
+    .await
+    .click()
+    .await
+    .unwrap();
+    eventually("the chat panel", || visitor.find("[role=dialog]")).await;
+
+    let bot = ".baton-message--bot .baton-message__text";
+    visitor.say("Bitte rufen Sie mich zurück").await;
+    visitor.wait_text(bot, "Wie heißen Sie?").await;
+    visitor.say("Ada Lovelace").await;
+    visitor.wait_text(bot, "E-Mail-Adresse erreichen").await;
+    visitor.say("ada at home").await;
+    visitor
+        .wait_text(bot, "Das sieht nicht nach einer E-Mail-Adresse aus.")
+        .await;
+    let asked = visitor.texts(bot).await;
+    assert_eq!(
+        asked
+            .iter()
+            .filter(|t| t.contains("E-Mail-Adresse erreichen"))
+            .count(),
+        2,
+        "the question is asked again: {asked:?}"
+    );
+    visitor.say("ada@example.org").await;
+    visitor.wait_text(bot, "Worum geht es?").await;
+    // The choices are buttons; tapping one answers with it.
+    let chips = eventually("the choice buttons", || async {
+        let chips = visitor.texts(".baton-chip").await;
+        chips.iter().any(|c| c == "Hilfe").then_some(chips)
+    })
+    .await;
+    assert!(chips.contains(&"Kauf".to_owned()), "{chips:?}");
+    let help = eventually("the Hilfe button", || async {
+        for chip in visitor
+            .root()
+            .await
+            .find_all(Locator::Css(".baton-chip"))
+            .await
+            .unwrap_or_default()
+        {
+            if chip.text().await.unwrap_or_default() == "Hilfe" {
+                return Some(chip);
+            }
+        }
+        None
+    })
+    .await;
+    help.click().await.unwrap();
+    visitor
+        .wait_text(bot, "Danke! Jemand vom Support übernimmt.")
+        .await;
+    visitor.wait_status(WAITING).await;
+    axe(&visitor.0, "#baton-widget", "after a flow handed over").await;
+
+    // The agent opens the waiting chat: the bot's note, what it collected, and the trigger.
+    let short: String = visitor
+        .visitor_id()
+        .await
+        .trim_start_matches("v_")
+        .chars()
+        .take(8)
+        .collect();
+    agent.wait_text(".console-list__item", &short).await;
+    agent
+        .find(".console-list__item")
+        .await
+        .click()
+        .await
+        .unwrap();
+    agent
+        .wait_text(".console-note", "Support request from the contact form.")
+        .await;
+    agent.wait_text(".console-slots", "Ada Lovelace").await;
+    agent.wait_text(".console-slots", "ada@example.org").await;
+    agent.wait_text(".console-slots", "support").await;
+    agent
+        .wait_text(".console-message--system", "policy: flow")
+        .await;
+    axe(&agent.0, "body", "with the collected slots").await;
+    visitor.no_csp_violations().await;
+
+    agent.0.close().await.unwrap();
+    visitor.0.close().await.unwrap();
+    drop(driver);
+    sites.server.stop().await.unwrap();
+}
