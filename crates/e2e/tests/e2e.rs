@@ -990,3 +990,110 @@ async fn on_another_origin_on_a_phone_a_flow_collects_slots_for_the_agent() {
     drop(driver);
     sites.server.stop().await.unwrap();
 }
+
+/// Two triggers by mouse on the site owner's page: the fallback after two messages the bot
+/// does not understand, asked first ("no" returns to the bot, "yes" hands over), and an
+/// explicit request for a person in German.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_another_origin_fallback_asks_first_and_german_asks_for_a_person() {
+    let sites = sites().await;
+    let driver = start_chromedriver().await;
+    let agent = Agent(browser(&driver, Screen::Desktop).await);
+    let visitor = Visitor(browser(&driver, Screen::Desktop).await);
+    agent.log_in(&sites.console).await;
+
+    async fn open(visitor: &Visitor, page: &str) {
+        visitor.0.goto(page).await.unwrap();
+        eventually("the wasm launcher", || {
+            visitor.find(".baton-launcher:not([data-placeholder])")
+        })
+        .await
+        .click()
+        .await
+        .unwrap();
+        eventually("the chat panel", || visitor.find("[role=dialog]")).await;
+    }
+
+    async fn chip(visitor: &Visitor, title: &str) -> Element {
+        eventually(&format!("the {title:?} button"), || async {
+            let chips = visitor
+                .root()
+                .await
+                .find_all(Locator::Css(".baton-chip"))
+                .await
+                .unwrap_or_default();
+            // The newest answer's button of that title.
+            for chip in chips.into_iter().rev() {
+                if chip.text().await.unwrap_or_default() == title {
+                    return Some(chip);
+                }
+            }
+            None
+        })
+        .await
+    }
+
+    let bot = ".baton-message--bot .baton-message__text";
+    open(&visitor, &sites.page).await;
+    visitor.say("xyzzy plugh").await;
+    visitor.wait_text(bot, "Sorry, I didn't get that.").await;
+    visitor.say("frobnicate the quux").await;
+    visitor
+        .wait_text(bot, "Do you want to talk to a human agent?")
+        .await;
+    chip(&visitor, "No").await.click().await.unwrap();
+    visitor.wait_text(bot, "All right, I'm still here.").await;
+    assert_eq!(visitor.status().await, "", "still with the bot");
+    visitor.say("xyzzy").await;
+    visitor.say("plugh").await;
+    eventually("the question asked again", || async {
+        let asked = visitor.texts(bot).await;
+        (asked
+            .iter()
+            .filter(|t| t.contains("Do you want to talk to a human agent?"))
+            .count()
+            == 2)
+            .then_some(())
+    })
+    .await;
+    chip(&visitor, "Yes").await.click().await.unwrap();
+    visitor
+        .wait_text(bot, "Let's send you to an available agent.")
+        .await;
+    visitor.wait_status(WAITING).await;
+    agent.accept(&visitor.visitor_id().await).await;
+    agent
+        .wait_text(
+            ".console-message--system",
+            "bot cannot handle: fallback misses",
+        )
+        .await;
+    visitor.wait_status("You are chatting with Dana").await;
+
+    // A second visitor asks for a person in German.
+    let other = Visitor(browser(&driver, Screen::Desktop).await);
+    open(&other, &sites.page).await;
+    other
+        .say("Kann ich bitte mit einem Mitarbeiter sprechen?")
+        .await;
+    other
+        .wait_text(bot, "Ich schaue, ob jemand aus dem Team übernehmen kann.")
+        .await;
+    other.wait_status(WAITING).await;
+    let short: String = other
+        .visitor_id()
+        .await
+        .trim_start_matches("v_")
+        .chars()
+        .take(8)
+        .collect();
+    agent.wait_text(".console-list__item", &short).await;
+    other.no_csp_violations().await;
+    visitor.no_csp_violations().await;
+
+    other.0.close().await.unwrap();
+    agent.0.close().await.unwrap();
+    visitor.0.close().await.unwrap();
+    drop(driver);
+    sites.server.stop().await.unwrap();
+}
