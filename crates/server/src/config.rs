@@ -683,6 +683,76 @@ mod tests {
         }
     }
 
+    /// Every mistake in the bot's section names its line and says what is wrong.
+    #[test]
+    fn bot_mistakes_name_the_line_and_the_reason() {
+        let flow = |steps: &str| {
+            format!(
+                "[[bot.flows]]\nname = \"f\"\n[[bot.flows.steps]]\n{steps}\n[[bot.flows.steps]]\nhandover = true\n"
+            )
+        };
+        for (text, line, needle) in [
+            ("[bot]\nthreshold = 2.0\n".to_owned(), 2, "between 0.05 and 1.0"),
+            ("[bot]\nlocales = [\"english\"]\n".to_owned(), 2, "not a language tag"),
+            ("[bot]\nlocales = []\n".to_owned(), 2, "at least one language"),
+            (
+                "[bot]\nnot_understood = { fr = \"Pardon ?\" }\n".to_owned(),
+                2,
+                "`fr` is not one of the bot's languages",
+            ),
+            ("[bot]\nnot_understood = 3\n".to_owned(), 2, "a text, or a table of texts"),
+            ("[bot.fallback]\nconfirm_questoin = \"?\"\n".to_owned(), 2, "confirm_questoin"),
+            ("[bot.fallback]\nyes = \"\"\n".to_owned(), 2, "may not be empty"),
+            (
+                "[[bot.intents]]\nname = \"a\"\nexamples = [\"x\"]\nflow = \"nope\"\n".to_owned(),
+                4,
+                "flow `nope`, which is not defined",
+            ),
+            (
+                "[[bot.intents]]\nname = \"a b\"\nexamples = [\"x\"]\nanswer = \"y\"\n".to_owned(),
+                2,
+                "letters, digits",
+            ),
+            (
+                "[[bot.intents]]\nname = \"a\"\nexamples = { en = \"x\" }\nanswer = \"y\"\n".to_owned(),
+                3,
+                "a list of phrases",
+            ),
+            (
+                "[[bot.intents]]\nname = \"a\"\nexamples = [\"x\"]\nanswer = \"y\"\nqueue = \"sales\"\n".to_owned(),
+                5,
+                "need `handover = true`",
+            ),
+            (
+                "[[bot.intents]]\nname = \"a\"\nexamples = [\"x\"]\nimage = \"logo.png\"\n".to_owned(),
+                4,
+                "not an http(s):// URL",
+            ),
+            (flow("ask = \"e\"\ntype = \"email\"\nsay = \"?\""), 3, "needs `invalid"),
+            (flow("ask = \"e\"\ntype = \"date\"\nsay = \"?\""), 5, "not a slot type"),
+            (flow("ask = \"e\"\nhandover = true"), 3, "a step does one thing"),
+            (flow("ask = \"e\""), 3, "needs its question"),
+            (flow("say = \"hi\"\nwhen = { topic = \"x\" }"), 3, "no earlier step asks"),
+            (
+                flow("ask = \"c\"\ntype = \"choice\"\nsay = \"?\"\ninvalid = \"!\"\nchoices = [{ value = \"a\" }]"),
+                3,
+                "at least two `choices`",
+            ),
+        ] {
+            let e = load(&text).unwrap_err();
+            assert!(e.starts_with(&format!("baton.toml:{line}:")), "{text}\n→ {e}");
+            assert!(e.contains(needle), "{text}\n→ {e}");
+        }
+        // A flow that asks for more slots than a handover carries is refused.
+        let mut many = String::from("[[bot.flows]]\nname = \"f\"\n");
+        for i in 0..=baton_protocol::decide::MAX_SLOTS {
+            many.push_str(&format!(
+                "[[bot.flows.steps]]\nask = \"s{i}\"\nsay = \"?\"\n"
+            ));
+        }
+        assert!(load(&many).unwrap_err().contains("at most 20 slots"));
+    }
+
     #[test]
     fn the_configuration_page_shows_the_defaults_as_they_are() {
         let doc = include_str!("../../../docs/configuration.md");

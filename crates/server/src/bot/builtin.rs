@@ -675,7 +675,7 @@ pub fn validate(kind: &SlotKind, answer: &str, locale: &str, default: &str) -> R
                 a.to_owned()
             };
             match n.parse::<f64>() {
-                Ok(v) if v.is_finite() => Ok(n),
+                Ok(v) if v.is_finite() && n.len() <= 64 => Ok(n),
                 _ => Err(()),
             }
         }
@@ -1192,6 +1192,10 @@ mod tests {
         assert_eq!(v(&SlotKind::Phone, "call me"), Err(()));
         assert_eq!(v(&SlotKind::Number, "3,5"), Ok("3.5".into()));
         assert_eq!(v(&SlotKind::Number, "three"), Err(()));
+        assert_eq!(
+            v(&SlotKind::Number, &format!("0.{}1", "0".repeat(2000))),
+            Err(())
+        );
         assert_eq!(v(&SlotKind::Text, "   "), Err(()));
         assert_eq!(v(&SlotKind::Text, &"x".repeat(201)), Err(()));
     }

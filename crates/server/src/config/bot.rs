@@ -829,10 +829,23 @@ impl Cx<'_, '_> {
         }
         let action = if let Some(slot) = s.ask {
             let name = slot.get_ref().trim().to_owned();
-            if !is_name(&name) {
+            if !is_name(&name) || name.len() > 64 {
                 return Err(self.err(
                     slot.span(),
-                    format!("slot name `{name}` must be letters, digits, `_` or `-`"),
+                    format!("slot name `{name}` must be up to 64 letters, digits, `_` or `-`"),
+                ));
+            }
+            let asks = before
+                .iter()
+                .filter(|b| matches!(b.action, StepAction::Ask { .. }))
+                .count();
+            if asks >= baton_protocol::decide::MAX_SLOTS {
+                return Err(self.err(
+                    slot.span(),
+                    format!(
+                        "a flow asks for at most {} slots (they go to the agent with the handover)",
+                        baton_protocol::decide::MAX_SLOTS
+                    ),
                 ));
             }
             if asked(&name) {
@@ -850,8 +863,10 @@ impl Cx<'_, '_> {
                         .into_iter()
                         .map(|c| {
                             let value = c.value.get_ref().trim().to_owned();
-                            if value.is_empty() {
-                                return Err(self.err(c.value.span(), "a choice's value is empty"));
+                            if value.is_empty() || value.len() > 200 {
+                                return Err(
+                                    self.err(c.value.span(), "a choice's value is 1 to 200 bytes")
+                                );
                             }
                             Ok(Choice {
                                 title: match &c.title {
