@@ -738,6 +738,11 @@ mod tests {
                 3,
                 "at least two `choices`",
             ),
+            (
+                flow("ask = \"c\"\ntype = \"choice\"\nsay = \"?\"\ninvalid = \"!\"\nchoices = [{ value = \"/a\" }, { value = \"b\" }]"),
+                8,
+                "does not start with `/`",
+            ),
         ] {
             let e = load(&text).unwrap_err();
             assert!(e.starts_with(&format!("baton.toml:{line}:")), "{text}\n→ {e}");

@@ -893,6 +893,14 @@ impl Service {
             directive.agent_unavailable.clone(),
         );
         let ex = self.execute_handover(&conv.id, directive, page_url).await?;
+        // A handover the visitor started ends whatever the bot had open (a flow, a yes/no
+        // question): after the agent chat the bot starts afresh, reload or not.
+        if !ex.events.is_empty() && self.bot.remembers() {
+            self.store
+                .set_bot_memory(&conv.id, "{}", self.now_ms())
+                .await
+                .map_err(internal)?;
+        }
         let events = match ex.view.last_request_seq {
             0 => vec![],
             // Just decided: the answer is the events themselves.

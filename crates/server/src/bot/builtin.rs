@@ -166,13 +166,14 @@ impl BuiltinBot {
                 ..Memory::default()
             };
         }
-        if let Some(l) = wcp
+        // A language the bot speaks, named by the widget, wins; any other leaves detection on.
+        let told = wcp
             .and_then(|w| w.locale.as_deref())
-            .and_then(|l| self.cfg.locale_for(l))
-        {
+            .and_then(|l| self.cfg.locale_for(l));
+        if let Some(l) = told {
             mem.locale = Some(l.to_owned());
         }
-        let told_locale = wcp.and_then(|w| w.locale.as_deref()).is_some();
+        let told_locale = told.is_some();
         let mut turn = Turn {
             bot: self,
             to: &req.sender,
@@ -321,10 +322,13 @@ impl Turn<'_> {
         let intent = picked.or(confident.map(|s| s.intent));
         match intent {
             Some(i) => {
-                self.mem.flow = None;
                 self.mem.misses = 0;
                 self.mem.suggested = false;
                 let intent = self.cfg().intents[i].clone();
+                // A handover takes an open flow's slots along; any other intent leaves it.
+                if intent.handover.is_none() {
+                    self.mem.flow = None;
+                }
                 self.respond(&intent.answer, vec![]);
                 if let Some(flow) = &intent.flow {
                     self.mem.flow = Some(FlowState {
@@ -358,6 +362,12 @@ impl Turn<'_> {
             self.mem.flow = None;
             return false;
         };
+        // "I'd rather talk to a person" is no answer, even to a question that takes any text:
+        // hand over with what is filled so far.
+        if let Some(step) = confident.and_then(|s| self.cfg().intents[s.intent].handover.clone()) {
+            self.handover(Trigger::ExplicitRequest, &step);
+            return true;
+        }
         match validate(&kind, msg, &self.locale(), self.cfg().default_locale()) {
             Ok(value) => {
                 let f = self.mem.flow.as_mut().expect("checked above");
@@ -369,15 +379,6 @@ impl Turn<'_> {
                 true
             }
             Err(()) => {
-                if confident.is_some_and(|s| self.cfg().intents[s.intent].handover.is_some()) {
-                    // "I'd rather talk to a person": hand over with what is filled so far.
-                    let step = self.cfg().intents[confident.expect("some").intent]
-                        .handover
-                        .clone()
-                        .expect("checked");
-                    self.handover(Trigger::ExplicitRequest, &step);
-                    return true;
-                }
                 let f = self.mem.flow.as_mut().expect("checked above");
                 f.invalid += 1;
                 let invalid = f.invalid;
@@ -680,21 +681,19 @@ pub fn validate(kind: &SlotKind, answer: &str, locale: &str, default: &str) -> R
             }
         }
         SlotKind::Choice(choices) => {
+            // A value or a title first (a value may itself be a number), then a position.
             let said = words(a).join(" ");
-            if let Ok(k) = a.parse::<usize>()
-                && (1..=choices.len()).contains(&k)
-            {
-                return Ok(choices[k - 1].value.clone());
-            }
-            choices
-                .iter()
-                .find(|c| {
-                    words(&c.value).join(" ") == said
-                        || c.title.all().any(|t| words(t).join(" ") == said)
-                        || words(c.title.get(locale, default)).join(" ") == said
-                })
-                .map(|c| c.value.clone())
-                .ok_or(())
+            let by_name = choices.iter().find(|c| {
+                words(&c.value).join(" ") == said
+                    || c.title.all().any(|t| words(t).join(" ") == said)
+                    || words(c.title.get(locale, default)).join(" ") == said
+            });
+            let by_position = a
+                .parse::<usize>()
+                .ok()
+                .and_then(|k| k.checked_sub(1))
+                .and_then(|k| choices.get(k));
+            by_name.or(by_position).map(|c| c.value.clone()).ok_or(())
         }
     }
 }
@@ -961,6 +960,10 @@ mod tests {
     #[test]
     fn confirmation_asks_first_and_no_returns_to_the_bot() {
         let bot = bot_with("[bot.fallback]\nsuggestions = 0\n");
+        // A language the bot does not speak leaves detection on.
+        let mut chat = Chat::new(&bot);
+        chat.locale = Some("fr");
+        assert!(texts(&chat.say("Guten Tag"))[0].starts_with("Hallo!"));
         let mut chat = Chat::new(&bot);
         chat.say("xyzzy");
         let asked = chat.say("xyzzy");
@@ -1111,6 +1114,16 @@ mod tests {
         let d = directive(&chat.say("I want to talk to a human")).unwrap();
         assert_eq!(d.reason_text.as_deref(), Some("explicit_request"));
         assert_eq!(d.slots[0].value, "Ada");
+        // Also where any text would do as an answer, and by the intent's button.
+        let mut chat = Chat::new(&patient);
+        chat.say("call me back");
+        let d = directive(&chat.say("I want to talk to a human")).unwrap();
+        assert!(d.slots.is_empty(), "not taken as the name: {:?}", d.slots);
+        let mut chat = Chat::new(&patient);
+        chat.say("call me back");
+        chat.say("Ada");
+        let d = directive(&chat.say("/human")).unwrap();
+        assert_eq!(d.slots[0].value, "Ada", "the button keeps the slots too");
         // With confirmation, "no" asks the question again.
         let asking = bot_with("[bot.fallback]\nafter_invalid = 1\n");
         let mut chat = Chat::new(&asking);
@@ -1192,6 +1205,21 @@ mod tests {
         assert_eq!(v(&SlotKind::Phone, "call me"), Err(()));
         assert_eq!(v(&SlotKind::Number, "3,5"), Ok("3.5".into()));
         assert_eq!(v(&SlotKind::Number, "three"), Err(()));
+        let numbers = SlotKind::Choice(
+            ["5", "4", "3"]
+                .iter()
+                .map(|n| crate::config::Choice {
+                    value: (*n).into(),
+                    title: crate::config::Localised::one(n),
+                })
+                .collect(),
+        );
+        assert_eq!(
+            v(&numbers, "3"),
+            Ok("3".into()),
+            "a value before a position"
+        );
+        assert_eq!(v(&numbers, "9"), Err(()));
         assert_eq!(
             v(&SlotKind::Number, &format!("0.{}1", "0".repeat(2000))),
             Err(())

@@ -863,10 +863,12 @@ impl Cx<'_, '_> {
                         .into_iter()
                         .map(|c| {
                             let value = c.value.get_ref().trim().to_owned();
-                            if value.is_empty() || value.len() > 200 {
-                                return Err(
-                                    self.err(c.value.span(), "a choice's value is 1 to 200 bytes")
-                                );
+                            if value.is_empty() || value.len() > 200 || value.starts_with('/') {
+                                return Err(self.err(
+                                    c.value.span(),
+                                    "a choice's value is 1 to 200 bytes and does not start with \
+                                     `/` (that is an intent's payload)",
+                                ));
                             }
                             Ok(Choice {
                                 title: match &c.title {

@@ -432,10 +432,18 @@ async fn flow_reaches_the_agent(s: &crate::harness::TestServer) {
         EventBody::HandoverRequested { slots, .. } if slots.len() == 3
     )));
 
-    // The widget's menu item is recorded as such.
+    // The widget's menu item is recorded as such, and ends what the bot had open: after the
+    // agent chat, the flow's question is not waiting for an answer any more.
     let w = s.visitor().await;
-    s.bot(&w, "hello").await;
+    s.bot(&w, "call me back").await;
     s.handover(&w).await;
+    let memory = s
+        .service()
+        .store
+        .bot_memory(&s.service().visitor_by_token(&w.token).await.unwrap().id)
+        .await
+        .unwrap();
+    assert_eq!(memory.as_deref(), Some("{}"));
     let conv = s.service().visitor_by_token(&w.token).await.unwrap();
     assert_eq!(
         conv.handover.unwrap().reason_text.as_deref(),
