@@ -327,6 +327,32 @@ impl Visitor {
         e.click().await.unwrap();
     }
 
+    /// Goes to the host page and opens the chat with the launcher, by mouse.
+    async fn open(&self, page: &str) {
+        self.0.goto(page).await.unwrap();
+        self.click(".baton-launcher:not([data-placeholder])").await;
+        eventually("the chat panel", || self.find("[role=dialog]")).await;
+    }
+
+    /// The newest bot button titled `title`.
+    async fn chip(&self, title: &str) -> Element {
+        eventually(&format!("the {title:?} button"), || async {
+            let chips = self
+                .root()
+                .await
+                .find_all(Locator::Css(".baton-chip"))
+                .await
+                .unwrap_or_default();
+            for chip in chips.into_iter().rev() {
+                if chip.text().await.unwrap_or_default() == title {
+                    return Some(chip);
+                }
+            }
+            None
+        })
+        .await
+    }
+
     async fn say(&self, text: &str) {
         let input = eventually("the composer", || {
             self.find("textarea.baton-composer__input")
@@ -554,14 +580,19 @@ impl Agent {
         self.wait_text(".console-header", "Online").await;
     }
 
-    /// Opens the waiting conversation of `visitor` and accepts it.
-    async fn accept(&self, visitor_id: &str) {
+    /// Waits until the console lists the conversation of `visitor_id`.
+    async fn wait_waiting(&self, visitor_id: &str) {
         let short: String = visitor_id
             .trim_start_matches("v_")
             .chars()
             .take(8)
             .collect();
         self.wait_text(".console-list__item", &short).await;
+    }
+
+    /// Opens the waiting conversation of `visitor` and accepts it.
+    async fn accept(&self, visitor_id: &str) {
+        self.wait_waiting(visitor_id).await;
         self.find(".console-list__item")
             .await
             .click()
@@ -899,15 +930,7 @@ async fn on_another_origin_on_a_phone_a_flow_collects_slots_for_the_agent() {
     let visitor = Visitor(browser(&driver, Screen::Phone).await);
     agent.log_in(&sites.console).await;
 
-    visitor.0.goto(&sites.page).await.unwrap();
-    eventually("the wasm launcher", || {
-        visitor.find(".baton-launcher:not([data-placeholder])")
-    })
-    .await
-    .click()
-    .await
-    .unwrap();
-    eventually("the chat panel", || visitor.find("[role=dialog]")).await;
+    visitor.open(&sites.page).await;
 
     let bot = ".baton-message--bot .baton-message__text";
     visitor.say("Bitte rufen Sie mich zurück").await;
@@ -936,22 +959,7 @@ async fn on_another_origin_on_a_phone_a_flow_collects_slots_for_the_agent() {
     })
     .await;
     assert!(chips.contains(&"Kauf".to_owned()), "{chips:?}");
-    let help = eventually("the Hilfe button", || async {
-        for chip in visitor
-            .root()
-            .await
-            .find_all(Locator::Css(".baton-chip"))
-            .await
-            .unwrap_or_default()
-        {
-            if chip.text().await.unwrap_or_default() == "Hilfe" {
-                return Some(chip);
-            }
-        }
-        None
-    })
-    .await;
-    help.click().await.unwrap();
+    visitor.chip("Hilfe").await.click().await.unwrap();
     visitor
         .wait_text(bot, "Danke! Jemand vom Support übernimmt.")
         .await;
@@ -959,14 +967,7 @@ async fn on_another_origin_on_a_phone_a_flow_collects_slots_for_the_agent() {
     axe(&visitor.0, "#baton-widget", "after a flow handed over").await;
 
     // The agent opens the waiting chat: the bot's note, what it collected, and the trigger.
-    let short: String = visitor
-        .visitor_id()
-        .await
-        .trim_start_matches("v_")
-        .chars()
-        .take(8)
-        .collect();
-    agent.wait_text(".console-list__item", &short).await;
+    agent.wait_waiting(&visitor.visitor_id().await).await;
     agent
         .find(".console-list__item")
         .await
@@ -1002,46 +1003,15 @@ async fn on_another_origin_fallback_asks_first_and_german_asks_for_a_person() {
     let visitor = Visitor(browser(&driver, Screen::Desktop).await);
     agent.log_in(&sites.console).await;
 
-    async fn open(visitor: &Visitor, page: &str) {
-        visitor.0.goto(page).await.unwrap();
-        eventually("the wasm launcher", || {
-            visitor.find(".baton-launcher:not([data-placeholder])")
-        })
-        .await
-        .click()
-        .await
-        .unwrap();
-        eventually("the chat panel", || visitor.find("[role=dialog]")).await;
-    }
-
-    async fn chip(visitor: &Visitor, title: &str) -> Element {
-        eventually(&format!("the {title:?} button"), || async {
-            let chips = visitor
-                .root()
-                .await
-                .find_all(Locator::Css(".baton-chip"))
-                .await
-                .unwrap_or_default();
-            // The newest answer's button of that title.
-            for chip in chips.into_iter().rev() {
-                if chip.text().await.unwrap_or_default() == title {
-                    return Some(chip);
-                }
-            }
-            None
-        })
-        .await
-    }
-
     let bot = ".baton-message--bot .baton-message__text";
-    open(&visitor, &sites.page).await;
+    visitor.open(&sites.page).await;
     visitor.say("xyzzy plugh").await;
     visitor.wait_text(bot, "Sorry, I didn't get that.").await;
     visitor.say("frobnicate the quux").await;
     visitor
         .wait_text(bot, "Do you want to talk to a human agent?")
         .await;
-    chip(&visitor, "No").await.click().await.unwrap();
+    visitor.chip("No").await.click().await.unwrap();
     visitor.wait_text(bot, "All right, I'm still here.").await;
     assert_eq!(visitor.status().await, "", "still with the bot");
     visitor.say("xyzzy").await;
@@ -1056,7 +1026,7 @@ async fn on_another_origin_fallback_asks_first_and_german_asks_for_a_person() {
             .then_some(())
     })
     .await;
-    chip(&visitor, "Yes").await.click().await.unwrap();
+    visitor.chip("Yes").await.click().await.unwrap();
     visitor
         .wait_text(bot, "Let's send you to an available agent.")
         .await;
@@ -1072,7 +1042,7 @@ async fn on_another_origin_fallback_asks_first_and_german_asks_for_a_person() {
 
     // A second visitor asks for a person in German.
     let other = Visitor(browser(&driver, Screen::Desktop).await);
-    open(&other, &sites.page).await;
+    other.open(&sites.page).await;
     other
         .say("Kann ich bitte mit einem Mitarbeiter sprechen?")
         .await;
@@ -1080,14 +1050,7 @@ async fn on_another_origin_fallback_asks_first_and_german_asks_for_a_person() {
         .wait_text(bot, "Ich schaue, ob jemand aus dem Team übernehmen kann.")
         .await;
     other.wait_status(WAITING).await;
-    let short: String = other
-        .visitor_id()
-        .await
-        .trim_start_matches("v_")
-        .chars()
-        .take(8)
-        .collect();
-    agent.wait_text(".console-list__item", &short).await;
+    agent.wait_waiting(&other.visitor_id().await).await;
     other.no_csp_violations().await;
     visitor.no_csp_violations().await;
 

@@ -25,7 +25,7 @@ use baton_protocol::{MAX_CLIENT_MSG_ID_BYTES, PROTOCOL_VERSION};
 use tokio::sync::watch;
 
 use crate::auth::{self, LoginThrottle, Passwords};
-use crate::bot::{Bot, BotAnswer, BuiltinBot, RasaUpstream};
+use crate::bot::{Bot, BotAnswer, BuiltinBot, RasaUpstream, Trigger};
 use crate::bus::{self, Bus, Notice, Topic};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -474,7 +474,8 @@ impl Service {
         commit: &Commit,
         handover_id: i64,
     ) -> Option<ConversationSummary> {
-        let requested = commit.events.iter().find_map(|e| match &e.body {
+        // The handover row as the commit wrote it.
+        let handover = commit.events.iter().find_map(|e| match &e.body {
             EventBody::HandoverRequested {
                 reason,
                 message_to_agent,
@@ -483,39 +484,30 @@ impl Service {
                 page_url,
                 reason_text,
                 slots,
-            } => Some((
-                *reason,
-                message_to_agent,
-                queue,
-                skill,
-                page_url,
-                reason_text,
-                slots,
-            )),
+            } => Some(crate::store::Handover {
+                id: handover_id,
+                queue: queue
+                    .clone()
+                    .unwrap_or_else(|| decide::DEFAULT_QUEUE.into()),
+                skill: skill.clone(),
+                reason: *reason,
+                message_to_agent: message_to_agent.clone(),
+                page_url: page_url.clone(),
+                reason_text: reason_text.clone(),
+                slots: slots.clone(),
+                requested_ms: commit.now_ms,
+                accepted_ms: None,
+                ended_ms: None,
+                agent_id: None,
+                outcome: "queued".into(),
+            }),
             _ => None,
         })?;
-        let (reason, message_to_agent, queue, skill, page_url, reason_text, slots) = requested;
         let position = self.store.queue_position(handover_id).await.ok()?;
         let online = self.agents_online().await.ok()?;
         let mut conv = before.clone();
         conv.view = commit.view.clone();
-        conv.handover = Some(crate::store::Handover {
-            id: handover_id,
-            queue: queue
-                .clone()
-                .unwrap_or_else(|| decide::DEFAULT_QUEUE.into()),
-            skill: skill.clone(),
-            reason,
-            message_to_agent: message_to_agent.clone(),
-            page_url: page_url.clone(),
-            reason_text: reason_text.clone(),
-            slots: slots.clone(),
-            requested_ms: commit.now_ms,
-            accepted_ms: None,
-            ended_ms: None,
-            agent_id: None,
-            outcome: "queued".into(),
-        });
+        conv.handover = Some(handover);
         Some(self.summary(
             &conv,
             ConversationState::Queued {
@@ -786,7 +778,7 @@ impl Service {
                     // Every handover records what triggered it: an upstream's directive
                     // says so when it does not name its own.
                     if directive.reason_text.is_none() && self.bot.kind() == "rasa" {
-                        directive.reason_text = Some("upstream".into());
+                        directive.reason_text = Some(Trigger::Upstream.as_str().into());
                     }
                     if let Err(r) = self.execute_handover(&conv.id, directive, page_url).await {
                         tracing::warn!("the bot's handover for {} failed: {r}", conv.id);
@@ -882,7 +874,7 @@ impl Service {
         // started is already stored, and this call only follows it).
         let directive = HandoverDirective {
             reason: directive.reason,
-            reason_text: Some("menu_item".into()),
+            reason_text: Some(Trigger::MenuItem.as_str().into()),
             agent_available: directive.agent_available,
             agent_unavailable: directive.agent_unavailable,
             title: directive.title,

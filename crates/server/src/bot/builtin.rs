@@ -27,7 +27,8 @@ pub const HUMAN: &str = "/baton_human";
 /// The least score an intent needs to be suggested.
 const SUGGEST_FLOOR: f32 = 0.3;
 
-/// What started a handover; recorded as its `reason_text`.
+/// What started a handover; recorded as its `reason_text`. The bot starts the first five;
+/// the service records the other two.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
@@ -42,6 +43,10 @@ pub enum Trigger {
     FallbackInvalid,
     /// A flow reached its handover step.
     Flow,
+    /// The widget's **Request live agent** menu item.
+    MenuItem,
+    /// A Rasa upstream's directive that names no trigger of its own.
+    Upstream,
 }
 
 impl Trigger {
@@ -53,16 +58,19 @@ impl Trigger {
             Self::FallbackMisses => "fallback_misses",
             Self::FallbackInvalid => "fallback_invalid",
             Self::Flow => "flow",
+            Self::MenuItem => "menu_item",
+            Self::Upstream => "upstream",
         }
     }
 
     fn reason(self) -> HandoverReason {
         match self {
-            Self::ExplicitRequest => HandoverReason::UserRequest,
+            Self::ExplicitRequest | Self::MenuItem => HandoverReason::UserRequest,
             Self::NotUnderstood | Self::FallbackMisses | Self::FallbackInvalid => {
                 HandoverReason::BotCannotHandle
             }
             Self::Flow => HandoverReason::Policy,
+            Self::Upstream => HandoverReason::Other,
         }
     }
 }
@@ -131,18 +139,15 @@ impl BuiltinBot {
         Self { cfg, matcher }
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &BotConfig {
-        &self.cfg
-    }
-
     /// Every intent's score for a message, best first.
+    #[cfg(test)]
     pub fn rank(&self, message: &str) -> Vec<Scored> {
         self.matcher.rank(message, Some(0))
     }
 
     /// The intent a message is taken as (a `/name` payload picks one directly), if the
     /// matcher is confident enough.
+    #[cfg(test)]
     pub fn classify(&self, message: &str) -> Option<&Intent> {
         if let Some(name) = message.trim().strip_prefix('/') {
             return self.cfg.intents.iter().find(|i| i.name == name);
@@ -192,9 +197,18 @@ struct Turn<'a> {
     mem: Memory,
 }
 
-impl Turn<'_> {
-    fn cfg(&self) -> &BotConfig {
+impl<'a> Turn<'a> {
+    /// The configuration, borrowed for the whole turn (not from `self`, so no clones are
+    /// needed while the memory changes).
+    fn cfg(&self) -> &'a BotConfig {
         &self.bot.cfg
+    }
+
+    /// The open flow's current step, if the configuration still has it.
+    fn open_step(&self) -> Option<&'a StepAction> {
+        let state = self.mem.flow.as_ref()?;
+        let step = self.cfg().flow(&state.name)?.steps.get(state.step)?;
+        Some(&step.action)
     }
 
     fn locale(&self) -> String {
@@ -303,8 +317,7 @@ impl Turn<'_> {
             }
         }
         if msg == HUMAN {
-            let step = self.cfg().fallback.handover.clone();
-            return self.handover(Trigger::ExplicitRequest, &step);
+            return self.handover(Trigger::ExplicitRequest, &self.cfg().fallback.handover);
         }
         let picked = msg
             .strip_prefix('/')
@@ -324,7 +337,7 @@ impl Turn<'_> {
             Some(i) => {
                 self.mem.misses = 0;
                 self.mem.suggested = false;
-                let intent = self.cfg().intents[i].clone();
+                let intent = &self.cfg().intents[i];
                 // A handover takes an open flow's slots along; any other intent leaves it.
                 if intent.handover.is_none() {
                     self.mem.flow = None;
@@ -349,52 +362,45 @@ impl Turn<'_> {
     /// The visitor's answer to the open flow's question. `false` when the message is not an
     /// answer but should be read as an intent (only a handover intent interrupts a flow).
     fn answer_flow(&mut self, msg: &str, confident: Option<Scored>) -> bool {
-        let Some(state) = self.mem.flow.clone() else {
-            return false;
-        };
-        let Some(StepAction::Ask { slot, kind, .. }) = self
-            .cfg()
-            .flow(&state.name)
-            .and_then(|f| f.steps.get(state.step))
-            .map(|s| s.action.clone())
+        let Some(StepAction::Ask {
+            slot,
+            kind,
+            invalid,
+            ..
+        }) = self.open_step()
         else {
-            // The configuration changed under an open flow: forget it.
+            // No flow, or the configuration changed under an open one: forget it.
             self.mem.flow = None;
             return false;
         };
         // "I'd rather talk to a person" is no answer, even to a question that takes any text:
         // hand over with what is filled so far.
-        if let Some(step) = confident.and_then(|s| self.cfg().intents[s.intent].handover.clone()) {
-            self.handover(Trigger::ExplicitRequest, &step);
+        if let Some(step) = confident.and_then(|s| self.cfg().intents[s.intent].handover.as_ref()) {
+            self.handover(Trigger::ExplicitRequest, step);
             return true;
         }
-        match validate(&kind, msg, &self.locale(), self.cfg().default_locale()) {
+        match validate(kind, msg, &self.locale(), self.cfg().default_locale()) {
             Ok(value) => {
                 let f = self.mem.flow.as_mut().expect("checked above");
-                f.slots.retain(|s| s.name != slot);
-                f.slots.push(Slot { name: slot, value });
+                f.slots.retain(|s| s.name != *slot);
+                f.slots.push(Slot {
+                    name: slot.clone(),
+                    value,
+                });
                 f.step += 1;
                 f.invalid = 0;
                 self.run_flow();
                 true
             }
             Err(()) => {
+                let limit = self.cfg().fallback.after_invalid;
                 let f = self.mem.flow.as_mut().expect("checked above");
                 f.invalid += 1;
-                let invalid = f.invalid;
-                let limit = self.cfg().fallback.after_invalid;
-                if limit > 0 && invalid >= limit {
+                if limit > 0 && f.invalid >= limit {
                     self.fallback(Trigger::FallbackInvalid);
                 } else {
-                    if let Some(StepAction::Ask { invalid, .. }) = self
-                        .cfg()
-                        .flow(&state.name)
-                        .and_then(|f| f.steps.get(state.step))
-                        .map(|s| &s.action)
-                    {
-                        let t = self.text(invalid);
-                        self.say(t, vec![]);
-                    }
+                    let t = self.text(invalid);
+                    self.say(t, vec![]);
                     self.reask();
                 }
                 true
@@ -404,14 +410,8 @@ impl Turn<'_> {
 
     /// Asks the open flow's current question again.
     fn reask(&mut self) {
-        let Some(state) = &self.mem.flow else { return };
-        if let Some(StepAction::Ask { question, kind, .. }) = self
-            .cfg()
-            .flow(&state.name)
-            .and_then(|f| f.steps.get(state.step))
-            .map(|s| s.action.clone())
-        {
-            self.ask(&question, &kind);
+        if let Some(StepAction::Ask { question, kind, .. }) = self.open_step() {
+            self.ask(question, kind);
         }
     }
 
@@ -431,16 +431,13 @@ impl Turn<'_> {
 
     /// Runs the open flow from its current step until it asks, hands over or ends.
     fn run_flow(&mut self) {
+        let cfg = self.cfg();
         loop {
-            let Some(state) = self.mem.flow.clone() else {
+            let Some(state) = &self.mem.flow else {
                 return;
             };
-            let Some(flow) = self.cfg().flow(&state.name).cloned() else {
-                self.mem.flow = None;
-                return;
-            };
-            let Some(step) = flow.steps.get(state.step) else {
-                // The flow is done.
+            let Some(step) = cfg.flow(&state.name).and_then(|f| f.steps.get(state.step)) else {
+                // The flow is done (or no longer configured).
                 self.mem.flow = None;
                 return;
             };
@@ -463,7 +460,7 @@ impl Turn<'_> {
 
     fn not_understood(&mut self, ranked: &[Scored]) {
         self.mem.misses += 1;
-        let fb = self.cfg().fallback.clone();
+        let fb = &self.cfg().fallback;
         let reached = fb.after_misses > 0 && self.mem.misses >= fb.after_misses;
         let due = fb.human_assistance || reached;
         let suggestions: Vec<Button> = ranked
@@ -549,8 +546,7 @@ impl Turn<'_> {
     }
 
     fn fallback_handover(&mut self, trigger: Trigger) {
-        let step = self.cfg().fallback.handover.clone();
-        self.handover(trigger, &step);
+        self.handover(trigger, &self.cfg().fallback.handover);
     }
 
     /// Says the step's text and adds the directive, with the slots of the open flow.

@@ -316,34 +316,33 @@ impl Matcher {
         if msg.is_empty() {
             return vec![];
         }
-        let content: Vec<&String> = msg.iter().filter(|w| !is_stopword(w)).collect();
+        // The message's own words that carry meaning, and which of them an example explains.
+        let content: Vec<bool> = msg.iter().map(|w| !is_stopword(w)).collect();
+        let contents = content.iter().filter(|c| **c).count();
         let mut best: Vec<Option<Scored>> = vec![None; self.intents];
         for ex in &self.examples {
             let (mut got, mut total) = (0.0f32, 0.0f32);
-            let mut explained = vec![false; content.len()];
+            let mut explained = vec![false; msg.len()];
             for (w, wt) in &ex.words {
                 total += wt;
                 let mut top = 0.0f32;
-                for m in &msg {
-                    top = top.max(similarity(w, m));
-                }
-                got += wt * top;
-                if !is_stopword(w) {
-                    for (k, c) in content.iter().enumerate() {
-                        if similarity(w, c) > 0.0 {
-                            explained[k] = true;
-                        }
+                for (k, m) in msg.iter().enumerate() {
+                    let sim = similarity(w, m);
+                    top = top.max(sim);
+                    if sim > 0.0 && content[k] && !is_stopword(w) {
+                        explained[k] = true;
                     }
                 }
+                got += wt * top;
             }
             if got <= 0.0 {
                 continue;
             }
             let recall = got / total;
-            let coverage = if content.is_empty() {
+            let coverage = if contents == 0 {
                 1.0
             } else {
-                explained.iter().filter(|e| **e).count() as f32 / content.len() as f32
+                explained.iter().filter(|e| **e).count() as f32 / contents as f32
             };
             let score = recall * (0.75 + 0.25 * coverage);
             let slot = &mut best[ex.intent];

@@ -11,8 +11,7 @@ use std::pin::Pin;
 
 use baton_protocol::bot::{BotMessage, BotRequest};
 
-pub use builtin::{BuiltinBot, FlowState, Memory, Trigger};
-pub use matcher::Scored;
+pub use builtin::{BuiltinBot, Trigger};
 pub use rasa::RasaUpstream;
 
 /// Why the bot gave no answer.

@@ -501,15 +501,8 @@ impl BotConfig {
                     ));
                 }
                 let examples = cx.examples(&i.examples, &name)?;
-                let answer = Response {
-                    text: match &i.answer {
-                        Some(t) => cx.text(t, "answer")?,
-                        None => Localised::default(),
-                    },
-                    buttons: cx.buttons(i.buttons)?,
-                    image: cx.url(i.image)?,
-                    carousel: cx.cards(i.carousel)?,
-                };
+                let answer =
+                    cx.response(i.answer.as_ref(), "answer", i.buttons, i.image, i.carousel)?;
                 let routing = RawHandover {
                     message_to_agent: i.message_to_agent,
                     queue: i.queue,
@@ -521,10 +514,7 @@ impl BotConfig {
                         format!("intent `{name}` has no answer (give `answer`, or a `flow`)"),
                     ));
                 }
-                let title = match &i.title {
-                    Some(t) => cx.text(t, "title")?,
-                    None => Localised::default(),
-                };
+                let title = cx.opt_text(i.title.as_ref(), "title")?;
                 let flow = i.flow.map(|f| {
                     flow_refs.push((f.get_ref().trim().to_owned(), Some(f.span())));
                     f.get_ref().trim().to_owned()
@@ -645,6 +635,32 @@ impl Cx<'_, '_> {
         Ok(out)
     }
 
+    /// An optional text: empty when not given.
+    fn opt_text(
+        &self,
+        v: Option<&Spanned<toml::Value>>,
+        key: &str,
+    ) -> Result<Localised, ConfigError> {
+        v.map_or(Ok(Localised::default()), |t| self.text(t, key))
+    }
+
+    /// A response from its keys: `text` (under `key`), `buttons`, `image`, `carousel`.
+    fn response(
+        &self,
+        text: Option<&Spanned<toml::Value>>,
+        key: &str,
+        buttons: Option<Vec<RawButton>>,
+        image: Option<Spanned<String>>,
+        carousel: Option<Vec<RawCard>>,
+    ) -> Result<Response, ConfigError> {
+        Ok(Response {
+            text: self.opt_text(text, key)?,
+            buttons: self.buttons(buttons)?,
+            image: self.url(image)?,
+            carousel: self.cards(carousel)?,
+        })
+    }
+
     fn check_locale(&self, span: std::ops::Range<usize>, lang: &str) -> Result<(), ConfigError> {
         if self.locales.iter().any(|l| l == lang) {
             Ok(())
@@ -749,10 +765,7 @@ impl Cx<'_, '_> {
             .map(|c| {
                 Ok(Card {
                     title: self.text(&c.title, "title")?,
-                    subtitle: match &c.subtitle {
-                        Some(s) => self.text(s, "subtitle")?,
-                        None => Localised::default(),
-                    },
+                    subtitle: self.opt_text(c.subtitle.as_ref(), "subtitle")?,
                     image_url: self.url(c.image_url)?,
                     buttons: self.buttons(c.buttons)?,
                 })
@@ -902,12 +915,7 @@ impl Cx<'_, '_> {
                     format!("the step that asks for `{name}` needs its question as `say = …`"),
                 ));
             };
-            let question = Response {
-                text: self.text(q, "say")?,
-                buttons: self.buttons(s.buttons)?,
-                image: self.url(s.image)?,
-                carousel: self.cards(s.carousel)?,
-            };
+            let question = self.response(Some(q), "say", s.buttons, s.image, s.carousel)?;
             let invalid = match &s.invalid {
                 Some(t) => self.text(t, "invalid")?,
                 None if kind == SlotKind::Text => Localised::default(),
@@ -929,10 +937,7 @@ impl Cx<'_, '_> {
                 invalid,
             }
         } else if s.handover {
-            let say = match &s.say {
-                Some(t) => self.text(t, "say")?,
-                None => Localised::default(),
-            };
+            let say = self.opt_text(s.say.as_ref(), "say")?;
             StepAction::Handover(HandoverStep {
                 say,
                 ..self.handover(routing)?
@@ -940,12 +945,7 @@ impl Cx<'_, '_> {
         } else {
             self.no_routing(&routing, "handover = true")?;
             let say = s.say.as_ref().expect("counted above");
-            StepAction::Say(Response {
-                text: self.text(say, "say")?,
-                buttons: self.buttons(s.buttons)?,
-                image: self.url(s.image)?,
-                carousel: self.cards(s.carousel)?,
-            })
+            StepAction::Say(self.response(Some(say), "say", s.buttons, s.image, s.carousel)?)
         };
         if s.invalid.is_some() && !matches!(action, StepAction::Ask { .. }) {
             return Err(self.err(span, "`invalid` belongs to a step that asks (`ask = …`)"));
