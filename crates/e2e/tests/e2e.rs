@@ -919,9 +919,10 @@ async fn on_another_origin_by_keyboard_on_a_phone_a_visitor_gets_in_the_queue() 
     sites.server.stop().await.unwrap();
 }
 
-/// The built-in bot's contact flow, in German, on a phone on the site owner's page: it asks
-/// for a name and an e-mail address (asking again after a bad one), offers its choices as
-/// buttons, and hands over to the chosen queue; the agent sees what it collected.
+/// The built-in bot's contact flow, in German, on a phone on the site owner's page, by
+/// keyboard: it asks for a name and an e-mail address (asking again after a bad one), offers
+/// its choices as buttons, and hands over to the chosen queue; the agent sees what it
+/// collected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_another_origin_on_a_phone_a_flow_collects_slots_for_the_agent() {
     let sites = sites().await;
@@ -930,7 +931,15 @@ async fn on_another_origin_on_a_phone_a_flow_collects_slots_for_the_agent() {
     let visitor = Visitor(browser(&driver, Screen::Phone).await);
     agent.log_in(&sites.console).await;
 
-    visitor.open(&sites.page).await;
+    // Tab from the page to the launcher and open the chat with Enter.
+    visitor.0.goto(&sites.page).await.unwrap();
+    eventually("the wasm launcher", || {
+        visitor.find(".baton-launcher:not([data-placeholder])")
+    })
+    .await;
+    visitor.tab_to("baton-launcher", false).await;
+    visitor.press(&[Key::Enter.into()]).await;
+    visitor.wait_focus("baton-composer__input").await;
 
     let bot = ".baton-message--bot .baton-message__text";
     visitor.say("Bitte rufen Sie mich zurück").await;
@@ -959,7 +968,9 @@ async fn on_another_origin_on_a_phone_a_flow_collects_slots_for_the_agent() {
     })
     .await;
     assert!(chips.contains(&"Kauf".to_owned()), "{chips:?}");
-    visitor.chip("Hilfe").await.click().await.unwrap();
+    // By keyboard: from the message box back to the newest choice, and Enter.
+    visitor.tab_to("Hilfe", true).await;
+    visitor.press(&[Key::Enter.into()]).await;
     visitor
         .wait_text(bot, "Danke! Jemand vom Support übernimmt.")
         .await;
