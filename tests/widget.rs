@@ -47,6 +47,7 @@ fn default_texts() -> String {
         .expect("default.toml has [texts]");
     let members: Vec<String> = section
         .lines()
+        .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.split_once(" = \""))
         .map(|(k, v)| format!("\"{k}\":\"{v}"))
         .collect();

@@ -104,6 +104,7 @@ fn ConversationList(
                             <button type="button" class="console-list__item" aria-current=move || selected().then_some("true")
                                 on:click=move |_| c.open(id.clone())>
                                 <span class="console-list__visitor">{format!("Visitor {}", short(s.visitor_id.as_str()))}</span>
+                                <span class="console-list__queue">{routing(s.queue.as_deref(), s.skill.as_deref())}</span>
                                 <span class="console-list__preview">{s.preview.clone().unwrap_or_default()}</span>
                             </button>
                         </li>
@@ -148,16 +149,22 @@ fn Conversation(id: ConversationId, state: ConversationState, events: Vec<Event>
             .with_untracked(|a| a.as_ref().is_some_and(|a| a.id == agent.id)),
         _ => false,
     };
-    // What the bot handed over with: its note and the slots it collected.
-    let (note, slots) = events
+    // What the bot handed over with: its note, the slots it collected, and where it routed.
+    let (note, slots, route) = events
         .iter()
         .rev()
         .find_map(|e| match &e.body {
             EventBody::HandoverRequested {
                 message_to_agent,
                 slots,
+                queue,
+                skill,
                 ..
-            } => Some((message_to_agent.clone(), slots.clone())),
+            } => Some((
+                message_to_agent.clone(),
+                slots.clone(),
+                Some(routing(queue.as_deref(), skill.as_deref())),
+            )),
             _ => None,
         })
         .unwrap_or_default();
@@ -189,6 +196,7 @@ fn Conversation(id: ConversationId, state: ConversationState, events: Vec<Event>
             <header class="console-conversation__header">
                 <h2>{format!("Conversation {}", short(id.as_str()))}</h2>
                 <span class="console-state">{state_label(&state)}</span>
+                {route.map(|r| view! { <span class="console-route">{r}</span> })}
                 {matches!(state, ConversationState::Queued { .. }).then(|| view! {
                     <button type="button" class="console-button console-accept" on:click=move |_| c.accept(accept_id.clone())>"Accept"</button>
                 })}
@@ -220,6 +228,15 @@ fn Conversation(id: ConversationId, state: ConversationState, events: Vec<Event>
                 </form>
             })}
         </section>
+    }
+}
+
+/// Where a handover was routed: `Queue sales`, `Queue sales · needs german`.
+fn routing(queue: Option<&str>, skill: Option<&str>) -> String {
+    let queue = format!("Queue {}", queue.unwrap_or("default"));
+    match skill {
+        Some(skill) => format!("{queue} · needs {skill}"),
+        None => queue,
     }
 }
 

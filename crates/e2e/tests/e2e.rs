@@ -224,6 +224,11 @@ document.addEventListener('securitypolicyviolation', function (e) {\
 });";
 
 async fn sites() -> Sites {
+    sites_with("").await
+}
+
+/// [`sites`] with more configuration (TOML appended after the e2e texts).
+async fn sites_with(extra: &str) -> Sites {
     let data = tempfile::tempdir().unwrap();
     let host_port = free_port();
     let host_origin = format!("http://localhost:{host_port}");
@@ -231,7 +236,7 @@ async fn sites() -> Sites {
         std::path::Path::new("e2e.toml"),
         // Only the site owner's origin may embed the widget (plus Baton's own pages).
         &format!(
-            "[server]\nallowed_origins = [\"{host_origin}\"]\n[texts]\nwaiting = \"{WAITING}\"\nsend = \"{SEND}\"\n"
+            "[server]\nallowed_origins = [\"{host_origin}\"]\n[texts]\nwaiting = \"{WAITING}\"\nsend = \"{SEND}\"\n{extra}"
         ),
     )
     .unwrap();
@@ -559,17 +564,18 @@ impl Agent {
     }
 
     async fn log_in(&self, console: &str) {
+        self.log_in_as(console, "agent@baton.example", "baton-demo")
+            .await;
+    }
+
+    async fn log_in_as(&self, console: &str, email: &str, password: &str) {
         self.0.goto(console).await.unwrap();
         self.find("#email").await;
         axe(&self.0, "body", "at the login").await;
-        self.find("#email")
-            .await
-            .send_keys("agent@baton.example")
-            .await
-            .unwrap();
+        self.find("#email").await.send_keys(email).await.unwrap();
         self.find("#password")
             .await
-            .send_keys("baton-demo")
+            .send_keys(password)
             .await
             .unwrap();
         self.find("button[type=submit]")
@@ -592,6 +598,11 @@ impl Agent {
 
     /// Opens the waiting conversation of `visitor` and accepts it.
     async fn accept(&self, visitor_id: &str) {
+        self.accept_as(visitor_id, "Dana").await;
+    }
+
+    /// Opens the waiting conversation of `visitor` and accepts it as the agent `name`.
+    async fn accept_as(&self, visitor_id: &str, name: &str) {
         self.wait_waiting(visitor_id).await;
         self.find(".console-list__item")
             .await
@@ -599,7 +610,22 @@ impl Agent {
             .await
             .unwrap();
         self.find(".console-accept").await.click().await.unwrap();
-        self.wait_text(".console-state", "With Dana").await;
+        self.wait_text(".console-state", &format!("With {name}"))
+            .await;
+    }
+
+    /// The texts of the conversations the console lists.
+    async fn listed(&self) -> Vec<String> {
+        let mut out = vec![];
+        for e in self
+            .0
+            .find_all(Locator::Css(".console-list__item"))
+            .await
+            .unwrap_or_default()
+        {
+            out.push(e.text().await.unwrap_or_default());
+        }
+        out
     }
 
     async fn reply(&self, text: &str) {
@@ -1068,6 +1094,125 @@ async fn on_another_origin_fallback_asks_first_and_german_asks_for_a_person() {
     other.0.close().await.unwrap();
     agent.0.close().await.unwrap();
     visitor.0.close().await.unwrap();
+    drop(driver);
+    sites.server.stop().await.unwrap();
+}
+
+/// A Rasa server of the site owner's, started by the test: "refund" hands over to the
+/// `billing` queue, "account" to `support`, with a note for the agent; anything else is echoed.
+async fn fake_rasa() -> (String, tokio::task::JoinHandle<()>) {
+    let app = axum::Router::new().route(
+        "/webhooks/rest/webhook",
+        axum::routing::post(|axum::Json(req): axum::Json<serde_json::Value>| async move {
+            let to = req["sender"].clone();
+            let text = req["message"].as_str().unwrap_or_default().to_lowercase();
+            let handover = |queue: &str, say: &str, note: &str| {
+                json!([
+                    {"recipient_id": to, "text": say},
+                    {"recipient_id": to, "custom": {"type": "handover", "reason": "bot_cannot_handle",
+                        "message_to_agent": note, "routing": {"queue": queue}}}
+                ])
+            };
+            axum::Json(if text.contains("refund") {
+                handover("billing", "Let me get someone from billing.", "Refund request")
+            } else if text.contains("account") {
+                handover("support", "Let me get someone from support.", "Account problem")
+            } else {
+                json!([{"recipient_id": to, "text": format!("echo: {text}")}])
+            })
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, task)
+}
+
+/// A plain Rasa client (no widget) sends one message to Baton's bot endpoint.
+async fn rasa_client(baton: &str, sender: &str, message: &str) {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<axum::body::Body>();
+    let req = http::Request::post(format!("{baton}/webhooks/rest/webhook"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(
+            json!({"sender": sender, "message": message}).to_string(),
+        ))
+        .unwrap();
+    let res = client.request(req).await.unwrap();
+    assert_eq!(res.status(), 200, "the bot endpoint answers");
+}
+
+/// Routing from a Rasa upstream, on a phone on the site owner's page: the upstream's handover
+/// payload puts the chat in the `billing` queue; of two agents, only the billing agent sees
+/// it and takes it, and the visitor reads the queue's own texts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_another_origin_a_rasa_handover_reaches_only_its_queue() {
+    let (rasa, _rasa_task) = fake_rasa().await;
+    let sites = sites_with(&format!(
+        "[bot]\nupstream = \"{rasa}\"\n\
+         [[agents]]\nemail = \"sam@shop.example\"\nname = \"Sam\"\npassword = \"sam-billing\"\nqueues = [\"billing\"]\n\
+         [[agents]]\nemail = \"dirk@shop.example\"\nname = \"Dirk\"\npassword = \"dirk-support\"\nqueues = [\"support\"]\n\
+         [queues.billing]\nwaiting = \"Billing will be with you shortly.\"\nassigned = \"{{agent}} from billing has your chat.\"\n"
+    ))
+    .await;
+    let driver = start_chromedriver().await;
+    let sam = Agent(browser(&driver, Screen::Desktop).await);
+    let dirk = Agent(browser(&driver, Screen::Desktop).await);
+    let visitor = Visitor(browser(&driver, Screen::Phone).await);
+    sam.log_in_as(&sites.console, "sam@shop.example", "sam-billing")
+        .await;
+    dirk.log_in_as(&sites.console, "dirk@shop.example", "dirk-support")
+        .await;
+
+    // The visitor taps the launcher and asks the site's Rasa bot for a refund.
+    visitor.open(&sites.page).await;
+    visitor.say("I would like a refund please").await;
+    visitor
+        .wait_text(
+            ".baton-message--bot .baton-message__text",
+            "Let me get someone from billing.",
+        )
+        .await;
+    visitor
+        .wait_status("Billing will be with you shortly.")
+        .await;
+    let id = visitor.visitor_id().await;
+    let short: String = id.trim_start_matches("v_").chars().take(8).collect();
+
+    // Sam (billing) lists it with its queue; Dirk (support) does not: the next chat he hears
+    // of is a later one of his own queue.
+    sam.wait_waiting(&id).await;
+    sam.wait_text(".console-list__queue", "Queue billing").await;
+    rasa_client(&sites.server.url(), "v_support2", "my account is locked").await;
+    dirk.wait_waiting("v_support2").await;
+    let listed = dirk.listed().await;
+    assert!(
+        listed.iter().all(|t| !t.contains(&short)),
+        "Dirk serves support only: {listed:?}"
+    );
+    assert!(
+        sam.listed().await.iter().all(|t| !t.contains("support2")),
+        "Sam serves billing only"
+    );
+
+    // Sam takes it: the note from the upstream, and the queue's notice for the visitor.
+    sam.accept_as(&id, "Sam").await;
+    sam.wait_text(".console-note", "Refund request").await;
+    sam.wait_text(".console-route", "Queue billing").await;
+    visitor
+        .wait_text(
+            ".baton-message--system .baton-message__text",
+            "Sam from billing has your chat.",
+        )
+        .await;
+    visitor.wait_status("You are chatting with Sam").await;
+    axe(&visitor.0, "#baton-widget", "with the queue's notice").await;
+    axe(&sam.0, "body", "with the routed chat").await;
+    visitor.no_csp_violations().await;
+
+    visitor.0.close().await.unwrap();
+    dirk.0.close().await.unwrap();
+    sam.0.close().await.unwrap();
     drop(driver);
     sites.server.stop().await.unwrap();
 }

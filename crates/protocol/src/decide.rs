@@ -72,6 +72,8 @@ pub enum Command {
     Accept {
         /// Who.
         agent: AgentRef,
+        /// A notice for the visitor (the queue's "an agent has been assigned" text).
+        notice: Option<String>,
     },
     /// An agent writes in a conversation it owns.
     AgentMessage {
@@ -374,10 +376,21 @@ pub fn decide(view: &View, command: &Command, cx: &Context<'_>) -> Result<Vec<Ev
                 ),
             )),
         },
-        Command::Accept { agent } => match &view.state {
-            S::Queued { .. } => Ok(vec![EventBody::AgentJoined {
+        Command::Accept { agent, notice } => match &view.state {
+            S::Queued { .. } => Ok(std::iter::once(EventBody::AgentJoined {
                 agent: agent.clone(),
-            }]),
+            })
+            .chain(notice.iter().map(|text| EventBody::Message {
+                role: Role::System,
+                text: text.clone(),
+                client_msg_id: None,
+                agent: None,
+                buttons: vec![],
+                image: None,
+                attachment: None,
+                custom: None,
+            }))
+            .collect()),
             S::AgentJoined { agent: owner } if owner.id == agent.id => Ok(vec![]),
             S::AgentJoined { agent: owner } => Err(Refusal::new(
                 ErrorCode::Conflict,

@@ -309,6 +309,9 @@ pub struct ConversationSummary {
     /// The queue it waits or waited in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<String>,
+    /// The skill its handover needs, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skill: Option<String>,
     /// The page the visitor was on when asking for a person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_url: Option<String>,

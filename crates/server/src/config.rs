@@ -15,6 +15,8 @@ use baton_protocol::schedule::{self, Schedule};
 use baton_protocol::status::{NoAgentsPolicy, OffloadPolicy, RequestItem};
 use baton_protocol::texts::{self, Text};
 use serde::Deserialize;
+
+pub use crate::store::{AgentRole, Scope};
 use toml::Spanned;
 
 mod bot;
@@ -70,6 +72,8 @@ pub struct Config {
     pub texts: Texts,
     /// Agent accounts ensured at start.
     pub agents: Vec<AgentAccount>,
+    /// Per-queue rules and texts (`[queues.NAME]`); a queue not listed follows the defaults.
+    pub queues: BTreeMap<String, QueueRules>,
     /// The bot.
     pub bot: BotConfig,
 }
@@ -172,8 +176,7 @@ impl Texts {
 }
 
 /// An agent login.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct AgentAccount {
     /// Login e-mail.
     pub email: String,
@@ -181,6 +184,39 @@ pub struct AgentAccount {
     pub name: String,
     /// Password; stored only as an Argon2 hash.
     pub password: String,
+    /// The queues and skills it serves.
+    pub scope: Scope,
+    /// Agent or supervisor.
+    pub role: AgentRole,
+}
+
+/// One queue's rules and texts; `None` follows `[offloading]` and `[texts]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueueRules {
+    /// Assignment: wait for offline agents too (`queue`) or only online ones (`unavailable`).
+    pub when_no_agents: Option<NoAgentsPolicy>,
+    /// Queued, an agent of this queue online.
+    pub waiting: Option<String>,
+    /// Queued, none of this queue's agents online.
+    pub waiting_no_agents: Option<String>,
+    /// Refused: no agent of this queue online and it takes online agents only.
+    pub unavailable: Option<String>,
+    /// A notice in the transcript when an agent takes the chat; `{agent}` is its name.
+    pub assigned: Option<String>,
+}
+
+impl Config {
+    /// The rules of a queue (the defaults when it has no `[queues.NAME]`).
+    pub fn queue(&self, name: &str) -> &QueueRules {
+        static NONE: QueueRules = QueueRules {
+            when_no_agents: None,
+            waiting: None,
+            waiting_no_agents: None,
+            unavailable: None,
+            assigned: None,
+        };
+        self.queues.get(name).unwrap_or(&NONE)
+    }
 }
 
 /// A configuration error with its place in the file.
@@ -224,8 +260,30 @@ struct RawConfig {
     limits: Option<RawLimits>,
     offloading: Option<RawOffloading>,
     texts: Option<BTreeMap<String, Spanned<String>>>,
-    agents: Option<Vec<AgentAccount>>,
+    agents: Option<Vec<RawAgent>>,
+    queues: Option<BTreeMap<Spanned<String>, RawQueue>>,
     bot: Option<RawBot>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgent {
+    email: String,
+    name: String,
+    password: String,
+    queues: Option<Vec<Spanned<String>>>,
+    skills: Option<Vec<Spanned<String>>>,
+    role: Option<AgentRole>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQueue {
+    when_no_agents: Option<NoAgentsPolicy>,
+    waiting: Option<Spanned<String>>,
+    waiting_no_agents: Option<Spanned<String>>,
+    unavailable: Option<Spanned<String>>,
+    assigned: Option<Spanned<String>>,
 }
 
 #[derive(Default, Deserialize)]
@@ -380,6 +438,7 @@ fn resolve(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
             all: BTreeMap::new(),
         },
         agents: vec![],
+        queues: BTreeMap::new(),
         bot: BotConfig::empty(),
     };
     overlay(src, &mut cfg, raw)?;
@@ -501,7 +560,42 @@ fn overlay(src: &Source<'_>, cfg: &mut Config, raw: RawConfig) -> Result<(), Con
         cfg.texts.overlay(src, t)?;
     }
     if let Some(agents) = raw.agents {
-        cfg.agents = agents;
+        cfg.agents = agents
+            .into_iter()
+            .map(|a| {
+                Ok(AgentAccount {
+                    email: a.email,
+                    name: a.name,
+                    password: a.password,
+                    scope: Scope {
+                        queues: names(src, "queue", a.queues.unwrap_or_default())?,
+                        skills: names(src, "skill", a.skills.unwrap_or_default())?,
+                    },
+                    role: a.role.unwrap_or_default(),
+                })
+            })
+            .collect::<Result<_, ConfigError>>()?;
+    }
+    for (name, q) in raw.queues.unwrap_or_default() {
+        let (span, name) = (name.span(), name.into_inner());
+        if name.trim() != name || name.is_empty() || name.len() > 64 {
+            return Err(src.error(
+                Some(span),
+                format!("`{name}` is not a queue name (1 to 64 bytes, no spaces around it)"),
+            ));
+        }
+        let rules = cfg.queues.entry(name).or_default();
+        set(&mut rules.when_no_agents, q.when_no_agents.map(Some));
+        for (slot, value, placeholders) in [
+            (&mut rules.waiting, q.waiting, &[][..]),
+            (&mut rules.waiting_no_agents, q.waiting_no_agents, &[]),
+            (&mut rules.unavailable, q.unavailable, &[]),
+            (&mut rules.assigned, q.assigned, &["agent"]),
+        ] {
+            if let Some(v) = value {
+                *slot = Some(queue_text(src, &v, placeholders)?);
+            }
+        }
     }
     if let Some(b) = raw.bot {
         cfg.bot.overlay(src, b)?;
@@ -524,6 +618,55 @@ fn duration(src: &Source<'_>, value: &Spanned<String>) -> Result<Duration, Confi
         return Err(src.error(Some(value.span()), "a duration of zero is not allowed"));
     }
     Ok(d)
+}
+
+/// Queue or skill names: trimmed, 1 to 64 bytes (what a handover directive may carry), each
+/// once.
+fn names(
+    src: &Source<'_>,
+    what: &str,
+    list: Vec<Spanned<String>>,
+) -> Result<Vec<String>, ConfigError> {
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for n in list {
+        let v = n.get_ref().trim();
+        if v.is_empty() || v.len() > 64 {
+            return Err(src.error(
+                Some(n.span()),
+                format!("a {what} name is 1 to 64 bytes, not `{v}`"),
+            ));
+        }
+        if out.iter().any(|o| o == v) {
+            return Err(src.error(Some(n.span()), format!("{what} `{v}` is listed twice")));
+        }
+        out.push(v.to_owned());
+    }
+    Ok(out)
+}
+
+/// A queue's text: not empty, and only the placeholders it can fill.
+fn queue_text(
+    src: &Source<'_>,
+    v: &Spanned<String>,
+    allowed: &[&str],
+) -> Result<String, ConfigError> {
+    let text = v.get_ref().trim();
+    if text.is_empty() {
+        return Err(src.error(Some(v.span()), "a queue's text may not be empty"));
+    }
+    if let Some(bad) = texts::used_placeholders(text)
+        .into_iter()
+        .find(|p| !allowed.contains(p))
+    {
+        return Err(src.error(
+            Some(v.span()),
+            match allowed {
+                [] => format!("`{{{bad}}}` is not filled here (this text has no placeholders)"),
+                _ => format!("`{{{bad}}}` is not filled here (it may use: {{agent}})"),
+            },
+        ));
+    }
+    Ok(text.to_owned())
 }
 
 /// `["*"]` means any origin; otherwise each entry is `scheme://host[:port]`.
@@ -756,6 +899,90 @@ mod tests {
             ));
         }
         assert!(load(&many).unwrap_err().contains("at most 20 slots"));
+    }
+
+    #[test]
+    fn agents_serve_queues_and_skills_and_queues_have_their_own_rules() {
+        let c = load(
+            "[[agents]]\nemail = \"s@x\"\nname = \"Sam\"\npassword = \"p\"\nqueues = [\"sales\", \" eu \"]\nskills = [\"german\"]\nrole = \"supervisor\"\n\
+             [[agents]]\nemail = \"a@x\"\nname = \"Ada\"\npassword = \"p\"\n\
+             [queues.sales]\nwhen_no_agents = \"unavailable\"\nassigned = \"{agent} from sales is here.\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.agents[0].scope.queues, ["sales", "eu"]);
+        assert_eq!(c.agents[0].scope.skills, ["german"]);
+        assert_eq!(c.agents[0].role, AgentRole::Supervisor);
+        assert_eq!(c.agents[1].scope, Scope::default(), "every queue");
+        assert_eq!(c.agents[1].role, AgentRole::Agent);
+        let sales = c.queue("sales");
+        assert_eq!(sales.when_no_agents, Some(NoAgentsPolicy::Unavailable));
+        assert_eq!(
+            sales.assigned.as_deref(),
+            Some("{agent} from sales is here.")
+        );
+        assert_eq!(sales.waiting, None, "falls back to [texts]");
+        assert_eq!(c.queue("elsewhere"), &QueueRules::default());
+
+        let agent = "[[agents]]\nemail = \"s@x\"\nname = \"S\"\npassword = \"p\"\n";
+        for (text, line, needle) in [
+            (
+                format!("{agent}queues = [\"\"]\n"),
+                5,
+                "a queue name is 1 to 64 bytes",
+            ),
+            (
+                format!("{agent}skills = [\"de\", \"de\"]\n"),
+                5,
+                "skill `de` is listed twice",
+            ),
+            (
+                format!("{agent}role = \"boss\"\n"),
+                5,
+                "unknown variant `boss`",
+            ),
+            (
+                format!("{agent}queue = [\"x\"]\n"),
+                5,
+                "unknown field `queue`",
+            ),
+            (
+                "[queues.sales]\nassigned = \"{name} is here\"\n".into(),
+                2,
+                "`{name}` is not filled here",
+            ),
+            (
+                "[queues.sales]\nwaiting = \"{agent}\"\n".into(),
+                2,
+                "has no placeholders",
+            ),
+            (
+                "[queues.sales]\nunavailable = \" \"\n".into(),
+                2,
+                "may not be empty",
+            ),
+            (
+                "[queues.sales]\nwhen_no_agents = \"wait\"\n".into(),
+                2,
+                "unknown variant `wait`",
+            ),
+            (
+                "[queues.sales]\nwaitng = \"x\"\n".into(),
+                2,
+                "unknown field `waitng`",
+            ),
+            (
+                "[queues.\" sales\"]\nwaiting = \"x\"\n".into(),
+                1,
+                "is not a queue name",
+            ),
+        ] {
+            let e = load(&text).unwrap_err();
+            assert!(
+                e.starts_with(&format!("baton.toml:{line}:")),
+                "{text}\n→ {e}"
+            );
+            assert!(e.contains(needle), "{text}\n→ {e}");
+        }
     }
 
     #[test]

@@ -11,11 +11,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use baton_protocol::bot::{BotMessage, BotMetadata, BotRequest, HandoverDirective};
+use baton_protocol::bot::{BotMessage, BotMetadata, BotRequest, HandoverDirective, Routing};
 use baton_protocol::decide::{self, Command, Context, Refusal, View};
 use baton_protocol::ids::{AgentId, ClientMsgId, ConversationId, VisitorId};
 use baton_protocol::state::{AgentRef, ConversationState, Transport};
-use baton_protocol::status::{OffloadState, OffloadStatus, RequestItem};
+use baton_protocol::status::{OffloadPolicy, OffloadState, OffloadStatus, RequestItem};
 use baton_protocol::time::rfc3339_from_unix_ms;
 use baton_protocol::ws::{
     ConversationSummary, ErrorCode, Event, EventBody, HandoverResponse, LoginResponse, Role,
@@ -32,7 +32,10 @@ use crate::config::Config;
 use crate::limits::Limiter;
 use crate::metrics;
 use crate::queue::QueueWatch;
-use crate::store::{self, AgentRecord, Commit, Conversation, NewConversation, Store, StoreError};
+use crate::store::{
+    self, AgentRecord, AgentRole, Commit, Conversation, NewConversation, Scope, Staff, Store,
+    StoreError,
+};
 
 /// How often a commit is retried when another writer got there first.
 const COMMIT_ATTEMPTS: usize = 16;
@@ -72,9 +75,9 @@ pub struct Service {
     pub queues: QueueWatch,
     /// This replica's copies of recently changed conversations.
     cache: ConversationCache,
-    /// The last count of agents online and when it was read, and a generation that every
-    /// presence change bumps (so a count read before a change is not kept after it).
-    presence: std::sync::Mutex<(Option<(u32, i64)>, u64)>,
+    /// The agents online (what each serves) and when that was read, and a generation that
+    /// every presence change bumps (so a list read before a change is not kept after it).
+    presence: std::sync::Mutex<(Option<(Online, i64)>, u64)>,
     passwords: Passwords,
     logins: LoginThrottle,
     shutdown: watch::Sender<bool>,
@@ -83,6 +86,9 @@ pub struct Service {
     /// leases that ran out), and pushed to every visitor socket when it changes.
     status_told: watch::Sender<Option<OffloadStatus>>,
 }
+
+/// What each agent online serves.
+type Online = Arc<Vec<Scope>>;
 
 /// The outcome of [`Service::execute`].
 #[derive(Debug)]
@@ -325,14 +331,29 @@ impl Service {
                 }
             }
             let now_ms = self.now_ms();
-            let agents_online = if matches!(command, Command::RequestHandover { .. }) {
-                self.agents_online().await?
-            } else {
-                0
+            // A handover is decided by its queue: the agents online who serve it, and the
+            // queue's own assignment mode.
+            let (agents_online, policy) = match &command {
+                Command::RequestHandover { directive, .. } => {
+                    let queue = decide::queue_of(directive);
+                    let skill = directive.routing.as_ref().and_then(|r| r.skill.as_deref());
+                    let online = self.agents_online_for(&queue, skill).await?;
+                    let policy = match self.config.queue(&queue).when_no_agents {
+                        Some(mode) if mode != self.config.offloading.when_no_agents => {
+                            std::borrow::Cow::Owned(OffloadPolicy {
+                                when_no_agents: mode,
+                                ..self.config.offloading.clone()
+                            })
+                        }
+                        _ => std::borrow::Cow::Borrowed(&self.config.offloading),
+                    };
+                    (online, policy)
+                }
+                _ => (0, std::borrow::Cow::Borrowed(&self.config.offloading)),
             };
             let cx = Context {
                 now_ms,
-                policy: &self.config.offloading,
+                policy: &policy,
                 agents_online,
             };
             let bodies = match decide::decide(&before.view, &command, &cx) {
@@ -427,28 +448,57 @@ impl Service {
         Ok(conv)
     }
 
-    /// How many agents are online now (leases in the store, so every replica agrees). The
-    /// count is kept for a moment: every replica drops it when any console comes or goes
-    /// (the presence notice), and a lease that runs out shows within [`PRESENCE_FRESH_MS`].
-    pub async fn agents_online(&self) -> Result<u32, Refusal> {
+    /// The agents online now, by what each serves (leases in the store, so every replica
+    /// agrees). The list is kept for a moment: every replica drops it when any console comes
+    /// or goes (the presence notice), and a lease that runs out shows within
+    /// [`PRESENCE_FRESH_MS`].
+    async fn online(&self) -> Result<Online, Refusal> {
         let now = self.now_ms();
         let generation = {
             let kept = self.presence.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((n, at)) = kept.0
+            if let Some((online, at)) = &kept.0
                 && (0..PRESENCE_FRESH_MS).contains(&(now - at))
             {
-                return Ok(n);
+                return Ok(online.clone());
             }
             kept.1
         };
         let t = Instant::now();
-        let n = self.store.agents_online(now).await.map_err(internal)?;
+        let online = self.store.agents_online(now).await.map_err(internal)?;
         metrics::PRESENCE.since(t);
+        let online = Arc::new(online.into_iter().map(|(_, scope)| scope).collect());
         let mut kept = self.presence.lock().unwrap_or_else(|p| p.into_inner());
         if kept.1 == generation {
-            kept.0 = Some((n, now));
+            kept.0 = Some((Arc::clone(&online), now));
         }
-        Ok(n)
+        Ok(online)
+    }
+
+    /// How many agents are online now, in any queue.
+    pub async fn agents_online(&self) -> Result<u32, Refusal> {
+        Ok(self.online().await?.len() as u32)
+    }
+
+    /// How many agents online now serve `queue` (and have `skill`, when one is needed).
+    pub async fn agents_online_for(
+        &self,
+        queue: &str,
+        skill: Option<&str>,
+    ) -> Result<u32, Refusal> {
+        Ok(self
+            .online()
+            .await?
+            .iter()
+            .filter(|s| s.covers(queue, skill))
+            .count() as u32)
+    }
+
+    /// Whether an agent of this handover's queue (and skill) is online.
+    async fn served(&self, h: Option<&store::Handover>) -> Result<bool, Refusal> {
+        Ok(match h {
+            Some(h) => self.agents_online_for(&h.queue, h.skill.as_deref()).await? > 0,
+            None => self.agents_online().await? > 0,
+        })
     }
 
     /// Forgets the kept count of agents online.
@@ -504,7 +554,7 @@ impl Service {
             _ => None,
         })?;
         let position = self.store.queue_position(handover_id).await.ok()?;
-        let online = self.agents_online().await.ok()?;
+        let online = self.served(Some(&handover)).await.ok()?;
         let mut conv = before.clone();
         conv.view = commit.view.clone();
         conv.handover = Some(handover);
@@ -512,7 +562,7 @@ impl Service {
             &conv,
             ConversationState::Queued {
                 position,
-                agents_online: Some(online > 0),
+                agents_online: Some(online),
             },
         ))
     }
@@ -850,11 +900,12 @@ impl Service {
             ));
         }
         self.visitor_limit(visitor)?;
+        // Read afresh: another replica may have stored the bot's handover a moment ago.
+        let latest = self.fresh(&conv.id).await?;
         // A request of the visitor's own (not one the bot's answer already made, which this
-        // call only follows) obeys the site owner's rule for the widget's menu item. Read
-        // afresh: another replica may have stored the bot's handover a moment ago.
+        // call only follows) obeys the site owner's rule for the widget's menu item.
         if self.config.request_item != RequestItem::Always {
-            let view = self.fresh(&conv.id).await?.view;
+            let view = &latest.view;
             let own_request = !view.asked_since_last_message() && view.state.can_request_handover();
             let allowed = !own_request
                 || match self.config.request_item.after() {
@@ -872,12 +923,23 @@ impl Service {
         // routing come only from bot answers the server stored itself.
         // A new request here is the visitor's own, from the widget's menu item (one the bot
         // started is already stored, and this call only follows it).
+        // Following the bot's request, it is decided for the bot's queue again (so the same
+        // answer repeats nothing).
+        let routing = latest
+            .handover
+            .as_ref()
+            .filter(|_| latest.view.asked_since_last_message())
+            .map(|h| Routing {
+                queue: Some(h.queue.clone()),
+                skill: h.skill.clone(),
+            });
         let directive = HandoverDirective {
             reason: directive.reason,
             reason_text: Some(Trigger::MenuItem.as_str().into()),
             agent_available: directive.agent_available,
             agent_unavailable: directive.agent_unavailable,
             title: directive.title,
+            routing,
             ..HandoverDirective::default()
         };
         let texts = (
@@ -905,18 +967,25 @@ impl Service {
         };
         let conv = self.fresh(&conv.id).await?;
         let state = self.live_state(&conv).await?;
+        // The texts of the handover's queue, else the site's.
         let t = &self.config.texts;
+        let q = self
+            .config
+            .queue(conv.handover.as_ref().map_or("", |h| h.queue.as_str()));
+        let or = |own: &Option<String>, site: &String| own.as_ref().unwrap_or(site).clone();
         let message = match &state {
             ConversationState::Queued {
                 agents_online: Some(false),
                 ..
-            } => t.waiting_no_agents.clone(),
-            ConversationState::Queued { .. } | ConversationState::AgentJoined { .. } => {
-                texts.0.map_or_else(|| t.waiting.clone(), |o| o.message)
-            }
+            } => or(&q.waiting_no_agents, &t.waiting_no_agents),
+            ConversationState::Queued { .. } | ConversationState::AgentJoined { .. } => texts
+                .0
+                .map_or_else(|| or(&q.waiting, &t.waiting), |o| o.message),
             ConversationState::Closed { .. } => t.closed.clone(),
             ConversationState::Disabled => t.disabled.clone(),
-            _ => texts.1.map_or_else(|| t.unavailable.clone(), |o| o.message),
+            _ => texts
+                .1
+                .map_or_else(|| or(&q.unavailable, &t.unavailable), |o| o.message),
         };
         let session = (state.transport() == Transport::AgentSocket).then(|| VisitorSession {
             conversation_id: conv.id.clone(),
@@ -974,10 +1043,9 @@ impl Service {
                     Some(h) => self.store.queue_position(h.id).await.map_err(internal)?,
                     None => None,
                 };
-                let online = self.agents_online().await?;
                 ConversationState::Queued {
                     position,
-                    agents_online: Some(online > 0),
+                    agents_online: Some(self.served(conv.handover.as_ref()).await?),
                 }
             }
             other => other.clone(),
@@ -1120,16 +1188,27 @@ impl Service {
         let now = self.now_ms();
         for a in &self.config.agents {
             let existing = self.store.agent_by_email(&a.email).await?;
+            let same_login = match &existing {
+                Some(e) => {
+                    e.name == a.name
+                        && self
+                            .passwords
+                            .verify(&a.password, Some(&e.password_hash))
+                            .await
+                }
+                None => false,
+            };
             if let Some(e) = &existing
-                && e.name == a.name
-                && self
-                    .passwords
-                    .verify(&a.password, Some(&e.password_hash))
-                    .await
+                && same_login
+                && e.scope == a.scope
+                && e.role == a.role
             {
                 continue;
             }
-            let hash = self.passwords.hash(&a.password).await?;
+            let password_hash = match &existing {
+                Some(e) if same_login => e.password_hash.clone(),
+                _ => self.passwords.hash(&a.password).await?,
+            };
             let record = AgentRecord {
                 id: existing.as_ref().map_or_else(
                     || AgentId(format!("a_{}", auth::random_hex(6))),
@@ -1137,10 +1216,14 @@ impl Service {
                 ),
                 email: a.email.clone(),
                 name: a.name.clone(),
-                password_hash: hash,
+                password_hash,
+                scope: a.scope.clone(),
+                role: a.role,
             };
             let stored = self.store.upsert_agent(&record, now).await?;
-            if existing.is_some() {
+            // A new name or password ends the old sessions; new queues apply at the next
+            // connection.
+            if existing.is_some() && !same_login {
                 self.revoke(&stored.id, None).await?;
             }
         }
@@ -1222,7 +1305,7 @@ impl Service {
     }
 
     /// The agent of a live session, extending it (sliding expiry).
-    pub async fn agent_by_token(&self, token: &str) -> Result<Option<AgentRef>, Refusal> {
+    pub async fn agent_by_token(&self, token: &str) -> Result<Option<Staff>, Refusal> {
         let now = self.now_ms();
         self.store
             .touch_session(&auth::token_hash(token), now, now + self.session_ttl_ms())
@@ -1254,45 +1337,45 @@ impl Service {
             waiting_since: rfc3339_from_unix_ms(h.map_or(conv.created_ms, |h| h.requested_ms)),
             preview: conv.last_visitor_text.clone(),
             queue: h.map(|h| h.queue.clone()),
+            skill: h.and_then(|h| h.skill.clone()),
             page_url: h.and_then(|h| h.page_url.clone()),
             reason_text: h.and_then(|h| h.reason_text.clone()),
             slots: h.map(|h| h.slots.clone()).unwrap_or_default(),
         }
     }
 
-    /// Waiting conversations (every queue, in queue order) and the agent's own: one query
-    /// each, however long the queue.
+    /// The conversations waiting in the agent's queues (in queue order) and its own: one
+    /// query each, however long the queue.
     pub async fn agent_lists(
         &self,
-        agent: &AgentId,
+        staff: &Staff,
     ) -> Result<(Vec<ConversationSummary>, Vec<ConversationSummary>), Refusal> {
         let t = Instant::now();
         let waiting = self.store.waiting().await.map_err(internal)?;
         metrics::WAITING.since(t);
-        let online = self.agents_online().await? > 0;
+        let online = self.online().await?;
         let mut positions: HashMap<String, u32> = HashMap::new();
         let waiting = waiting
             .iter()
-            .map(|c| {
-                let queue = c
-                    .handover
-                    .as_ref()
-                    .map(|h| h.queue.clone())
-                    .unwrap_or_default();
-                let p = positions.entry(queue).or_insert(0);
+            .filter_map(|c| {
+                let h = c.handover.as_ref()?;
+                let p = positions.entry(h.queue.clone()).or_insert(0);
                 *p += 1;
-                self.summary(
-                    c,
-                    ConversationState::Queued {
-                        position: Some(*p),
-                        agents_online: Some(online),
-                    },
-                )
+                let skill = h.skill.as_deref();
+                staff.scope.covers(&h.queue, skill).then(|| {
+                    self.summary(
+                        c,
+                        ConversationState::Queued {
+                            position: Some(*p),
+                            agents_online: Some(online.iter().any(|s| s.covers(&h.queue, skill))),
+                        },
+                    )
+                })
             })
             .collect();
         let mine = self
             .store
-            .owned_by(agent)
+            .owned_by(&staff.agent.id)
             .await
             .map_err(internal)?
             .iter()
@@ -1312,12 +1395,15 @@ impl Service {
         Ok((conv, summary))
     }
 
-    /// A conversation's summary and whole transcript.
+    /// A conversation's summary and whole transcript, for an agent who may read it: one
+    /// whose handover is in its queues (or was its own chat), or a supervisor.
     pub async fn transcript(
         &self,
+        staff: &Staff,
         id: &ConversationId,
     ) -> Result<(ConversationSummary, Vec<Event>), Refusal> {
-        let (_, summary) = self.conversation_summary(id).await?;
+        let (conv, summary) = self.conversation_summary(id).await?;
+        may_see(staff, &conv)?;
         let mut events = vec![];
         loop {
             let after = events.last().map_or(0, |e: &Event| e.seq);
@@ -1331,12 +1417,21 @@ impl Service {
         Ok((summary, events))
     }
 
-    /// An agent takes a waiting conversation.
-    pub async fn accept(&self, agent: &AgentRef, id: &ConversationId) -> Result<(), Refusal> {
+    /// An agent takes a waiting conversation of its queues; the queue's `assigned` notice,
+    /// if it has one, tells the visitor.
+    pub async fn accept(&self, staff: &Staff, id: &ConversationId) -> Result<(), Refusal> {
+        let conv = self.fresh(id).await?;
+        may_see(staff, &conv)?;
+        let notice = conv
+            .handover
+            .as_ref()
+            .and_then(|h| self.config.queue(&h.queue).assigned.as_deref())
+            .map(|t| baton_protocol::texts::fill(t, &[("agent", &staff.agent.name)]));
         self.execute(
             id,
             Command::Accept {
-                agent: agent.clone(),
+                agent: staff.agent.clone(),
+                notice,
             },
             None,
         )
@@ -1417,6 +1512,24 @@ impl Service {
         }
         self.presence_changed();
         self.bus.publish(Topic::Presence, Notice::Presence).await;
+    }
+}
+
+/// Whether an agent may see a conversation: a supervisor always; an agent when it is (or
+/// was) its chat, or when its handover is in the agent's queues and skills.
+fn may_see(staff: &Staff, conv: &Conversation) -> Result<(), Refusal> {
+    let ok = staff.role == AgentRole::Supervisor
+        || conv.handover.as_ref().is_some_and(|h| {
+            h.agent_id.as_ref() == Some(&staff.agent.id)
+                || staff.scope.covers(&h.queue, h.skill.as_deref())
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            ErrorCode::Forbidden,
+            "this conversation is in a queue you do not serve",
+        ))
     }
 }
 

@@ -13,11 +13,12 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use baton_protocol::PROTOCOL_VERSION;
-use baton_protocol::decide::Refusal;
+use baton_protocol::decide::{self, Refusal};
 use baton_protocol::ids::ConversationId;
-use baton_protocol::state::{AgentRef, ConversationState};
+use baton_protocol::state::ConversationState;
 use baton_protocol::ws::{
-    AgentFrame, AgentServerFrame, ErrorCode, Event, VisitorFrame, VisitorServerFrame, close,
+    AgentFrame, AgentServerFrame, ConversationSummary, ErrorCode, Event, VisitorFrame,
+    VisitorServerFrame, close,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -27,7 +28,7 @@ use crate::auth;
 use crate::bus::{Notice, Subscription, Topic};
 use crate::queue::QueueWatch;
 use crate::service::{PRESENCE_RENEW_MS, Service};
-use crate::store::Conversation;
+use crate::store::{Conversation, Staff};
 
 /// How long a client has to say `hello`.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -477,11 +478,11 @@ async fn catch_up_agent(
     .await
 }
 
-async fn agent_welcome(svc: &Service, ws: &mut WebSocket, agent: &AgentRef) -> bool {
-    let frame = match svc.agent_lists(&agent.id).await {
+async fn agent_welcome(svc: &Service, ws: &mut WebSocket, staff: &Staff) -> bool {
+    let frame = match svc.agent_lists(staff).await {
         Ok((waiting, mine)) => AgentServerFrame::Welcome {
             v: PROTOCOL_VERSION,
-            agent: agent.clone(),
+            agent: staff.agent.clone(),
             waiting,
             mine,
         },
@@ -495,7 +496,15 @@ async fn agent_welcome(svc: &Service, ws: &mut WebSocket, agent: &AgentRef) -> b
 }
 
 /// One agent console socket, on one session.
-pub async fn agent(svc: Arc<Service>, agent: AgentRef, token: String, mut ws: WebSocket) {
+pub async fn agent(svc: Arc<Service>, staff: Staff, token: String, mut ws: WebSocket) {
+    let agent = staff.agent.clone();
+    // Whether a waiting conversation is in this agent's queues and skills.
+    let serves = |c: &ConversationSummary| {
+        staff.scope.covers(
+            c.queue.as_deref().unwrap_or(decide::DEFAULT_QUEUE),
+            c.skill.as_deref(),
+        )
+    };
     let token_hash = auth::token_hash(&token);
     let connection = format!("k_{}", auth::random_hex(8));
     if let Err(r) = svc.presence_up(&connection, &agent.id, true).await {
@@ -518,7 +527,7 @@ pub async fn agent(svc: Arc<Service>, agent: AgentRef, token: String, mut ws: We
     let mut queues = svc.bus.subscribe(&Topic::AnyQueue);
     let mut shutdown = svc.shutdown_signal();
     let mut watching = Watching::default();
-    if !agent_welcome(&svc, &mut ws, &agent).await {
+    if !agent_welcome(&svc, &mut ws, &staff).await {
         return;
     }
     let mut live = Liveness::new(svc.config.idle_timeout);
@@ -536,7 +545,7 @@ pub async fn agent(svc: Arc<Service>, agent: AgentRef, token: String, mut ws: We
                             AgentFrame::Message { client_msg_id, .. } => Some(client_msg_id.clone()),
                             _ => None,
                         };
-                        (handle_agent_frame(&svc, &agent, &mut ws, &mut watching, frame).await, about)
+                        (handle_agent_frame(&svc, &staff, &mut ws, &mut watching, frame).await, about)
                     }
                     Incoming::Bad(message) => (Err(Refusal::new(ErrorCode::BadFrame, message)), None),
                     Incoming::TooBig => return close_with(&mut ws, close::TOO_BIG, "frame too large").await,
@@ -561,17 +570,19 @@ pub async fn agent(svc: Arc<Service>, agent: AgentRef, token: String, mut ws: We
                     Notice::Queue { conversation_id, left: true, .. } => {
                         send(&mut ws, &AgentServerFrame::Dequeued { conversation_id }).await
                     }
-                    Notice::Queue { waiting: Some(conversation), .. } => {
+                    Notice::Queue { waiting: Some(conversation), .. } if serves(&conversation) => {
                         send(&mut ws, &AgentServerFrame::Waiting { conversation: *conversation }).await
                     }
+                    Notice::Queue { waiting: Some(_), .. } => true,
                     Notice::Queue { conversation_id, .. } => match svc.conversation_summary(&conversation_id).await {
+                        Ok((_, summary)) if !serves(&summary) => true,
                         Ok((_, summary)) if matches!(summary.state, ConversationState::Queued { .. }) => {
                             send(&mut ws, &AgentServerFrame::Waiting { conversation: summary }).await
                         }
                         Ok(_) => send(&mut ws, &AgentServerFrame::Dequeued { conversation_id }).await,
                         Err(r) => send(&mut ws, &AgentServerFrame::Error { code: r.code, message: r.message, client_msg_id: None }).await,
                     },
-                    Notice::Resync => agent_welcome(&svc, &mut ws, &agent).await,
+                    Notice::Resync => agent_welcome(&svc, &mut ws, &staff).await,
                     _ => true,
                 };
                 if !open { return; }
@@ -629,15 +640,16 @@ pub async fn agent(svc: Arc<Service>, agent: AgentRef, token: String, mut ws: We
 /// Handles one console frame; `Ok(false)` when the client is gone.
 async fn handle_agent_frame(
     svc: &Service,
-    agent: &AgentRef,
+    staff: &Staff,
     ws: &mut WebSocket,
     watching: &mut Watching,
     frame: AgentFrame,
 ) -> Result<bool, Refusal> {
+    let agent = &staff.agent;
     Ok(match frame {
         AgentFrame::Ping => send(ws, &AgentServerFrame::Pong).await,
         AgentFrame::Open { conversation_id } => {
-            send_transcript(svc, ws, watching, conversation_id).await?
+            send_transcript(svc, staff, ws, watching, conversation_id).await?
         }
         AgentFrame::Accept { conversation_id } => {
             // Take nothing this console could not then follow.
@@ -647,8 +659,8 @@ async fn handle_agent_frame(
                     format!("this console already follows {MAX_WATCHED} conversations; end some"),
                 ));
             }
-            svc.accept(agent, &conversation_id).await?;
-            send_transcript(svc, ws, watching, conversation_id).await?
+            svc.accept(staff, &conversation_id).await?;
+            send_transcript(svc, staff, ws, watching, conversation_id).await?
         }
         AgentFrame::Message {
             conversation_id,
@@ -681,12 +693,22 @@ async fn handle_agent_frame(
 
 async fn send_transcript(
     svc: &Service,
+    staff: &Staff,
     ws: &mut WebSocket,
     watching: &mut Watching,
     id: ConversationId,
 ) -> Result<bool, Refusal> {
+    let new = watching.cursor(&id).is_none();
     watching.watch(svc, &id)?;
-    let (conversation, events) = svc.transcript(&id).await?;
+    let (conversation, events) = match svc.transcript(staff, &id).await {
+        Ok(t) => t,
+        Err(r) => {
+            if new {
+                watching.unwatch(&id);
+            }
+            return Err(r);
+        }
+    };
     let head = events.last().map_or(0, |e| e.seq);
     if let Some(cursor) = watching.cursor(&id) {
         *cursor = (*cursor).max(head);

@@ -141,8 +141,27 @@ fn commands() -> Vec<(&'static str, Command)> {
             },
         ),
         ("cancel", Command::Cancel),
-        ("Dana accepts", Command::Accept { agent: dana() }),
-        ("Sam accepts", Command::Accept { agent: sam() }),
+        (
+            "Dana accepts",
+            Command::Accept {
+                agent: dana(),
+                notice: None,
+            },
+        ),
+        (
+            "Sam accepts",
+            Command::Accept {
+                agent: sam(),
+                notice: None,
+            },
+        ),
+        (
+            "Sam accepts (notice)",
+            Command::Accept {
+                agent: sam(),
+                notice: Some("Sam from billing will help you.".into()),
+            },
+        ),
         (
             "Dana writes",
             Command::AgentMessage {
@@ -349,7 +368,10 @@ fn deciding_then_applying_walks_the_main_path() {
             directive: HandoverDirective::default(),
             page_url: None,
         },
-        Command::Accept { agent: dana() },
+        Command::Accept {
+            agent: dana(),
+            notice: None,
+        },
         Command::End { agent: dana() },
         Command::VisitorMessage {
             text: "thanks".into(),

@@ -409,6 +409,7 @@ fn summary() -> ConversationSummary {
         waiting_since: "2026-11-21T15:00:00.000Z".into(),
         preview: Some("I want a person".into()),
         queue: Some("default".into()),
+        skill: Some("german".into()),
         page_url: None,
         reason_text: Some("menu_item".into()),
         slots: vec![Slot {
@@ -453,7 +454,7 @@ fn agent_frames() {
 #[test]
 fn agent_server_frames() {
     let summary_json = json!({"conversation_id":"c1","visitor_id":"v_1","state":{"state":"queued","position":1,"agents_online":true},
-        "reason":"user_request","waiting_since":"2026-11-21T15:00:00.000Z","preview":"I want a person","queue":"default",
+        "reason":"user_request","waiting_since":"2026-11-21T15:00:00.000Z","preview":"I want a person","queue":"default","skill":"german",
         "reason_text":"menu_item","slots":[{"name":"email","value":"ada@example.org"}]});
     check(
         AgentServerFrame::Welcome {

@@ -87,6 +87,10 @@ pub const SQLITE: &[&str] = &[
         memory TEXT NOT NULL,
         updated_ms INTEGER NOT NULL
     );",
+    // 3: what each agent serves (JSON arrays of queue and skill names) and its role.
+    "ALTER TABLE agents ADD COLUMN queues TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE agents ADD COLUMN skills TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE agents ADD COLUMN role TEXT NOT NULL DEFAULT 'agent';",
 ];
 
 /// PostgreSQL.
@@ -172,6 +176,10 @@ pub const POSTGRES: &[&str] = &[
         memory TEXT NOT NULL,
         updated_ms BIGINT NOT NULL
     );",
+    // 3: as SQLITE[2].
+    "ALTER TABLE agents ADD COLUMN queues TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE agents ADD COLUMN skills TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE agents ADD COLUMN role TEXT NOT NULL DEFAULT 'agent';",
 ];
 
 #[cfg(test)]

@@ -149,6 +149,60 @@ pub struct AgentRecord {
     pub name: String,
     /// Argon2 PHC string.
     pub password_hash: String,
+    /// The queues and skills it serves.
+    pub scope: Scope,
+    /// Agent or supervisor.
+    pub role: AgentRole,
+}
+
+/// Which handovers an agent serves: those of its queues (every queue when it names none)
+/// that need no skill or one of its skills.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Queue names; empty means every queue.
+    pub queues: Vec<String>,
+    /// Skill names.
+    pub skills: Vec<String>,
+}
+
+impl Scope {
+    /// Whether a handover to `queue` needing `skill` is this agent's to see and take.
+    pub fn covers(&self, queue: &str, skill: Option<&str>) -> bool {
+        (self.queues.is_empty() || self.queues.iter().any(|q| q == queue))
+            && skill.is_none_or(|s| self.skills.iter().any(|k| k == s))
+    }
+}
+
+/// What an account may do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentRole {
+    /// Chats with visitors.
+    #[default]
+    Agent,
+    /// An agent who may also switch offloading off and on.
+    Supervisor,
+}
+
+impl AgentRole {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Agent => "agent",
+            Self::Supervisor => "supervisor",
+        }
+    }
+}
+
+/// The agent behind a live session, with what it may see.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Staff {
+    /// The agent as others see it.
+    pub agent: AgentRef,
+    /// The queues and skills it serves.
+    pub scope: Scope,
+    /// Agent or supervisor.
+    pub role: AgentRole,
 }
 
 impl AgentRecord {
@@ -338,7 +392,7 @@ pub trait Store: Send + Sync + 'static {
         token_hash: &'a str,
         now_ms: i64,
         new_expires_ms: i64,
-    ) -> Fut<'a, Option<AgentRef>>;
+    ) -> Fut<'a, Option<Staff>>;
     /// Ends one session; returns its agent.
     fn delete_session<'a>(&'a self, token_hash: &'a str) -> Fut<'a, Option<AgentId>>;
     /// Ends every session of an agent.
@@ -356,8 +410,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Fut<'a, ()>;
     /// Forgets one console connection.
     fn drop_presence<'a>(&'a self, connection: &'a str) -> Fut<'a, ()>;
-    /// How many distinct agents hold an unexpired lease.
-    fn agents_online(&self, now_ms: i64) -> Fut<'_, u32>;
+    /// The agents holding an unexpired lease (each once), with what they serve.
+    fn agents_online(&self, now_ms: i64) -> Fut<'_, Vec<(AgentId, Scope)>>;
 
     // ---- the built-in bot ----
 

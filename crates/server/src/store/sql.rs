@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use baton_protocol::ids::{AgentId, ClientMsgId, ConversationId, VisitorId};
-use baton_protocol::state::AgentRef;
 use baton_protocol::time::rfc3339_from_unix_ms;
 use baton_protocol::ws::{Event, EventBody, Role};
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -13,8 +12,8 @@ use sqlx::{AnyPool, Executor, Row};
 
 use super::migrations;
 use super::{
-    AgentRecord, Commit, Conversation, Fut, Handover, NewConversation, StateColumns, Store,
-    StoreError, author_of,
+    AgentRecord, AgentRole, Commit, Conversation, Fut, Handover, NewConversation, Scope, Staff,
+    StateColumns, Store, StoreError, author_of,
 };
 use baton_protocol::bot::{HandoverReason, Slot};
 use baton_protocol::decide::View;
@@ -110,13 +109,43 @@ fn event_from(r: &AnyRow) -> Result<Event, StoreError> {
     })
 }
 
+/// The columns an agent is read with (a macro, so queries stay literal strings).
+macro_rules! agent_columns {
+    () => {
+        "id, email, name, password_hash, queues, skills, role"
+    };
+}
+
 fn agent_from(r: &AnyRow) -> Result<AgentRecord, StoreError> {
     Ok(AgentRecord {
         id: AgentId(r.try_get("id")?),
         email: r.try_get("email")?,
         name: r.try_get("name")?,
         password_hash: r.try_get("password_hash")?,
+        scope: scope_from(r)?,
+        role: match r.try_get::<String, _>("role")?.as_str() {
+            "supervisor" => AgentRole::Supervisor,
+            _ => AgentRole::Agent,
+        },
     })
+}
+
+/// Queue and skill lists are stored as JSON arrays of strings (names may hold any text a
+/// directive carries).
+fn scope_from(r: &AnyRow) -> Result<Scope, StoreError> {
+    let list = |col: &str| -> Result<Vec<String>, StoreError> {
+        let text: String = r.try_get(col)?;
+        serde_json::from_str(&text)
+            .map_err(|e| StoreError::Db(format!("agents.{col} does not decode: {e}")))
+    };
+    Ok(Scope {
+        queues: list("queues")?,
+        skills: list("skills")?,
+    })
+}
+
+fn json_list(list: &[String]) -> String {
+    serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
 }
 
 fn count(r: &AnyRow) -> Result<u32, StoreError> {
@@ -894,18 +923,24 @@ impl Store for SqlStore {
 
     fn upsert_agent<'a>(&'a self, a: &'a AgentRecord, now_ms: i64) -> Fut<'a, AgentRecord> {
         Box::pin(async move {
-            let row = sqlx::query(
-                "INSERT INTO agents (id, email, name, password_hash, created_ms, removed_ms)
-                 VALUES ($1, $2, $3, $4, $5, NULL)
+            let row = sqlx::query(concat!(
+                "INSERT INTO agents (id, email, name, password_hash, created_ms, removed_ms,
+                     queues, skills, role)
+                 VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8)
                  ON CONFLICT (email) DO UPDATE SET name = excluded.name,
-                     password_hash = excluded.password_hash, removed_ms = NULL
-                 RETURNING id, email, name, password_hash",
-            )
+                     password_hash = excluded.password_hash, removed_ms = NULL,
+                     queues = excluded.queues, skills = excluded.skills, role = excluded.role
+                 RETURNING ",
+                agent_columns!()
+            ))
             .bind(a.id.0.clone())
             .bind(a.email.clone())
             .bind(a.name.clone())
             .bind(a.password_hash.clone())
             .bind(now_ms)
+            .bind(json_list(&a.scope.queues))
+            .bind(json_list(&a.scope.skills))
+            .bind(a.role.as_str())
             .fetch_one(&self.write)
             .await?;
             agent_from(&row)
@@ -914,9 +949,11 @@ impl Store for SqlStore {
 
     fn agent_by_email<'a>(&'a self, email: &'a str) -> Fut<'a, Option<AgentRecord>> {
         Box::pin(async move {
-            sqlx::query(
-                "SELECT id, email, name, password_hash FROM agents WHERE email = $1 AND removed_ms IS NULL",
-            )
+            sqlx::query(concat!(
+                "SELECT ",
+                agent_columns!(),
+                " FROM agents WHERE email = $1 AND removed_ms IS NULL"
+            ))
             .bind(email.to_owned())
             .fetch_optional(&self.read)
             .await?
@@ -928,9 +965,11 @@ impl Store for SqlStore {
 
     fn agents(&self) -> Fut<'_, Vec<AgentRecord>> {
         Box::pin(async move {
-            sqlx::query(
-                "SELECT id, email, name, password_hash FROM agents WHERE removed_ms IS NULL ORDER BY email",
-            )
+            sqlx::query(concat!(
+                "SELECT ",
+                agent_columns!(),
+                " FROM agents WHERE removed_ms IS NULL ORDER BY email"
+            ))
             .fetch_all(&self.read)
             .await?
             .iter()
@@ -993,7 +1032,7 @@ impl Store for SqlStore {
         token_hash: &'a str,
         now_ms: i64,
         new_expires_ms: i64,
-    ) -> Fut<'a, Option<AgentRef>> {
+    ) -> Fut<'a, Option<Staff>> {
         Box::pin(async move {
             let row = sqlx::query(
                 "UPDATE agent_sessions SET expires_ms = $3
@@ -1008,15 +1047,21 @@ impl Store for SqlStore {
             .await?;
             let Some(row) = row else { return Ok(None) };
             let id: String = row.try_get("agent_id")?;
-            let agent = sqlx::query("SELECT id, name FROM agents WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.write)
-                .await?;
+            let agent = sqlx::query(concat!(
+                "SELECT ",
+                agent_columns!(),
+                " FROM agents WHERE id = $1"
+            ))
+            .bind(id)
+            .fetch_optional(&self.write)
+            .await?;
             agent
                 .map(|r| {
-                    Ok(AgentRef {
-                        id: AgentId(r.try_get("id")?),
-                        name: r.try_get("name")?,
+                    let a = agent_from(&r)?;
+                    Ok(Staff {
+                        agent: a.as_ref(),
+                        scope: a.scope,
+                        role: a.role,
                     })
                 })
                 .transpose()
@@ -1085,15 +1130,20 @@ impl Store for SqlStore {
         })
     }
 
-    fn agents_online(&self, now_ms: i64) -> Fut<'_, u32> {
+    fn agents_online(&self, now_ms: i64) -> Fut<'_, Vec<(AgentId, Scope)>> {
         Box::pin(async move {
-            let row = sqlx::query(
-                "SELECT COUNT(DISTINCT agent_id) AS n FROM agent_presence WHERE lease_until_ms > $1",
+            sqlx::query(
+                "SELECT a.id, a.queues, a.skills FROM agents a
+                 WHERE a.removed_ms IS NULL AND a.id IN
+                     (SELECT agent_id FROM agent_presence WHERE lease_until_ms > $1)
+                 ORDER BY a.id",
             )
             .bind(now_ms)
-            .fetch_one(&self.read)
-            .await?;
-            count(&row)
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|r| Ok((AgentId(r.try_get("id")?), scope_from(r)?)))
+            .collect()
         })
     }
 

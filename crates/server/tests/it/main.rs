@@ -9,6 +9,7 @@ mod handover;
 mod hardening;
 mod harness;
 mod replicas;
+mod routing;
 mod sockets;
 mod storage;
 mod store;

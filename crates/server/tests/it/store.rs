@@ -8,7 +8,9 @@ use baton_protocol::ids::{AgentId, ClientMsgId, ConversationId, VisitorId};
 use baton_protocol::state::{AgentRef, ConversationState, EndedBy};
 use baton_protocol::status::OffloadPolicy;
 use baton_protocol::ws::{Event, EventBody, Role};
-use baton_server::store::{AgentRecord, Commit, NewConversation, SqlStore, Store, StoreError};
+use baton_server::store::{
+    AgentRecord, AgentRole, Commit, NewConversation, Scope, SqlStore, Store, StoreError,
+};
 
 use crate::harness::TestDb;
 
@@ -176,9 +178,17 @@ async fn idempotency_keys_are_per_author(store: &dyn Store) {
     assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
     // An agent may use the same key: it is another author.
     run(store, &id, ask("default"), T0).await.unwrap();
-    run(store, &id, Command::Accept { agent: dana() }, T0)
-        .await
-        .unwrap();
+    run(
+        store,
+        &id,
+        Command::Accept {
+            agent: dana(),
+            notice: None,
+        },
+        T0,
+    )
+    .await
+    .unwrap();
     run(
         store,
         &id,
@@ -242,9 +252,17 @@ async fn handover_rows_follow_the_events_and_the_queue_is_ordered(store: &dyn St
     assert_eq!(h(&third).outcome, "queued");
 
     // The first is accepted: it leaves the queue, the others move up.
-    run(store, &ids[0], Command::Accept { agent: dana() }, T0 + 10)
-        .await
-        .unwrap();
+    run(
+        store,
+        &ids[0],
+        Command::Accept {
+            agent: dana(),
+            notice: None,
+        },
+        T0 + 10,
+    )
+    .await
+    .unwrap();
     assert_eq!(store.queue_position(h(&third).id).await.unwrap(), Some(2));
     let first = store.conversation(&ids[0]).await.unwrap().unwrap();
     assert_eq!(store.queue_position(h(&first).id).await.unwrap(), None);
@@ -300,7 +318,13 @@ async fn every_state_is_stored_in_columns_and_read_back(store: &dyn Store) {
     let steps: Vec<(Command, Option<&OffloadPolicy>)> = vec![
         (say("hi", None), None),
         (ask("default"), None),
-        (Command::Accept { agent: dana() }, None),
+        (
+            Command::Accept {
+                agent: dana(),
+                notice: None,
+            },
+            None,
+        ),
         (Command::End { agent: dana() }, None),
         (say("again", None), None),
         (ask("default"), Some(&policy_closed)),
@@ -425,6 +449,11 @@ async fn sessions_slide_and_end(store: &dyn Store) {
                 email: "s@x".into(),
                 name: "S".into(),
                 password_hash: "h1".into(),
+                scope: Scope {
+                    queues: vec!["sales".into(), "billing, \"EU\"".into()],
+                    skills: vec!["de".into()],
+                },
+                role: AgentRole::Supervisor,
             },
             T0,
         )
@@ -439,8 +468,14 @@ async fn sessions_slide_and_end(store: &dyn Store) {
             .touch_session("tok", T0 + 500, T0 + 1500)
             .await
             .unwrap()
-            .map(|a| a.name),
-        Some("S".into())
+            .map(|a| (a.agent.name, a.scope.queues, a.scope.skills, a.role)),
+        Some((
+            "S".into(),
+            vec!["sales".into(), "billing, \"EU\"".into()],
+            vec!["de".into()],
+            AgentRole::Supervisor
+        )),
+        "the session brings what the agent serves and its role"
     );
     // Sliding: still alive after the first expiry, gone after the new one.
     assert!(
@@ -495,17 +530,26 @@ async fn sessions_slide_and_end(store: &dyn Store) {
                 email: "s@x".into(),
                 name: "S2".into(),
                 password_hash: "h2".into(),
+                scope: Scope::default(),
+                role: AgentRole::Agent,
             },
             T0,
         )
         .await
         .unwrap();
-    assert_eq!((back.id, back.name.as_str()), (rec.id, "S2"));
+    assert_eq!(
+        (back.id, back.name.as_str(), back.scope, back.role),
+        (rec.id, "S2", Scope::default(), AgentRole::Agent),
+        "an update replaces the queues and the role too"
+    );
     assert_eq!(store.agents().await.unwrap().len(), 1);
 }
 
 async fn presence_leases_expire(store: &dyn Store) {
-    for (id, email) in [("a_p1", "p1@x"), ("a_p2", "p2@x")] {
+    for (id, email, queues) in [
+        ("a_p1", "p1@x", vec![]),
+        ("a_p2", "p2@x", vec!["sales".into()]),
+    ] {
         store
             .upsert_agent(
                 &AgentRecord {
@@ -513,6 +557,11 @@ async fn presence_leases_expire(store: &dyn Store) {
                     email: email.into(),
                     name: id.into(),
                     password_hash: "h".into(),
+                    scope: Scope {
+                        queues,
+                        skills: vec![],
+                    },
+                    role: AgentRole::Agent,
                 },
                 T0,
             )
@@ -531,23 +580,21 @@ async fn presence_leases_expire(store: &dyn Store) {
         .renew_presence("k3", &AgentId::from("a_p2"), "r1", T0 + 10_000)
         .await
         .unwrap();
-    assert_eq!(store.agents_online(T0).await.unwrap(), 2, "distinct agents");
-    assert_eq!(
-        store.agents_online(T0 + 20_000).await.unwrap(),
-        1,
-        "a lease ran out"
-    );
+    let online = |at| async move {
+        let list = store.agents_online(at).await.unwrap();
+        list.into_iter()
+            .map(|(id, scope)| format!("{}:{}", id.as_str(), scope.queues.join("+")))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(online(T0).await, ["a_p1:", "a_p2:sales"], "distinct agents");
+    assert_eq!(online(T0 + 20_000).await, ["a_p1:"], "a lease ran out");
     store
         .renew_presence("k3", &AgentId::from("a_p2"), "r1", T0 + 50_000)
         .await
         .unwrap();
-    assert_eq!(
-        store.agents_online(T0 + 20_000).await.unwrap(),
-        2,
-        "renewed"
-    );
+    assert_eq!(online(T0 + 20_000).await.len(), 2, "renewed");
     store.drop_presence("k3").await.unwrap();
-    assert_eq!(store.agents_online(T0 + 20_000).await.unwrap(), 1);
+    assert_eq!(online(T0 + 20_000).await, ["a_p1:"]);
 }
 
 macro_rules! backend_suite {
