@@ -14,9 +14,10 @@ use baton_client::outbox::{Outbox, Pending};
 use baton_client::timeline::{Step, Timeline};
 use baton_protocol::ids::ConversationId;
 use baton_protocol::state::{AgentRef, ConversationState};
+use baton_protocol::status::OffloadStatus;
 use baton_protocol::ws::{
     AgentFrame, AgentServerFrame, ConversationSummary, ErrorCode, Event, LoginRequest,
-    LoginResponse, Role, close,
+    LoginResponse, OffloadingRequest, OffloadingResponse, Role, close,
 };
 
 const TOKEN_KEY: &str = "baton.console.token";
@@ -73,6 +74,10 @@ pub struct Console {
     pub transcripts: RwSignal<HashMap<ConversationId, Thread>>,
     /// Last error.
     pub error: RwSignal<Option<String>>,
+    /// The offloading status, as visitors are told it.
+    pub status: RwSignal<Option<OffloadStatus>>,
+    /// Whether this agent may switch offloading on and off.
+    pub supervisor: RwSignal<bool>,
     token: StoredValue<Option<String>>,
     socket: StoredValue<Option<Socket>, LocalStorage>,
     conn: StoredValue<Connection>,
@@ -102,6 +107,8 @@ impl Console {
             selected: RwSignal::new(None),
             transcripts: RwSignal::new(HashMap::new()),
             error: RwSignal::new(None),
+            status: RwSignal::new(None),
+            supervisor: RwSignal::new(false),
             token: StoredValue::new(None),
             socket: StoredValue::new_local(None),
             conn: StoredValue::new(Connection::default()),
@@ -135,6 +142,26 @@ impl Console {
                     c.connect();
                 }
                 Err(e) => c.error.set(Some(e)),
+            }
+        });
+    }
+
+    /// A supervisor switches offloading on or off for every replica.
+    pub fn switch_offloading(&self, enabled: bool) {
+        let c = *self;
+        let Some(token) = self.token.get_value() else {
+            return;
+        };
+        spawn_local(async move {
+            match post_json_as::<_, OffloadingResponse>(
+                &format!("{}/api/v1/offloading", origin()),
+                &OffloadingRequest { enabled },
+                Some(&token),
+            )
+            .await
+            {
+                Ok(r) => c.status.set(Some(r.status)),
+                Err(e) => c.error.set(Some(e.message)),
             }
         });
     }
@@ -344,9 +371,11 @@ impl Console {
                 agent,
                 waiting,
                 mine,
+                supervisor,
                 ..
             } => {
                 self.agent.set(Some(agent));
+                self.supervisor.set(supervisor);
                 self.waiting.set(waiting);
                 self.mine.set(mine);
                 // Re-open what was on screen, to catch up after a reconnect, then re-send what
@@ -358,6 +387,7 @@ impl Console {
                 }
                 self.run(Input::Welcomed);
             }
+            AgentServerFrame::Status { status } => self.status.set(Some(status)),
             AgentServerFrame::Waiting { conversation } => Self::upsert(self.waiting, conversation),
             AgentServerFrame::Dequeued { conversation_id } => {
                 self.waiting

@@ -6,6 +6,7 @@ use leptos::prelude::*;
 
 use baton_protocol::ids::ConversationId;
 use baton_protocol::state::ConversationState;
+use baton_protocol::status::OffloadState;
 use baton_protocol::ws::{ConversationSummary, Event, EventBody, Role};
 
 use crate::store::{Console, Link};
@@ -62,6 +63,7 @@ fn Workspace() -> impl IntoView {
             <header class="console-header">
                 <h1>"Baton"</h1>
                 <span class="console-header__who">{who}" · "<span role="status">{link}</span></span>
+                <Offloading/>
                 <button type="button" class="console-link" on:click=move |_| c.logout()>"Log out"</button>
             </header>
             {move || c.error.get().map(|e| view! {
@@ -75,6 +77,29 @@ fn Workspace() -> impl IntoView {
             </nav>
             <ConversationPane/>
         </div>
+    }
+}
+
+/// Whether visitors can reach a person now, and a supervisor's switch.
+#[component]
+fn Offloading() -> impl IntoView {
+    let c = expect_context::<Console>();
+    let state = move || c.status.get().map(|s| s.state);
+    let label = move || match state() {
+        Some(OffloadState::Open) => "Live chat open",
+        Some(OffloadState::Closed) => "Live chat closed (outside opening hours)",
+        Some(OffloadState::Disabled) => "Live chat switched off",
+        None => "",
+    };
+    let off = move || state() == Some(OffloadState::Disabled);
+    view! {
+        <span class="console-offloading" role="status">{label}</span>
+        <Show when=move || c.supervisor.get()>
+            <button type="button" class="console-link console-switch"
+                on:click=move |_| c.switch_offloading(off())>
+                {move || if off() { "Switch live chat on" } else { "Switch live chat off" }}
+            </button>
+        </Show>
     }
 }
 

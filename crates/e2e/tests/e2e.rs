@@ -1216,3 +1216,94 @@ async fn on_another_origin_a_rasa_handover_reaches_only_its_queue() {
     drop(driver);
     sites.server.stop().await.unwrap();
 }
+
+/// A supervisor switches live chat off while a visitor on the site owner's page waits (on a
+/// phone, by mouse): the visitor's widget says so at once and the bot answers again; the
+/// console shows the switch to every agent, and it comes back on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_another_origin_a_supervisor_switches_live_chat_off_while_a_visitor_waits() {
+    // Appended inside the e2e [texts].
+    let sites =
+        sites_with("disabled = \"Live chat is off right now; the assistant is still here.\"\n")
+            .await;
+    let driver = start_chromedriver().await;
+    let supervisor = Agent(browser(&driver, Screen::Desktop).await);
+    let visitor = Visitor(browser(&driver, Screen::Phone).await);
+    supervisor.log_in(&sites.console).await;
+    supervisor
+        .wait_text(".console-offloading", "Live chat open")
+        .await;
+
+    visitor.open(&sites.page).await;
+    visitor.say("hello").await;
+    visitor
+        .wait_text(".baton-message--bot .baton-message__text", "demo assistant")
+        .await;
+    visitor.click("button[aria-label='More options']").await;
+    visitor.click("[role=menuitem]").await;
+    visitor.wait_status(WAITING).await;
+    supervisor.wait_waiting(&visitor.visitor_id().await).await;
+
+    // Off: the waiting visitor is told live, and leaves the queue.
+    supervisor
+        .find(".console-switch")
+        .await
+        .click()
+        .await
+        .unwrap();
+    supervisor
+        .wait_text(".console-offloading", "Live chat switched off")
+        .await;
+    visitor
+        .wait_status("Live chat is off right now; the assistant is still here.")
+        .await;
+    assert!(
+        !visitor.status().await.contains(WAITING),
+        "the waiting sentence is gone"
+    );
+    eventually("the console's queue empties", || async {
+        supervisor.listed().await.is_empty().then_some(())
+    })
+    .await;
+    axe(
+        &visitor.0,
+        "#baton-widget",
+        "after live chat was switched off",
+    )
+    .await;
+    axe(&supervisor.0, "body", "with live chat switched off").await;
+    // The bot answers again, and the menu says why a person cannot come.
+    visitor.say("what does it cost").await;
+    visitor
+        .wait_text(
+            ".baton-message--bot .baton-message__text",
+            "free and open source",
+        )
+        .await;
+    visitor.click("button[aria-label='More options']").await;
+    let item = eventually("the menu item", || visitor.find("[role=menuitem]")).await;
+    assert!(
+        item.attr("disabled").await.unwrap().is_some(),
+        "Request live agent is not offered while switched off"
+    );
+
+    // On again.
+    supervisor
+        .wait_text(".console-switch", "Switch live chat on")
+        .await;
+    supervisor
+        .find(".console-switch")
+        .await
+        .click()
+        .await
+        .unwrap();
+    supervisor
+        .wait_text(".console-offloading", "Live chat open")
+        .await;
+    visitor.no_csp_violations().await;
+
+    visitor.0.close().await.unwrap();
+    supervisor.0.close().await.unwrap();
+    drop(driver);
+    sites.server.stop().await.unwrap();
+}

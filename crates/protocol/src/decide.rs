@@ -3,7 +3,7 @@
 //! Two pure functions, shared by every party:
 //!
 //! - [`decide`] takes the conversation as the server last stored it (a [`View`]), one
-//!   [`Command`] and a [`Context`] (the time, the offloading policy, how many agents are
+//!   [`Command`] and a [`Context`] (the time, the offloading situation, how many agents are
 //!   online) and answers with the durable events to append, or a [`Refusal`].
 //! - [`apply`] turns any durable event into state. The server runs it on the events it just
 //!   decided before storing the new state; the widget and the console run it on the events
@@ -14,7 +14,7 @@
 use crate::bot::{BotMessage, HandoverDirective, HandoverReason};
 use crate::ids::ClientMsgId;
 use crate::state::{AgentRef, ConversationState, EndedBy, Input, OffloadDecision, Rejected};
-use crate::status::OffloadPolicy;
+use crate::status::{Offload, OffloadState};
 use crate::ws::{ErrorCode, Event, EventBody, Role};
 use crate::{MAX_CLIENT_MSG_ID_BYTES, MAX_TEXT_BYTES, MAX_URL_BYTES};
 
@@ -91,6 +91,9 @@ pub enum Command {
     },
     /// Baton ends a waiting or agent chat (its agent was removed, for instance).
     EndBySystem,
+    /// Offloading closed or was switched off while the visitor waited: the request is
+    /// answered again with the new situation (closed or disabled), and the bot takes over.
+    Unqueue,
 }
 
 /// What the decider may know besides the conversation: all of it is read by the server
@@ -99,8 +102,8 @@ pub enum Command {
 pub struct Context<'a> {
     /// Now, in Unix milliseconds.
     pub now_ms: i64,
-    /// The offloading policy.
-    pub policy: &'a OffloadPolicy,
+    /// The offloading situation now (for a handover: in its queue).
+    pub offload: &'a Offload,
     /// How many agents are online now.
     pub agents_online: u32,
 }
@@ -315,7 +318,7 @@ pub fn decide(view: &View, command: &Command, cx: &Context<'_>) -> Result<Vec<Ev
             let reason = directive.reason;
             let requested = crate::state::transition(&view.state, &Input::RequestHandover(reason))
                 .map_err(|e| Refusal::new(ErrorCode::InvalidState, e.to_string()))?;
-            let decision = cx.policy.decision(cx.now_ms, cx.agents_online);
+            let decision = cx.offload.decision(cx.agents_online);
             let outcome = crate::state::transition(&requested, &Input::Offload(decision))
                 .map_err(|e| Refusal::new(ErrorCode::InvalidState, e.to_string()))?;
             if view.asked_since_last_message() && view.state == outcome {
@@ -427,6 +430,18 @@ pub fn decide(view: &View, command: &Command, cx: &Context<'_>) -> Result<Vec<Ev
             owns(&view.state, agent)?;
             Ok(vec![EventBody::ChatEnded { by: EndedBy::Agent }])
         }
+        Command::Unqueue => Ok(match (&view.state, cx.offload.state) {
+            (S::Queued { .. }, OffloadState::Closed | OffloadState::Disabled) => {
+                let outcome = crate::state::transition(
+                    &view.state,
+                    &Input::Offload(cx.offload.decision(cx.agents_online)),
+                )
+                .map_err(|e| Refusal::new(ErrorCode::InvalidState, e.to_string()))?;
+                vec![EventBody::HandoverOutcome { outcome }]
+            }
+            // Still open, or no longer waiting: nothing to tell.
+            _ => vec![],
+        }),
         Command::EndBySystem => match view.state {
             S::Queued { .. } | S::AgentJoined { .. } => Ok(vec![EventBody::ChatEnded {
                 by: EndedBy::System,

@@ -11,7 +11,6 @@
 pub mod bot;
 pub mod decide;
 pub mod ids;
-pub mod schedule;
 pub mod state;
 pub mod status;
 pub mod texts;

@@ -2,7 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::schedule::{Opening, Schedule};
 use crate::state::OffloadDecision;
 
 /// The three predefined offloading states.
@@ -91,44 +90,42 @@ impl RequestItem {
     }
 }
 
-/// The site owner's offloading rules, as the decider reads them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct OffloadPolicy {
-    /// `false` = offloading disabled.
-    pub enabled: bool,
-    /// Opening hours.
-    pub schedule: Schedule,
-    /// What to do when no agent is online.
+/// The offloading situation a handover is decided in. The server works it out before deciding
+/// (the supervisor's switch, the opening hours in their time zone, the queue's assignment
+/// mode), so the decision itself stays pure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Offload {
+    /// Open, closed or disabled now.
+    pub state: OffloadState,
+    /// When closed: the next opening, RFC 3339 with the schedule's offset.
+    pub next_open_at: Option<String>,
+    /// What to do when none of the handover's agents is online.
     pub when_no_agents: NoAgentsPolicy,
 }
 
-impl OffloadPolicy {
-    /// Open, closed or disabled at `now_ms`, with the next opening when closed (formatted in
-    /// the schedule's offset).
-    pub fn state_at(&self, now_ms: i64) -> (OffloadState, Option<String>) {
-        if !self.enabled {
-            return (OffloadState::Disabled, None);
-        }
-        match self.schedule.at(now_ms) {
-            Opening::Open => (OffloadState::Open, None),
-            Opening::Closed { next_open_ms } => (
-                OffloadState::Closed,
-                next_open_ms.map(|ms| self.schedule.format_local(ms)),
-            ),
+impl Offload {
+    /// Open, queueing when nobody is online.
+    pub fn open() -> Self {
+        Self {
+            state: OffloadState::Open,
+            next_open_at: None,
+            when_no_agents: NoAgentsPolicy::Queue,
         }
     }
 
-    /// What a handover asked for at `now_ms` leads to, given how many agents are online.
-    pub fn decision(&self, now_ms: i64, agents_online: u32) -> OffloadDecision {
-        match self.state_at(now_ms) {
-            (OffloadState::Disabled, _) => OffloadDecision::Disabled,
-            (OffloadState::Closed, next_open_at) => OffloadDecision::Closed { next_open_at },
-            (OffloadState::Open, _)
+    /// What a handover asked for now leads to, given how many of its agents are online.
+    pub fn decision(&self, agents_online: u32) -> OffloadDecision {
+        match self.state {
+            OffloadState::Disabled => OffloadDecision::Disabled,
+            OffloadState::Closed => OffloadDecision::Closed {
+                next_open_at: self.next_open_at.clone(),
+            },
+            OffloadState::Open
                 if agents_online == 0 && self.when_no_agents == NoAgentsPolicy::Unavailable =>
             {
                 OffloadDecision::NoAgents
             }
-            (OffloadState::Open, _) => OffloadDecision::Open {
+            OffloadState::Open => OffloadDecision::Open {
                 position: None,
                 agents_online: Some(agents_online > 0),
             },

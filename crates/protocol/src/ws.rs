@@ -369,6 +369,14 @@ pub enum AgentServerFrame {
         waiting: Vec<ConversationSummary>,
         /// Conversations this agent owns.
         mine: Vec<ConversationSummary>,
+        /// Whether this agent is a supervisor (may switch offloading on and off).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        supervisor: bool,
+    },
+    /// The offloading status: after `welcome`, and whenever it changes.
+    Status {
+        /// Open, closed or disabled, as visitors are told it.
+        status: OffloadStatus,
     },
     /// A conversation entered or changed in the queue.
     Waiting {
@@ -482,6 +490,29 @@ pub struct LoginRequest {
     pub email: String,
     /// Password.
     pub password: String,
+}
+
+/// `POST /api/v1/offloading` body (a supervisor's session).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OffloadingRequest {
+    /// On (handover as the hours allow) or off (every handover answers `disabled`).
+    pub enabled: bool,
+}
+
+/// `GET` and `POST /api/v1/offloading` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffloadingResponse {
+    /// Whether offloading is switched on.
+    pub enabled: bool,
+    /// The supervisor who last switched it; absent while the configuration decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_by: Option<String>,
+    /// When, RFC 3339 UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_at: Option<String>,
+    /// The status visitors are told now.
+    pub status: OffloadStatus,
 }
 
 /// `POST /api/v1/agent/login` answer.

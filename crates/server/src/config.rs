@@ -11,11 +11,11 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use baton_protocol::schedule::{self, Schedule};
-use baton_protocol::status::{NoAgentsPolicy, OffloadPolicy, RequestItem};
+use baton_protocol::status::{NoAgentsPolicy, RequestItem};
 use baton_protocol::texts::{self, Text};
 use serde::Deserialize;
 
+use crate::hours::{self, Hours};
 pub use crate::store::{AgentRole, Scope};
 use toml::Spanned;
 
@@ -65,7 +65,7 @@ pub struct Config {
     /// Rate limits.
     pub limits: Limits,
     /// Handover rules.
-    pub offloading: OffloadPolicy,
+    pub offloading: Offloading,
     /// When the widget offers "Request live agent".
     pub request_item: RequestItem,
     /// Visitor-facing texts per state.
@@ -76,6 +76,30 @@ pub struct Config {
     pub queues: BTreeMap<String, QueueRules>,
     /// The bot.
     pub bot: BotConfig,
+}
+
+/// `[offloading]`: whether and when a handover can happen.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Offloading {
+    /// `false` = disabled until a supervisor switches it on.
+    pub enabled: bool,
+    /// Opening hours.
+    pub hours: Hours,
+    /// What a handover does when none of its agents is online.
+    pub when_no_agents: NoAgentsPolicy,
+    /// What happens to chats still queued when the hours close.
+    pub at_closing: AtClosing,
+}
+
+/// What happens to a queued chat at closing time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AtClosing {
+    /// It stays queued; agents still online may take it, others see it tomorrow.
+    #[default]
+    Keep,
+    /// The visitor is told the team is away and returns to the bot.
+    ReturnToBot,
 }
 
 /// Rate limits, per replica.
@@ -320,6 +344,9 @@ struct RawOffloading {
     enabled: Option<bool>,
     hours: Option<Vec<Spanned<String>>>,
     utc_offset: Option<Spanned<String>>,
+    time_zone: Option<Spanned<String>>,
+    closed: Option<Vec<Spanned<String>>>,
+    at_closing: Option<AtClosing>,
     when_no_agents: Option<NoAgentsPolicy>,
     request_item: Option<Spanned<String>>,
 }
@@ -422,10 +449,11 @@ fn resolve(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
             new_visitors_per_hour: 0,
             login_failures: 0,
         },
-        offloading: OffloadPolicy {
+        offloading: Offloading {
             enabled: true,
-            schedule: Schedule::default(),
+            hours: Hours::default(),
             when_no_agents: NoAgentsPolicy::Queue,
+            at_closing: AtClosing::Keep,
         },
         request_item: RequestItem::Always,
         texts: Texts {
@@ -542,16 +570,39 @@ fn overlay(src: &Source<'_>, cfg: &mut Config, raw: RawConfig) -> Result<(), Con
             cfg.request_item =
                 RequestItem::parse(item.get_ref()).map_err(|e| src.error(Some(item.span()), e))?;
         }
-        if let Some(offset) = o.utc_offset {
-            cfg.offloading.schedule.utc_offset_minutes =
-                schedule::parse_offset(offset.get_ref())
+        set(&mut cfg.offloading.at_closing, o.at_closing);
+        match (o.time_zone, o.utc_offset) {
+            (Some(zone), Some(offset)) => {
+                return Err(src.error(
+                    Some(offset.span()),
+                    format!(
+                        "both time_zone = \"{}\" and utc_offset are set: keep one (time_zone \
+                         follows daylight saving time)",
+                        zone.get_ref()
+                    ),
+                ));
+            }
+            (Some(zone), None) => {
+                cfg.offloading.hours.zone = hours::parse_zone(zone.get_ref())
+                    .map_err(|e| src.error(Some(zone.span()), e))?;
+            }
+            (None, Some(offset)) => {
+                cfg.offloading.hours.zone = hours::fixed_zone(offset.get_ref())
                     .map_err(|e| src.error(Some(offset.span()), e))?;
+            }
+            (None, None) => {}
         }
-        if let Some(hours) = o.hours {
-            cfg.offloading.schedule.windows = hours
+        if let Some(list) = o.hours {
+            cfg.offloading.hours.windows = list
                 .iter()
-                .map(|h| {
-                    schedule::parse_window(h.get_ref()).map_err(|e| src.error(Some(h.span()), e))
+                .map(|h| hours::parse_window(h.get_ref()).map_err(|e| src.error(Some(h.span()), e)))
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(list) = o.closed {
+            cfg.offloading.hours.closed = list
+                .iter()
+                .map(|c| {
+                    hours::parse_closure(c.get_ref()).map_err(|e| src.error(Some(c.span()), e))
                 })
                 .collect::<Result<_, _>>()?;
         }
@@ -1009,15 +1060,20 @@ mod tests {
             .and_then(|rest| rest.split("```").next())
             .expect("README has a configuration example");
         let c = load(example).unwrap_or_else(|e| panic!("README example: {e}"));
-        assert_eq!(c.offloading.schedule.utc_offset_minutes, 60);
+        assert_eq!(c.offloading.hours.zone.iana_name(), Some("Europe/Berlin"));
+        assert_eq!(c.offloading.hours.closed.len(), 2);
     }
 
     #[test]
     fn a_file_overrides_only_what_it_names() {
         let c = load("[offloading]\nenabled = false\nhours = [\"mon-fri 08:00-18:00\"]\nutc_offset = \"+01:00\"\n").unwrap();
         assert!(!c.offloading.enabled);
-        assert_eq!(c.offloading.schedule.utc_offset_minutes, 60);
-        assert_eq!(c.offloading.schedule.windows.len(), 1);
+        assert_eq!(
+            c.offloading.hours.zone,
+            crate::hours::fixed_zone("+01:00").unwrap()
+        );
+        assert_eq!(c.offloading.hours.windows.len(), 1);
+        assert_eq!(c.offloading.at_closing, AtClosing::Keep);
         assert_eq!(c.texts.waiting, Config::defaults().texts.waiting);
     }
 
@@ -1042,6 +1098,43 @@ mod tests {
 
         let e = load("[texts\nwaiting = 1\n").unwrap_err();
         assert!(e.starts_with("baton.toml:1:"), "{e}");
+
+        for (text, line, needle) in [
+            (
+                "[offloading]\ntime_zone = \"Europe/Berln\"\n",
+                2,
+                "not an IANA time zone",
+            ),
+            (
+                "[offloading]\ntime_zone = \"Europe/Berlin\"\nutc_offset = \"+01:00\"\n",
+                3,
+                "keep one",
+            ),
+            (
+                "[offloading]\nclosed = [\"2026-12-24\", \"24.12.\"]\n",
+                2,
+                "not a date",
+            ),
+            (
+                "[offloading]\nat_closing = \"drop\"\n",
+                2,
+                "unknown variant `drop`",
+            ),
+        ] {
+            let e = load(text).unwrap_err();
+            assert!(
+                e.starts_with(&format!("baton.toml:{line}:")),
+                "{text}\n→ {e}"
+            );
+            assert!(e.contains(needle), "{text}\n→ {e}");
+        }
+        let c = load("[offloading]\ntime_zone = \"America/New_York\"\nclosed = [\"2026-07-03 12:00-24:00\"]\nat_closing = \"return_to_bot\"\n").unwrap();
+        assert_eq!(
+            c.offloading.hours.zone.iana_name(),
+            Some("America/New_York")
+        );
+        assert_eq!(c.offloading.hours.closed[0].from, 720);
+        assert_eq!(c.offloading.at_closing, AtClosing::ReturnToBot);
     }
 
     #[test]

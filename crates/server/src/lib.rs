@@ -10,6 +10,7 @@ pub mod bot;
 pub mod bus;
 pub mod clock;
 pub mod config;
+pub mod hours;
 pub mod http;
 pub mod limits;
 pub mod metrics;

@@ -24,9 +24,11 @@ use axum::routing::{get, post};
 use baton_protocol::MAX_FRAME_BYTES;
 use baton_protocol::bot::{ApiError, BotMessage, BotRequest};
 use baton_protocol::decide::Refusal;
-use baton_protocol::status::OffloadStatus;
+use baton_protocol::status::{OffloadState, OffloadStatus};
+use baton_protocol::time::rfc3339_from_unix_ms;
 use baton_protocol::ws::{
-    ErrorCode, HandoverRequest, HandoverResponse, LoginRequest, LoginResponse, VisitorCredentials,
+    ErrorCode, HandoverRequest, HandoverResponse, LoginRequest, LoginResponse, OffloadingRequest,
+    OffloadingResponse, VisitorCredentials,
 };
 use serde::Deserialize;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -37,6 +39,7 @@ use crate::http::client_ip;
 use crate::limits::Limited;
 use crate::service::Service;
 use crate::sockets;
+use crate::store::Staff;
 
 /// The Content-Security-Policy of the pages Baton serves: the strict policy the widget
 /// promises to work under, so the demo and the end-to-end test prove it.
@@ -226,6 +229,7 @@ pub fn app(svc: Arc<Service>) -> Router {
         .route("/api/v1/agent/login", post(login))
         .route("/api/v1/agent/logout", post(logout))
         .route("/api/v1/agent/ws", get(agent_ws))
+        .route("/api/v1/offloading", get(offloading).post(set_offloading))
         .method_not_allowed_fallback(not_allowed)
         .layer(middleware::from_fn_with_state(svc.clone(), origin_guard));
     Router::new()
@@ -490,6 +494,55 @@ async fn logout(State(svc): Svc, headers: HeaderMap) -> Result<StatusCode, ApiEr
     let token = token.to_owned();
     detached(async move { svc.logout(&token).await }).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The agent of the request's `Authorization: Bearer` session.
+async fn staff(svc: &Arc<Service>, headers: &HeaderMap) -> Result<Staff, ApiErr> {
+    let unauthorized = || {
+        ApiErr::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthorized,
+            "send a live session token as Authorization: Bearer …",
+        )
+    };
+    let token = bearer(headers).ok_or_else(unauthorized)?.to_owned();
+    let svc = svc.clone();
+    detached(async move { svc.agent_by_token(&token).await })
+        .await?
+        .ok_or_else(unauthorized)
+}
+
+async fn offloading_answer(svc: &Arc<Service>) -> Result<Json<OffloadingResponse>, ApiErr> {
+    let status = svc.status().await?;
+    let switch = svc.switch();
+    Ok(Json(OffloadingResponse {
+        enabled: status.state != OffloadState::Disabled,
+        changed_by: switch.as_ref().map(|s| s.by.clone()),
+        changed_at: switch.map(|s| rfc3339_from_unix_ms(s.at_ms)),
+        status,
+    }))
+}
+
+/// `GET /api/v1/offloading`: the switch and the status, for any agent.
+async fn offloading(
+    State(svc): Svc,
+    headers: HeaderMap,
+) -> Result<Json<OffloadingResponse>, ApiErr> {
+    staff(&svc, &headers).await?;
+    offloading_answer(&svc).await
+}
+
+/// `POST /api/v1/offloading`: a supervisor switches offloading on or off.
+async fn set_offloading(
+    State(svc): Svc,
+    headers: HeaderMap,
+    body: Result<Json<OffloadingRequest>, JsonRejection>,
+) -> Result<Json<OffloadingResponse>, ApiErr> {
+    let who = staff(&svc, &headers).await?;
+    let Json(req) = body?;
+    let s = svc.clone();
+    detached(async move { s.set_offloading(&who, req.enabled).await.map(drop) }).await?;
+    offloading_answer(&svc).await
 }
 
 #[derive(Deserialize)]

@@ -15,7 +15,7 @@ use baton_protocol::bot::{BotMessage, BotMetadata, BotRequest, HandoverDirective
 use baton_protocol::decide::{self, Command, Context, Refusal, View};
 use baton_protocol::ids::{AgentId, ClientMsgId, ConversationId, VisitorId};
 use baton_protocol::state::{AgentRef, ConversationState, Transport};
-use baton_protocol::status::{OffloadPolicy, OffloadState, OffloadStatus, RequestItem};
+use baton_protocol::status::{Offload, OffloadState, OffloadStatus, RequestItem};
 use baton_protocol::time::rfc3339_from_unix_ms;
 use baton_protocol::ws::{
     ConversationSummary, ErrorCode, Event, EventBody, HandoverResponse, LoginResponse, Role,
@@ -28,7 +28,8 @@ use crate::auth::{self, LoginThrottle, Passwords};
 use crate::bot::{Bot, BotAnswer, BuiltinBot, RasaUpstream, Trigger};
 use crate::bus::{self, Bus, Notice, Topic};
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{AtClosing, Config};
+use crate::hours::Opening;
 use crate::limits::Limiter;
 use crate::metrics;
 use crate::queue::QueueWatch;
@@ -81,6 +82,9 @@ pub struct Service {
     passwords: Passwords,
     logins: LoginThrottle,
     shutdown: watch::Sender<bool>,
+    /// The supervisors' offloading switch as last read from the store (every replica reads
+    /// it on each status check and at once when told it changed).
+    switch: std::sync::Mutex<Option<Switch>>,
     /// The offloading status as visitor sockets were last told it (queue length aside):
     /// recomputed when agent presence changes anywhere and every few seconds (opening hours,
     /// leases that ran out), and pushed to every visitor socket when it changes.
@@ -89,6 +93,21 @@ pub struct Service {
 
 /// What each agent online serves.
 type Online = Arc<Vec<Scope>>;
+
+/// The settings key of the offloading switch.
+const SWITCH_KEY: &str = "offloading";
+
+/// A supervisor's offloading switch: it overrides `[offloading] enabled` until flipped again.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Switch {
+    /// On or off.
+    pub enabled: bool,
+    /// The supervisor who flipped it.
+    pub by: String,
+    /// When (Unix ms; filled in from the store).
+    #[serde(default)]
+    pub at_ms: i64,
+}
 
 /// The outcome of [`Service::execute`].
 #[derive(Debug)]
@@ -221,6 +240,7 @@ impl Service {
             replica,
             config,
             shutdown: watch::channel(false).0,
+            switch: std::sync::Mutex::new(None),
             status_told: watch::channel(None).0,
         });
         svc.ensure_agents().await?;
@@ -235,13 +255,13 @@ impl Service {
             let mut tick = tokio::time::interval(STATUS_RECHECK);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                let changed = tokio::select! {
-                    _ = presence.recv() => true,
+                let presence_changed = tokio::select! {
+                    n = presence.recv() => !matches!(n, Notice::Offloading),
                     _ = tick.tick() => false,
                     _ = stop.changed() => return,
                 };
                 let Some(svc) = weak.upgrade() else { return };
-                if changed {
+                if presence_changed {
                     svc.presence_changed();
                 }
                 svc.recheck_status().await;
@@ -333,27 +353,21 @@ impl Service {
             let now_ms = self.now_ms();
             // A handover is decided by its queue: the agents online who serve it, and the
             // queue's own assignment mode.
-            let (agents_online, policy) = match &command {
+            let mut offload = self.offload_at(now_ms);
+            let agents_online = match &command {
                 Command::RequestHandover { directive, .. } => {
                     let queue = decide::queue_of(directive);
                     let skill = directive.routing.as_ref().and_then(|r| r.skill.as_deref());
-                    let online = self.agents_online_for(&queue, skill).await?;
-                    let policy = match self.config.queue(&queue).when_no_agents {
-                        Some(mode) if mode != self.config.offloading.when_no_agents => {
-                            std::borrow::Cow::Owned(OffloadPolicy {
-                                when_no_agents: mode,
-                                ..self.config.offloading.clone()
-                            })
-                        }
-                        _ => std::borrow::Cow::Borrowed(&self.config.offloading),
-                    };
-                    (online, policy)
+                    if let Some(mode) = self.config.queue(&queue).when_no_agents {
+                        offload.when_no_agents = mode;
+                    }
+                    self.agents_online_for(&queue, skill).await?
                 }
-                _ => (0, std::borrow::Cow::Borrowed(&self.config.offloading)),
+                _ => 0,
             };
             let cx = Context {
                 now_ms,
-                policy: &policy,
+                offload: &offload,
                 agents_online,
             };
             let bodies = match decide::decide(&before.view, &command, &cx) {
@@ -591,8 +605,11 @@ impl Service {
                 EventBody::HandoverOutcome {
                     outcome: ConversationState::Queued { .. },
                 } => {}
-                EventBody::HandoverCancelled | EventBody::AgentJoined { .. } => {
-                    queue = before.handover.as_ref().map(|h| h.queue.clone());
+                // Leaving the queue: accepted, cancelled, or answered again (closed, disabled).
+                EventBody::HandoverCancelled
+                | EventBody::AgentJoined { .. }
+                | EventBody::HandoverOutcome { .. } => {
+                    queue = queue.or_else(|| before.handover.as_ref().map(|h| h.queue.clone()));
                 }
                 _ => continue,
             }
@@ -1052,12 +1069,121 @@ impl Service {
         })
     }
 
+    /// The offloading situation at `now_ms`: the supervisors' switch (else the configured
+    /// `enabled`), then the opening hours.
+    pub fn offload_at(&self, now_ms: i64) -> Offload {
+        let o = &self.config.offloading;
+        let enabled = self
+            .switch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map_or(o.enabled, |s| s.enabled);
+        let (state, next_open_at) = if !enabled {
+            (OffloadState::Disabled, None)
+        } else {
+            match o.hours.at(now_ms) {
+                Opening::Open => (OffloadState::Open, None),
+                Opening::Closed { next_open_ms } => (
+                    OffloadState::Closed,
+                    next_open_ms.map(|ms| o.hours.format_local(ms)),
+                ),
+            }
+        };
+        Offload {
+            state,
+            next_open_at,
+            when_no_agents: o.when_no_agents,
+        }
+    }
+
+    /// The supervisors' switch, as last read.
+    pub fn switch(&self) -> Option<Switch> {
+        self.switch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Reads the switch from the store (another replica may have flipped it).
+    async fn read_switch(&self) {
+        match self.store.setting(SWITCH_KEY).await {
+            Ok(row) => {
+                let switch = row.and_then(|(value, at_ms)| {
+                    serde_json::from_str::<Switch>(&value)
+                        .ok()
+                        .map(|s| Switch { at_ms, ..s })
+                });
+                *self.switch.lock().unwrap_or_else(|p| p.into_inner()) = switch;
+            }
+            Err(e) => tracing::warn!("offloading switch: {e}"),
+        }
+    }
+
+    /// A supervisor switches offloading on or off for every replica. Switching off answers
+    /// every queued visitor with `disabled` at once (they return to the bot).
+    pub async fn set_offloading(&self, staff: &Staff, enabled: bool) -> Result<Switch, Refusal> {
+        if staff.role != AgentRole::Supervisor {
+            return Err(Refusal::new(
+                ErrorCode::Forbidden,
+                "only a supervisor may switch offloading on or off",
+            ));
+        }
+        let now = self.now_ms();
+        let switch = Switch {
+            enabled,
+            by: staff.agent.name.clone(),
+            at_ms: now,
+        };
+        let value =
+            serde_json::to_string(&switch).map_err(|e| internal(StoreError::Db(e.to_string())))?;
+        self.store
+            .put_setting(SWITCH_KEY, &value, now)
+            .await
+            .map_err(internal)?;
+        *self.switch.lock().unwrap_or_else(|p| p.into_inner()) = Some(switch.clone());
+        tracing::info!(
+            "offloading switched {} by {}",
+            if enabled { "on" } else { "off" },
+            staff.agent.name
+        );
+        self.bus.publish(Topic::Presence, Notice::Offloading).await;
+        self.recheck_status().await;
+        Ok(switch)
+    }
+
+    /// Answers every queued conversation again while offloading is switched off (or closed,
+    /// if `at_closing` says so): the visitor is told and the bot takes over.
+    async fn unqueue_all(&self, state: OffloadState) {
+        let sweep = match state {
+            OffloadState::Disabled => true,
+            OffloadState::Closed => self.config.offloading.at_closing == AtClosing::ReturnToBot,
+            OffloadState::Open => false,
+        };
+        if !sweep {
+            return;
+        }
+        let waiting = match self.store.waiting().await {
+            Ok(w) => w,
+            Err(e) => return tracing::warn!("unqueue: {e}"),
+        };
+        for conv in waiting {
+            if let Err(r) = self.execute(&conv.id, Command::Unqueue, None).await {
+                tracing::warn!("unqueue {}: {r}", conv.id.as_str());
+            }
+        }
+    }
+
     /// The offloading status now.
     pub async fn status(&self) -> Result<OffloadStatus, Refusal> {
         let now = self.now_ms();
         let queue_length = self.store.queue_length().await.map_err(internal)?;
         let online = self.agents_online().await?;
-        let (state, next_open_at) = self.config.offloading.state_at(now);
+        let Offload {
+            state,
+            next_open_at,
+            ..
+        } = self.offload_at(now);
         let t = &self.config.texts;
         let message = match state {
             OffloadState::Open if online == 0 => t.waiting_no_agents.clone(),
@@ -1078,9 +1204,11 @@ impl Service {
     /// Recomputes the offloading status and, if what a visitor would be told changed (state,
     /// agents online, next opening, text), has every visitor socket push it.
     pub async fn recheck_status(&self) {
+        self.read_switch().await;
         let Ok(status) = self.status().await else {
             return;
         };
+        let (state, queued) = (status.state, status.queue_length);
         let key = |s: &OffloadStatus| {
             (
                 s.state,
@@ -1096,6 +1224,12 @@ impl Service {
             *told = Some(status);
             true
         });
+        // While switched off (or closed, when queued chats return to the bot) nothing stays
+        // queued: checked every time, so a request that raced the switch is answered too.
+        // After the new status is out, so a widget hears why before its chat leaves the queue.
+        if queued > 0 {
+            self.unqueue_all(state).await;
+        }
     }
 
     /// The status visitor sockets are told, and its changes.

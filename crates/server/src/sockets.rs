@@ -28,7 +28,7 @@ use crate::auth;
 use crate::bus::{Notice, Subscription, Topic};
 use crate::queue::QueueWatch;
 use crate::service::{PRESENCE_RENEW_MS, Service};
-use crate::store::{Conversation, Staff};
+use crate::store::{AgentRole, Conversation, Staff};
 
 /// How long a client has to say `hello`.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -485,6 +485,7 @@ async fn agent_welcome(svc: &Service, ws: &mut WebSocket, staff: &Staff) -> bool
             agent: staff.agent.clone(),
             waiting,
             mine,
+            supervisor: staff.role == AgentRole::Supervisor,
         },
         Err(r) => AgentServerFrame::Error {
             code: r.code,
@@ -527,7 +528,15 @@ pub async fn agent(svc: Arc<Service>, staff: Staff, token: String, mut ws: WebSo
     let mut queues = svc.bus.subscribe(&Topic::AnyQueue);
     let mut shutdown = svc.shutdown_signal();
     let mut watching = Watching::default();
+    let mut status = svc.status_changes();
     if !agent_welcome(&svc, &mut ws, &staff).await {
+        return;
+    }
+    // The offloading status as visitors are told it, then whenever it changes.
+    let now = status.borrow_and_update().clone();
+    if let Some(now) = now
+        && !send(&mut ws, &AgentServerFrame::Status { status: now }).await
+    {
         return;
     }
     let mut live = Liveness::new(svc.config.idle_timeout);
@@ -612,6 +621,12 @@ pub async fn agent(svc: Arc<Service>, staff: Staff, token: String, mut ws: WebSo
                         Ok(false) => return,
                         Err(r) => if !send(&mut ws, &AgentServerFrame::Error { code: r.code, message: r.message, client_msg_id: None }).await { return },
                     }
+                }
+            }
+            Ok(()) = status.changed() => {
+                let now = status.borrow_and_update().clone();
+                if let Some(now) = now && !send(&mut ws, &AgentServerFrame::Status { status: now }).await {
+                    return;
                 }
             }
             _ = renew.tick() => {

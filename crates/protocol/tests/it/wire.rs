@@ -462,8 +462,19 @@ fn agent_server_frames() {
             agent: agent(),
             waiting: vec![summary()],
             mine: vec![],
+            supervisor: false,
         },
         json!({"type":"welcome","v":1,"agent":{"id":"a_1","name":"Dana"},"waiting":[summary_json.clone()],"mine":[]}),
+    );
+    check(
+        AgentServerFrame::Welcome {
+            v: 1,
+            agent: agent(),
+            waiting: vec![],
+            mine: vec![],
+            supervisor: true,
+        },
+        json!({"type":"welcome","v":1,"agent":{"id":"a_1","name":"Dana"},"waiting":[],"mine":[],"supervisor":true}),
     );
     check(
         AgentServerFrame::Waiting {

@@ -106,6 +106,9 @@ pub enum Notice {
     },
     /// An agent came online or went offline.
     Presence,
+    /// A supervisor switched offloading on or off (published on the presence topic, which
+    /// every replica's status task follows).
+    Offloading,
     /// Notices may have been lost (the bus reconnected, or a receiver lagged): every
     /// subscriber reads its state from the store again.
     Resync,

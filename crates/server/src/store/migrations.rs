@@ -91,6 +91,12 @@ pub const SQLITE: &[&str] = &[
     "ALTER TABLE agents ADD COLUMN queues TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE agents ADD COLUMN skills TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE agents ADD COLUMN role TEXT NOT NULL DEFAULT 'agent';",
+    // 4: settings a supervisor changes at run time (the offloading switch).
+    "CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_ms INTEGER NOT NULL
+    );",
 ];
 
 /// PostgreSQL.
@@ -180,6 +186,12 @@ pub const POSTGRES: &[&str] = &[
     "ALTER TABLE agents ADD COLUMN queues TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE agents ADD COLUMN skills TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE agents ADD COLUMN role TEXT NOT NULL DEFAULT 'agent';",
+    // 4: as SQLITE[3].
+    "CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_ms BIGINT NOT NULL
+    );",
 ];
 
 #[cfg(test)]

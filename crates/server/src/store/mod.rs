@@ -413,6 +413,13 @@ pub trait Store: Send + Sync + 'static {
     /// The agents holding an unexpired lease (each once), with what they serve.
     fn agents_online(&self, now_ms: i64) -> Fut<'_, Vec<(AgentId, Scope)>>;
 
+    // ---- settings changed at run time ----
+
+    /// A setting a supervisor changed, and when (Unix ms); `None` when never set.
+    fn setting<'a>(&'a self, key: &'a str) -> Fut<'a, Option<(String, i64)>>;
+    /// Stores a setting.
+    fn put_setting<'a>(&'a self, key: &'a str, value: &'a str, now_ms: i64) -> Fut<'a, ()>;
+
     // ---- the built-in bot ----
 
     /// What the built-in bot remembers of a conversation (an open flow, its misses).

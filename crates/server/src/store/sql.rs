@@ -1147,6 +1147,32 @@ impl Store for SqlStore {
         })
     }
 
+    fn setting<'a>(&'a self, key: &'a str) -> Fut<'a, Option<(String, i64)>> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT value, updated_ms FROM settings WHERE key = $1")
+                .bind(key.to_owned())
+                .fetch_optional(&self.read)
+                .await?;
+            row.map(|r| Ok((r.try_get("value")?, r.try_get("updated_ms")?)))
+                .transpose()
+        })
+    }
+
+    fn put_setting<'a>(&'a self, key: &'a str, value: &'a str, now_ms: i64) -> Fut<'a, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO settings (key, value, updated_ms) VALUES ($1, $2, $3)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms",
+            )
+            .bind(key.to_owned())
+            .bind(value.to_owned())
+            .bind(now_ms)
+            .execute(&self.write)
+            .await?;
+            Ok(())
+        })
+    }
+
     fn bot_memory<'a>(&'a self, conv: &'a ConversationId) -> Fut<'a, Option<String>> {
         Box::pin(async move {
             let row = sqlx::query("SELECT memory FROM bot_memory WHERE conversation_id = $1")

@@ -165,6 +165,26 @@ pub fn config(dir: &Path, config_text: &str) -> Config {
     cfg
 }
 
+/// A second replica of a PostgreSQL + NATS server: the same database and bus subjects, its
+/// own process state. Stop it before `of` (which drops the database).
+pub async fn replica_of(of: &TestServer, config_text: &str) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), config_text);
+    let theirs = &of.service().config;
+    cfg.database = theirs.database.clone();
+    cfg.bus = theirs.bus.clone();
+    cfg.bus_prefix = theirs.bus_prefix.clone();
+    let running = baton_server::spawn_with(cfg, Deps::default())
+        .await
+        .unwrap();
+    TestServer {
+        running,
+        dir,
+        http: reqwest::Client::new(),
+        db: None,
+    }
+}
+
 /// Starts a server on an existing directory (to restart over the same SQLite file).
 pub async fn start_in(dir: tempfile::TempDir, config_text: &str) -> TestServer {
     let cfg = config(dir.path(), config_text);
@@ -295,10 +315,11 @@ impl TestServer {
         self.login_as("agent@baton.example", "baton-demo").await
     }
 
-    /// An agent console socket, past its welcome frame.
+    /// An agent console socket, past its welcome and status frames.
     pub async fn agent_ws(&self, token: &str) -> Ws {
         let mut a = Ws::connect(&self.ws_url(&format!("/api/v1/agent/ws?token={token}"))).await;
         let _welcome: baton_protocol::ws::AgentServerFrame = a.recv().await;
+        let _status: baton_protocol::ws::AgentServerFrame = a.recv().await;
         a
     }
 

@@ -53,7 +53,10 @@ async fn unknown_frames_get_an_error_frame_and_the_socket_stays_usable() {
 
     let login = s.login().await;
     let mut a = Ws::connect(&s.ws_url(&format!("/api/v1/agent/ws?token={}", login.token))).await;
-    let _: AgentServerFrame = a.recv().await;
+    let _welcome: AgentServerFrame = a.recv().await;
+    let AgentServerFrame::Status { .. } = a.recv().await else {
+        panic!("the offloading status follows the welcome")
+    };
     a.send_raw(r#"{"type":"accept"}"#).await;
     let AgentServerFrame::Error { code, message, .. } = a.recv().await else {
         panic!()
@@ -95,7 +98,10 @@ async fn a_reconnecting_visitor_gets_what_it_missed_exactly_once() {
     let session = s.handover(&visitor).await.session.unwrap();
     let login = s.login().await;
     let mut a = Ws::connect(&s.ws_url(&format!("/api/v1/agent/ws?token={}", login.token))).await;
-    let _: AgentServerFrame = a.recv().await;
+    let _welcome: AgentServerFrame = a.recv().await;
+    let AgentServerFrame::Status { .. } = a.recv().await else {
+        panic!("the offloading status follows the welcome")
+    };
     a.send(&AgentFrame::Accept {
         conversation_id: session.conversation_id.clone(),
     })
@@ -179,7 +185,10 @@ async fn shutdown_closes_sockets_with_going_away() {
     let s = start("").await;
     let login = s.login().await;
     let mut a = Ws::connect(&s.ws_url(&format!("/api/v1/agent/ws?token={}", login.token))).await;
-    let _: AgentServerFrame = a.recv().await;
+    let _welcome: AgentServerFrame = a.recv().await;
+    let AgentServerFrame::Status { .. } = a.recv().await else {
+        panic!("the offloading status follows the welcome")
+    };
     let stopping = tokio::spawn(s.running.stop());
     assert_eq!(a.closed_with().await, Some(1001));
     drop(a);

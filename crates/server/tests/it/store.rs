@@ -6,7 +6,7 @@ use baton_protocol::bot::{HandoverDirective, Routing};
 use baton_protocol::decide::{self, Command, Context, View};
 use baton_protocol::ids::{AgentId, ClientMsgId, ConversationId, VisitorId};
 use baton_protocol::state::{AgentRef, ConversationState, EndedBy};
-use baton_protocol::status::OffloadPolicy;
+use baton_protocol::status::{Offload, OffloadState};
 use baton_protocol::ws::{Event, EventBody, Role};
 use baton_server::store::{
     AgentRecord, AgentRole, Commit, NewConversation, Scope, SqlStore, Store, StoreError,
@@ -42,13 +42,9 @@ async fn run(
     now_ms: i64,
 ) -> Result<(Vec<Event>, Option<i64>), StoreError> {
     let before = store.conversation(id).await?.expect("conversation exists");
-    let policy = OffloadPolicy {
-        enabled: true,
-        ..OffloadPolicy::default()
-    };
     let cx = Context {
         now_ms,
-        policy: &policy,
+        offload: &Offload::open(),
         agents_online: 1,
     };
     let bodies = decide::decide(&before.view, &command, &cx).expect("decided");
@@ -307,15 +303,12 @@ async fn handover_rows_follow_the_events_and_the_queue_is_ordered(store: &dyn St
 
 async fn every_state_is_stored_in_columns_and_read_back(store: &dyn Store) {
     let id = create(store, "s").await;
-    let policy_closed = OffloadPolicy {
-        enabled: true,
-        schedule: baton_protocol::schedule::Schedule {
-            utc_offset_minutes: 60,
-            windows: vec![baton_protocol::schedule::parse_window("mon-fri 08:00-18:00").unwrap()],
-        },
-        ..OffloadPolicy::default()
+    let policy_closed = Offload {
+        state: OffloadState::Closed,
+        next_open_at: Some("2026-11-23T08:00:00+01:00".into()),
+        ..Offload::open()
     };
-    let steps: Vec<(Command, Option<&OffloadPolicy>)> = vec![
+    let steps: Vec<(Command, Option<&Offload>)> = vec![
         (say("hi", None), None),
         (ask("default"), None),
         (
@@ -331,14 +324,10 @@ async fn every_state_is_stored_in_columns_and_read_back(store: &dyn Store) {
     ];
     for (command, policy) in steps {
         let before = store.conversation(&id).await.unwrap().unwrap();
-        let open = OffloadPolicy {
-            enabled: true,
-            ..OffloadPolicy::default()
-        };
+        let open = Offload::open();
         let cx = Context {
-            // Friday 20:00 at +01:00 for the closed policy.
             now_ms: T0 + 4 * 3_600_000,
-            policy: policy.unwrap_or(&open),
+            offload: policy.unwrap_or(&open),
             agents_online: 1,
         };
         let bodies = decide::decide(&before.view, &command, &cx).unwrap();

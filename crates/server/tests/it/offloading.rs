@@ -1,0 +1,234 @@
+//! Offloading that changes live: a supervisor's switch (HTTP API, every replica), opening
+//! hours that close with chats still queued, and what queued visitors are told.
+
+use std::sync::Arc;
+
+use baton_protocol::state::ConversationState;
+use baton_protocol::status::OffloadState;
+use baton_protocol::ws::*;
+use baton_server::Deps;
+use baton_server::clock::ManualClock;
+use serde_json::json;
+
+use crate::harness::{Backend, TestServer, Ws, start, start_with};
+
+const STAFF: &str = r#"
+[[agents]]
+email = "boss@x"
+name = "Bea"
+password = "pw-boss"
+role = "supervisor"
+
+[[agents]]
+email = "dana@x"
+name = "Dana"
+password = "pw-dana"
+"#;
+
+async fn switch(
+    s: &TestServer,
+    token: Option<&str>,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let mut r = reqwest::Client::new()
+        .post(s.url("/api/v1/offloading"))
+        .json(&body);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let r = r.send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or_default())
+}
+
+/// Reads the visitor's socket until it has been told the status `state` and a handover
+/// outcome (in either order); returns the outcome.
+async fn told_and_answered(ws: &mut Ws, state: OffloadState) -> ConversationState {
+    let (mut status, mut outcome) = (false, None);
+    while !status || outcome.is_none() {
+        match ws.recv::<VisitorServerFrame>().await {
+            VisitorServerFrame::Status { status: s } if s.state == state => status = true,
+            VisitorServerFrame::Event { event } => {
+                if let EventBody::HandoverOutcome { outcome: o } = event.body {
+                    outcome = Some(o);
+                }
+            }
+            _ => {}
+        }
+    }
+    outcome.unwrap()
+}
+
+async fn told(ws: &mut Ws, state: OffloadState) {
+    ws.recv_until(|f: &VisitorServerFrame| {
+        matches!(f, VisitorServerFrame::Status { status } if status.state == state)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_supervisor_switches_offloading_off_and_queued_visitors_return_to_the_bot() {
+    let s = start(STAFF).await;
+    let boss = s.login_as("boss@x", "pw-boss").await;
+    let dana = s.login_as("dana@x", "pw-dana").await;
+
+    // Who may ask and who may switch.
+    let (code, _) = switch(&s, None, json!({"enabled": false})).await;
+    assert_eq!(code, 401);
+    let (code, body) = switch(&s, Some(&dana.token), json!({"enabled": false})).await;
+    assert_eq!(code, 403, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("supervisor"));
+    let (code, _) = switch(&s, Some(&boss.token), json!({"enabled": "no"})).await;
+    assert_eq!(code, 400);
+    let got = reqwest::Client::new()
+        .get(s.url("/api/v1/offloading"))
+        .bearer_auth(&dana.token)
+        .send()
+        .await
+        .unwrap();
+    let got: OffloadingResponse = got.json().await.unwrap();
+    assert!(got.enabled && got.changed_by.is_none());
+
+    // A visitor waits; Dana's console and the visitor's socket are open.
+    let mut console = s.agent_ws(&dana.token).await;
+    let v = s.visitor().await;
+    s.bot(&v, "hello").await;
+    let h = s.handover(&v).await;
+    let mut ws = s.visitor_ws(&v, h.session.unwrap().head_seq).await;
+    told(&mut ws, OffloadState::Open).await;
+
+    // Bea switches it off: the visitor is told at once and is back with the bot.
+    let (code, body) = switch(&s, Some(&boss.token), json!({"enabled": false})).await;
+    assert_eq!(code, 200, "{body}");
+    let answer: OffloadingResponse = serde_json::from_value(body).unwrap();
+    assert!(!answer.enabled);
+    assert_eq!(answer.changed_by.as_deref(), Some("Bea"));
+    assert_eq!(answer.status.state, OffloadState::Disabled);
+    assert_eq!(
+        told_and_answered(&mut ws, OffloadState::Disabled).await,
+        ConversationState::Disabled
+    );
+    // The console hears both: the status, and the chat leaving the queue.
+    let (mut status, mut dequeued) = (false, false);
+    while !(status && dequeued) {
+        match console.recv::<AgentServerFrame>().await {
+            AgentServerFrame::Status { status: s } => status |= s.state == OffloadState::Disabled,
+            AgentServerFrame::Dequeued { .. } => dequeued = true,
+            _ => {}
+        }
+    }
+    let reply = s.bot(&v, "hello").await;
+    assert!(reply[0].text.as_deref().unwrap().contains("demo assistant"));
+    // New requests are answered `disabled`.
+    let w = s.visitor().await;
+    assert_eq!(s.handover(&w).await.state, ConversationState::Disabled);
+
+    // On again: open for everyone, and the switch says who.
+    let (code, _) = switch(&s, Some(&boss.token), json!({"enabled": true})).await;
+    assert_eq!(code, 200);
+    assert_eq!(s.get_json("/api/v1/status").await["state"], "open");
+    assert!(matches!(
+        s.handover(&w).await.state,
+        ConversationState::Queued { .. }
+    ));
+}
+
+#[tokio::test]
+async fn the_switch_is_stored_and_survives_a_restart() {
+    let s = start(STAFF).await;
+    let boss = s.login_as("boss@x", "pw-boss").await;
+    assert_eq!(
+        switch(&s, Some(&boss.token), json!({"enabled": false}))
+            .await
+            .0,
+        200
+    );
+    let dir = s.stop().await;
+    let s = crate::harness::start_in(dir, STAFF).await;
+    let status = s.get_json("/api/v1/status").await;
+    assert_eq!(status["state"], "disabled", "{status}");
+}
+
+#[tokio::test]
+async fn closing_time_returns_queued_chats_to_the_bot_when_configured() {
+    // Thursday 2026-11-19, 16:59 in Berlin (15:59 UTC); the hours end at 17:00.
+    let thu_1659 = 1_795_103_940_000;
+    let clock = Arc::new(ManualClock::at(thu_1659));
+    let s = start_with(
+        Backend::Sqlite,
+        "[offloading]\nhours = [\"mon-fri 09:00-17:00\"]\ntime_zone = \"Europe/Berlin\"\n\
+         closed = [\"2026-11-20\"]\nat_closing = \"return_to_bot\"\n",
+        Deps {
+            clock: Some(clock.clone()),
+            ..Deps::default()
+        },
+    )
+    .await;
+    let v = s.visitor().await;
+    s.bot(&v, "hello").await;
+    let h = s.handover(&v).await;
+    assert!(matches!(h.state, ConversationState::Queued { .. }), "{h:?}");
+    let mut ws = s.visitor_ws(&v, h.session.unwrap().head_seq).await;
+    told(&mut ws, OffloadState::Open).await;
+
+    // 17:00: closed; Friday is a holiday, so the next opening is Monday 09:00 Berlin time.
+    clock.advance(60_000);
+    let next = Some("2026-11-23T09:00:00+01:00".to_owned());
+    assert_eq!(
+        told_and_answered(&mut ws, OffloadState::Closed).await,
+        ConversationState::Closed {
+            next_open_at: next.clone()
+        }
+    );
+    assert_eq!(s.service().status().await.unwrap().next_open_at, next);
+}
+
+#[tokio::test]
+async fn closing_time_keeps_queued_chats_by_default() {
+    let thu_1659 = 1_795_103_940_000;
+    let clock = Arc::new(ManualClock::at(thu_1659));
+    let s = start_with(
+        Backend::Sqlite,
+        "[offloading]\nhours = [\"mon-fri 09:00-17:00\"]\ntime_zone = \"Europe/Berlin\"\n",
+        Deps {
+            clock: Some(clock.clone()),
+            ..Deps::default()
+        },
+    )
+    .await;
+    let v = s.visitor().await;
+    let h = s.handover(&v).await;
+    let mut ws = s.visitor_ws(&v, h.session.unwrap().head_seq).await;
+    told(&mut ws, OffloadState::Open).await;
+    clock.advance(60_000);
+    told(&mut ws, OffloadState::Closed).await;
+    // Still queued a status round later.
+    s.service().recheck_status().await;
+    let conv = s.service().visitor_by_token(&v.token).await.unwrap();
+    assert!(matches!(conv.view.state, ConversationState::Queued { .. }));
+}
+
+#[tokio::test]
+async fn the_switch_reaches_every_replica_on_postgres_and_nats() {
+    // Two services on one database and one NATS server: the switch flipped on one is the
+    // status of the other.
+    let a = start_with(Backend::PostgresNats, STAFF, Deps::default()).await;
+    let b = crate::harness::replica_of(&a, STAFF).await;
+    let boss = a.login_as("boss@x", "pw-boss").await;
+    let v = b.visitor().await;
+    let h = b.handover(&v).await;
+    let mut ws = b.visitor_ws(&v, h.session.unwrap().head_seq).await;
+    told(&mut ws, OffloadState::Open).await;
+    assert_eq!(
+        switch(&a, Some(&boss.token), json!({"enabled": false}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        told_and_answered(&mut ws, OffloadState::Disabled).await,
+        ConversationState::Disabled
+    );
+    assert_eq!(b.get_json("/api/v1/status").await["state"], "disabled");
+    b.stop().await;
+    a.stop().await;
+}
