@@ -154,13 +154,18 @@ fn Panel() -> impl IntoView {
     }
 }
 
-/// Formats an RFC 3339 instant in the visitor's locale and time zone.
+/// Formats an RFC 3339 instant in the visitor's locale and time zone, to the minute
+/// ("Monday, November 23, 2026 at 2:00 AM").
 fn format_local(at: &str) -> String {
     let date = js_sys::Date::new(&JsValue::from_str(at));
     if date.get_time().is_nan() {
         return at.to_owned();
     }
-    date.to_locale_string("default", &JsValue::UNDEFINED).into()
+    let options = js_sys::Object::new();
+    for (key, value) in [("dateStyle", "full"), ("timeStyle", "short")] {
+        let _ = js_sys::Reflect::set(&options, &key.into(), &value.into());
+    }
+    date.to_locale_string("default", &options).into()
 }
 
 /// The honest one-liner for the current state (waiting, closed, disabled, ...), announced

@@ -229,6 +229,11 @@ async fn sites() -> Sites {
 
 /// [`sites`] with more configuration (TOML appended after the e2e texts).
 async fn sites_with(extra: &str) -> Sites {
+    sites_at(extra, None).await
+}
+
+/// [`sites_with`], with Baton's clock standing at `now_ms` when given.
+async fn sites_at(extra: &str, now_ms: Option<i64>) -> Sites {
     let data = tempfile::tempdir().unwrap();
     let host_port = free_port();
     let host_origin = format!("http://localhost:{host_port}");
@@ -248,7 +253,14 @@ async fn sites_with(extra: &str) -> Sites {
         .into_owned();
     cfg.widget_dir = dir_from_env("BATON_WIDGET_DIR", "dist");
     cfg.console_dir = dir_from_env("BATON_CONSOLE_DIR", "crates/console/dist");
-    let server = baton_server::spawn(cfg).await.unwrap();
+    let deps = baton_server::Deps {
+        clock: now_ms.map(|ms| {
+            std::sync::Arc::new(baton_server::clock::ManualClock::at(ms))
+                as std::sync::Arc<dyn baton_server::clock::Clock>
+        }),
+        ..baton_server::Deps::default()
+    };
+    let server = baton_server::spawn_with(cfg, deps).await.unwrap();
     let baton = server.url();
     let ws = baton.replacen("http://", "ws://", 1);
     let csp = format!(
@@ -515,6 +527,11 @@ impl Visitor {
 struct Cdp(serde_json::Value);
 
 impl Cdp {
+    /// The browser's time zone (the visitor's).
+    fn time_zone(zone: &str) -> Self {
+        Self(json!({"cmd": "Emulation.setTimezoneOverride", "params": {"timezoneId": zone}}))
+    }
+
     fn dark() -> Self {
         Self(json!({
             "cmd": "Emulation.setEmulatedMedia",
@@ -1304,6 +1321,62 @@ async fn on_another_origin_a_supervisor_switches_live_chat_off_while_a_visitor_w
 
     visitor.0.close().await.unwrap();
     supervisor.0.close().await.unwrap();
+    drop(driver);
+    sites.server.stop().await.unwrap();
+}
+
+/// Outside opening hours with Baton's clock fixed (Friday 2026-11-20, 20:00 in Berlin), for a
+/// visitor in New York, by keyboard: asking the bot for a person says the team is away and
+/// when it is back, in the visitor's own zone and to the minute; the menu says the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_another_origin_closed_hours_show_the_next_opening_in_the_visitor_s_zone() {
+    // Appended inside the e2e [texts], then the hours.
+    let sites = sites_at(
+        "closed = \"Our team is away.\"\n\
+         [offloading]\nhours = [\"mon-fri 08:00-18:00\"]\ntime_zone = \"Europe/Berlin\"\n",
+        Some(1_795_201_200_000),
+    )
+    .await;
+    let driver = start_chromedriver().await;
+    let visitor = Visitor(browser(&driver, Screen::Desktop).await);
+    visitor
+        .0
+        .issue_cmd(Cdp::time_zone("America/New_York"))
+        .await
+        .unwrap();
+    visitor.0.goto(&sites.page).await.unwrap();
+    eventually("the wasm launcher", || {
+        visitor.find(".baton-launcher:not([data-placeholder])")
+    })
+    .await;
+    visitor.tab_to("baton-launcher", false).await;
+    visitor.press(&[Key::Enter.into()]).await;
+    visitor.wait_focus("baton-composer__input").await;
+    visitor.say("I want to talk to a person").await;
+    // Monday 08:00 in Berlin is 02:00 in New York.
+    let status = eventually("the closed status", || async {
+        let s = visitor.status().await;
+        s.contains("Our team is away.").then_some(s)
+    })
+    .await;
+    assert!(
+        status.contains("We are back Monday, November 23, 2026 at 2:00"),
+        "{status}"
+    );
+    assert!(!status.contains("2:00:00"), "to the minute: {status}");
+    axe(&visitor.0, "#baton-widget", "closed, with the next opening").await;
+    // The menu's item is disabled and says why, with the same time.
+    visitor.tab_to("More options", false).await;
+    visitor.press(&[Key::Enter.into()]).await;
+    let reason = eventually("the menu's reason", || async {
+        let texts = visitor.texts(".baton-menu__reason").await;
+        texts.into_iter().find(|t| t.contains("2:00"))
+    })
+    .await;
+    assert!(reason.contains("Monday, November 23"), "{reason}");
+    visitor.no_csp_violations().await;
+
+    visitor.0.close().await.unwrap();
     drop(driver);
     sites.server.stop().await.unwrap();
 }
