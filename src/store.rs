@@ -109,6 +109,8 @@ pub struct Chat {
     pub moved_on: RwSignal<bool>,
     /// The server's text for the current handover outcome.
     pub notice: RwSignal<Option<String>>,
+    /// The estimated wait the server last gave with the queue position (seconds).
+    pub wait_s: RwSignal<Option<u32>>,
     /// The offloading status that text was given under (state, agents online): a status
     /// that differs makes the text stale.
     notice_basis: StoredValue<Option<(OffloadState, Option<bool>)>>,
@@ -304,6 +306,7 @@ impl Chat {
             requesting: RwSignal::new(false),
             moved_on: RwSignal::new(false),
             notice: RwSignal::new(None),
+            wait_s: RwSignal::new(None),
             notice_basis: StoredValue::new(None),
             error: RwSignal::new(None),
             open: RwSignal::new(false),
@@ -845,8 +848,9 @@ impl Chat {
             VisitorServerFrame::Ack { client_msg_id, .. } => {
                 self.mark(&client_msg_id, Delivery::Sent)
             }
-            VisitorServerFrame::Queue { position } => {
+            VisitorServerFrame::Queue { position, wait_s } => {
                 // Ephemeral: only while queued; leaving the queue comes as an event.
+                self.wait_s.set(wait_s);
                 let current = self.state.get_untracked();
                 if let Ok(next) = transition(&current, &Input::QueueUpdate(position)) {
                     self.state.set(next);

@@ -82,6 +82,25 @@ pub fn shown_status(
     status_line(state, notice, next_open, tx)
 }
 
+/// A queued status line with the estimated wait added, in whole minutes (at least one).
+pub fn with_wait(
+    line: String,
+    state: &ConversationState,
+    wait_s: Option<u32>,
+    tx: &dyn Fn(Text) -> String,
+) -> String {
+    match (state, wait_s) {
+        (ConversationState::Queued { .. }, Some(s)) => format!(
+            "{line} {}",
+            fill(
+                &tx(Text::QueueWait),
+                &[("minutes", &s.div_ceil(60).max(1).to_string())]
+            )
+        ),
+        _ => line,
+    }
+}
+
 /// The short state label for the header.
 pub fn header_label(state: &ConversationState) -> Text {
     match state {

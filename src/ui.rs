@@ -182,14 +182,19 @@ fn StatusLine() -> impl IntoView {
         let configured = notice
             .as_deref()
             .or_else(|| texts::configured(&state, offload.as_ref()));
-        texts::shown_status(
+        let requesting = chat.requesting.get();
+        let line = texts::shown_status(
             &state,
-            chat.requesting.get(),
+            requesting,
             chat.moved_on.get(),
             configured,
             format_local,
             &|t| chat.t(t),
-        )
+        )?;
+        Some(match requesting {
+            true => line,
+            false => texts::with_wait(line, &state, chat.wait_s.get(), &|t| chat.t(t)),
+        })
     });
     view! {
         <div class="baton-status" role="status">

@@ -1001,6 +1001,30 @@ fn every_state_has_its_own_sentence() {
         .unwrap(),
         "Hold on. You are number 3 in line."
     );
+    // The estimated wait goes after the place in line, in whole minutes, only while queued.
+    use baton_widget::texts::with_wait;
+    let queued = ConversationState::Queued {
+        position: Some(2),
+        agents_online: Some(true),
+    };
+    assert_eq!(
+        with_wait("Hold on.".into(), &queued, Some(61), &tx),
+        "Hold on. Estimated wait: about 2 min."
+    );
+    assert_eq!(
+        with_wait("Hold on.".into(), &queued, Some(5), &tx),
+        "Hold on. Estimated wait: about 1 min."
+    );
+    assert_eq!(with_wait("Hold on.".into(), &queued, None, &tx), "Hold on.");
+    assert_eq!(
+        with_wait(
+            "Closed.".into(),
+            &ConversationState::Disabled,
+            Some(60),
+            &tx
+        ),
+        "Closed."
+    );
     let dana = AgentRef {
         id: AgentId::from("a"),
         name: "Dana".into(),

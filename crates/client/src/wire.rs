@@ -236,6 +236,7 @@ pub fn read_visitor_server_frame(text: &str) -> Result<VisitorServerFrame, Error
         },
         Some("queue") => VisitorServerFrame::Queue {
             position: opt_u32(&v, "position"),
+            wait_s: opt_u32(&v, "wait_s"),
         },
         Some("status") => VisitorServerFrame::Status {
             status: offload_status(field("status")?)?,

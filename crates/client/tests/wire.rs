@@ -179,8 +179,14 @@ fn server_frames() -> Vec<VisitorServerFrame> {
             client_msg_id: ClientMsgId("c-1".into()),
             seq: 9_007_199_254_740_991,
         },
-        VisitorServerFrame::Queue { position: Some(1) },
-        VisitorServerFrame::Queue { position: None },
+        VisitorServerFrame::Queue {
+            position: Some(1),
+            wait_s: Some(240),
+        },
+        VisitorServerFrame::Queue {
+            position: None,
+            wait_s: None,
+        },
         VisitorServerFrame::Error {
             code: ErrorCode::TooLarge,
             message: "too large".into(),

@@ -51,6 +51,8 @@ texts! {
     QueueNext = "queue_next",
     /// Added to the waiting text with the place in line.
     QueuePosition = "queue_position" ["position"],
+    /// Added to the waiting text with the estimated wait, in whole minutes (at least 1).
+    QueueWait = "queue_wait" ["minutes"],
     /// Added to the closed text when the next opening is known.
     BackAt = "back_at" ["when"],
     /// The status line with an agent.

@@ -264,6 +264,10 @@ pub enum VisitorServerFrame {
     Queue {
         /// 1-based position.
         position: Option<u32>,
+        /// The estimated wait in seconds, from how fast this queue's chats were taken lately;
+        /// absent when there is too little to go on.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wait_s: Option<u32>,
     },
     /// Ephemeral: offloading status changed.
     Status {

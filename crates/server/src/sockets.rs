@@ -308,7 +308,14 @@ pub async fn visitor(svc: Arc<Service>, conv: Conversation, mut ws: WebSocket) {
     }
     position.seen(queued_at);
     if let Some(p) = queued_at
-        && !send(&mut ws, &VisitorServerFrame::Queue { position: Some(p) }).await
+        && !send(
+            &mut ws,
+            &VisitorServerFrame::Queue {
+                position: Some(p),
+                wait_s: None,
+            },
+        )
+        .await
     {
         return;
     }
@@ -356,7 +363,9 @@ pub async fn visitor(svc: Arc<Service>, conv: Conversation, mut ws: WebSocket) {
             }
             p = position.changed() => {
                 // Leaving the queue is told by the durable event (agent joined, cancelled).
-                if let Some(p) = p && !send(&mut ws, &VisitorServerFrame::Queue { position: Some(p) }).await {
+                if let Some(position) = p.position
+                    && !send(&mut ws, &VisitorServerFrame::Queue { position: Some(position), wait_s: p.wait_s }).await
+                {
                     return;
                 }
             }

@@ -369,8 +369,18 @@ fn visitor_server_frames() {
         json!({"type":"ack","client_msg_id":"c_2","seq":5}),
     );
     check(
-        VisitorServerFrame::Queue { position: Some(3) },
+        VisitorServerFrame::Queue {
+            position: Some(3),
+            wait_s: None,
+        },
         json!({"type":"queue","position":3}),
+    );
+    check(
+        VisitorServerFrame::Queue {
+            position: Some(2),
+            wait_s: Some(150),
+        },
+        json!({"type":"queue","position":2,"wait_s":150}),
     );
     check(
         VisitorServerFrame::Status {

@@ -97,6 +97,8 @@ pub const SQLITE: &[&str] = &[
         value TEXT NOT NULL,
         updated_ms INTEGER NOT NULL
     );",
+    // 5: recent acceptances, for estimated waits.
+    "CREATE INDEX handovers_accepted ON handovers(accepted_ms) WHERE accepted_ms IS NOT NULL;",
 ];
 
 /// PostgreSQL.
@@ -192,6 +194,8 @@ pub const POSTGRES: &[&str] = &[
         value TEXT NOT NULL,
         updated_ms BIGINT NOT NULL
     );",
+    // 5: as SQLITE[4].
+    "CREATE INDEX handovers_accepted ON handovers(accepted_ms) WHERE accepted_ms IS NOT NULL;",
 ];
 
 #[cfg(test)]

@@ -363,6 +363,9 @@ pub trait Store: Send + Sync + 'static {
     fn queue_position(&self, handover_id: i64) -> Fut<'_, Option<u32>>;
     /// How many conversations wait, in all queues.
     fn queue_length(&self) -> Fut<'_, u32>;
+    /// Handovers accepted after `since_ms`, newest last (at most `limit`): queue, requested
+    /// and accepted times.
+    fn recent_accepts(&self, since_ms: i64, limit: u32) -> Fut<'_, Vec<(String, i64, i64)>>;
     /// The conversations an agent is chatting in.
     fn owned_by<'a>(&'a self, agent: &'a AgentId) -> Fut<'a, Vec<Conversation>>;
 

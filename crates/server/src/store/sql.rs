@@ -921,6 +921,30 @@ impl Store for SqlStore {
         })
     }
 
+    fn recent_accepts(&self, since_ms: i64, limit: u32) -> Fut<'_, Vec<(String, i64, i64)>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT queue, requested_ms, accepted_ms FROM
+                     (SELECT queue, requested_ms, accepted_ms FROM handovers
+                      WHERE accepted_ms > $1 ORDER BY accepted_ms DESC LIMIT $2) recent
+                 ORDER BY accepted_ms",
+            )
+            .bind(since_ms)
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get("queue")?,
+                        r.try_get("requested_ms")?,
+                        r.try_get("accepted_ms")?,
+                    ))
+                })
+                .collect()
+        })
+    }
+
     fn upsert_agent<'a>(&'a self, a: &'a AgentRecord, now_ms: i64) -> Fut<'a, AgentRecord> {
         Box::pin(async move {
             let row = sqlx::query(concat!(

@@ -114,7 +114,7 @@ async fn full_round_trip(s: &TestServer) {
         (status.state, status.agents_online),
         (OffloadState::Open, Some(true))
     );
-    let VisitorServerFrame::Queue { position } = visitor.recv().await else {
+    let VisitorServerFrame::Queue { position, .. } = visitor.recv().await else {
         panic!("queue position")
     };
     assert_eq!(position, Some(1));

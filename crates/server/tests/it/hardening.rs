@@ -310,7 +310,7 @@ async fn queue_positions_are_pushed_only_where_they_changed() {
         let v = s.visitor().await;
         let session = s.handover(&v).await.session.unwrap();
         let mut ws = s.visitor_ws(&v, session.head_seq).await;
-        let VisitorServerFrame::Queue { position } = ws
+        let VisitorServerFrame::Queue { position, .. } = ws
             .recv_until(|f: &VisitorServerFrame| matches!(f, VisitorServerFrame::Queue { .. }))
             .await
         else {
@@ -339,7 +339,7 @@ async fn queue_positions_are_pushed_only_where_they_changed() {
     let mut first = sockets.remove(0);
     first.send(&VisitorFrame::Cancel).await;
     for (i, ws) in sockets.iter_mut().enumerate() {
-        let VisitorServerFrame::Queue { position } = ws
+        let VisitorServerFrame::Queue { position, .. } = ws
             .recv_until(|f: &VisitorServerFrame| matches!(f, VisitorServerFrame::Queue { .. }))
             .await
         else {

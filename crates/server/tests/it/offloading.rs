@@ -232,3 +232,56 @@ async fn the_switch_reaches_every_replica_on_postgres_and_nats() {
     b.stop().await;
     a.stop().await;
 }
+
+#[tokio::test]
+async fn queued_visitors_hear_an_estimated_wait_from_recent_acceptances() {
+    let clock = Arc::new(ManualClock::at(1_795_186_800_000));
+    let s = start_with(
+        Backend::Sqlite,
+        "",
+        Deps {
+            clock: Some(clock.clone()),
+            ..Deps::default()
+        },
+    )
+    .await;
+    let dana = s.login().await;
+    let mut console = s.agent_ws(&dana.token).await;
+    // Two chats taken, at 1 and at 3 minutes: the line moves one place every 2 minutes.
+    for wait in [60_000, 120_000] {
+        let v = s.visitor().await;
+        let id = s.handover(&v).await.session.unwrap().conversation_id;
+        clock.advance(wait);
+        console
+            .send(&AgentFrame::Accept {
+                conversation_id: id.clone(),
+            })
+            .await;
+        console
+            .recv_until(|f: &AgentServerFrame| matches!(f, AgentServerFrame::Transcript { conversation, .. } if conversation.conversation_id == id))
+            .await;
+    }
+    // Two visitors wait now: the second one's estimate is twice the first's.
+    let mut waits = vec![];
+    for _ in 0..2 {
+        let v = s.visitor().await;
+        let h = s.handover(&v).await;
+        let mut ws = s.visitor_ws(&v, h.session.unwrap().head_seq).await;
+        let VisitorServerFrame::Queue { position, wait_s } = ws
+            .recv_until(|f: &VisitorServerFrame| {
+                matches!(
+                    f,
+                    VisitorServerFrame::Queue {
+                        wait_s: Some(_),
+                        ..
+                    }
+                )
+            })
+            .await
+        else {
+            unreachable!()
+        };
+        waits.push((position, wait_s));
+    }
+    assert_eq!(waits, [(Some(1), Some(120)), (Some(2), Some(240))]);
+}
