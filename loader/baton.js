@@ -3,7 +3,8 @@
  * then loads the wasm app beside it and hands over. No inline styles or scripts, so it
  * runs under `script-src 'self' 'wasm-unsafe-eval'; style-src 'self'`.
  * Options (attributes on the script tag): data-server="https://chat.example.com" (default:
- * where this script came from), data-title="Support".
+ * where this script came from), data-title="Support", data-locale="de" (default: the
+ * browser's language; the server answers with its closest texts and their direction).
  */
 (function () {
   "use strict";
@@ -13,6 +14,8 @@
   var base = script.src.replace(/[^/]*$/, "");
   var server = script.getAttribute("data-server") || new URL(base).origin;
   var title = script.getAttribute("data-title") || "Chat";
+  var chosen = script.getAttribute("data-locale");
+  var locale = chosen || navigator.language || "";
 
   function start() {
     var host = document.createElement("div");
@@ -46,7 +49,7 @@
     // The site owner's texts (the app has none of its own), fetched while the wasm loads; a
     // network error, 429 or 5xx is tried twice more (a 403 or 404 will not change).
     function texts(tries) {
-      return fetch(server + "/api/v1/widget").then(function (r) {
+      return fetch(server + "/api/v1/widget?locale=" + encodeURIComponent(locale)).then(function (r) {
         if (r.ok) return r.text();
         var e = new Error("texts: " + r.status);
         e.final = r.status < 500 && r.status !== 429;
@@ -58,10 +61,19 @@
         });
       });
     }
-    var settings = texts(3);
+    // `chosen`: the page named its language, so the bot answers in it too (a browser's
+    // language is only a default: the bot follows what the visitor writes).
+    var settings = texts(3).then(function (t) {
+      var s = JSON.parse(t);
+      s.chosen = !!chosen;
+      return JSON.stringify(s);
+    });
     settings.then(function (t) {
-      var label = JSON.parse(t).texts.open_chat;
-      if (label) launcher.setAttribute("aria-label", label);
+      var s = JSON.parse(t);
+      if (s.texts.open_chat) launcher.setAttribute("aria-label", s.texts.open_chat);
+      // The texts' language and direction, for screen readers and right-to-left layout.
+      if (s.locale) host.lang = s.locale;
+      host.dir = s.dir || "ltr";
     }).catch(function () {});
 
     Promise.all([import(base + "baton-widget.js"), settings])

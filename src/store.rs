@@ -153,6 +153,10 @@ pub struct Chat {
     conversation: StoredValue<Option<baton_protocol::ids::ConversationId>>,
     /// The site owner's texts by key (`GET /api/v1/widget`), set before the app mounts.
     texts: StoredValue<Vec<(String, String)>>,
+    /// The language of the texts (`de`, `ar`…), as the server chose it; empty when unknown.
+    pub locale: StoredValue<String>,
+    /// Whether the page named it: then the bot is told to answer in it.
+    locale_chosen: StoredValue<bool>,
     /// Messages the visitor must have written before "Request live agent" is offered
     /// (`u64::MAX`: never), from the same settings. (Types the store already has: each new
     /// signal type costs the widget bytes.)
@@ -255,7 +259,15 @@ impl Chat {
         self.status_at.set_value(now);
         let chat = *self;
         spawn_local(async move {
-            let got = fetch_text(&chat.url("/api/v1/status"), None, None).await;
+            let got = fetch_text(
+                &chat.url(&format!(
+                    "/api/v1/status?locale={}",
+                    chat.locale.get_value()
+                )),
+                None,
+                None,
+            )
+            .await;
             if let Some(status) = got.ok().and_then(|t| wire::read_status(&t).ok()) {
                 chat.take_status(status);
             }
@@ -327,6 +339,8 @@ impl Chat {
             history_pending: StoredValue::new(false),
             conversation: StoredValue::new(None),
             texts: StoredValue::new(vec![]),
+            locale: StoredValue::new(String::new()),
+            locale_chosen: StoredValue::new(false),
             request_item_after: StoredValue::new(0),
             written: RwSignal::new(0),
         }
@@ -358,6 +372,8 @@ impl Chat {
     /// Takes the texts and the menu item's rule, already read.
     pub fn apply_settings(&self, settings: wire::WidgetSettings) {
         self.texts.set_value(settings.texts);
+        self.locale.set_value(settings.locale);
+        self.locale_chosen.set_value(settings.locale_chosen);
         self.request_item_after
             .set_value(settings.request_item_after.map_or(u64::MAX, u64::from));
     }
@@ -428,6 +444,11 @@ impl Chat {
             return self.t(Text::SessionExpired);
         }
         e.message
+    }
+
+    /// The texts' language, for the server (none when unknown).
+    fn language(&self) -> Option<String> {
+        Some(self.locale.get_value()).filter(|l| !l.is_empty())
     }
 
     fn url(&self, path: &str) -> String {
@@ -605,7 +626,7 @@ impl Chat {
                     source: Some(source),
                     event,
                     page_url: page_url(),
-                    locale: None,
+                    locale: self.language().filter(|_| self.locale_chosen.get_value()),
                 }),
             }),
         };
@@ -675,6 +696,7 @@ impl Chat {
                         visitor_id: c.visitor_id,
                         directive,
                         page_url: page_url(),
+                        locale: chat.language(),
                     };
                     fetch_text(
                         &chat.url("/api/v1/handover"),
@@ -787,7 +809,10 @@ impl Chat {
             self.drive(connection::Input::Stop);
             return;
         };
-        let url = self.url(&format!("/api/v1/visitor/ws?token={token}"));
+        let url = self.url(&format!(
+            "/api/v1/visitor/ws?token={token}&locale={}",
+            self.locale.get_value()
+        ));
         let chat = *self;
         let socket = Socket::open_text(
             &url,

@@ -156,7 +156,7 @@ fn Panel() -> impl IntoView {
 
 /// Formats an RFC 3339 instant in the visitor's locale and time zone, to the minute
 /// ("Monday, November 23, 2026 at 2:00 AM").
-fn format_local(at: &str) -> String {
+fn format_local(at: &str, locale: &str) -> String {
     let date = js_sys::Date::new(&JsValue::from_str(at));
     if date.get_time().is_nan() {
         return at.to_owned();
@@ -165,7 +165,8 @@ fn format_local(at: &str) -> String {
     for (key, value) in [("dateStyle", "full"), ("timeStyle", "short")] {
         let _ = js_sys::Reflect::set(&options, &key.into(), &value.into());
     }
-    date.to_locale_string("default", &options).into()
+    let locale = if locale.is_empty() { "default" } else { locale };
+    date.to_locale_string(locale, &options).into()
 }
 
 /// The honest one-liner for the current state (waiting, closed, disabled, ...), announced
@@ -188,7 +189,7 @@ fn StatusLine() -> impl IntoView {
             requesting,
             chat.moved_on.get(),
             configured,
-            format_local,
+            |at| format_local(at, &chat.locale.get_value()),
             &|t| chat.t(t),
         )?;
         Some(match requesting {
@@ -481,7 +482,7 @@ fn OverflowMenu() -> impl IntoView {
             &chat.state.get(),
             chat.requesting.get(),
             chat.offload.get().as_ref(),
-            format_local,
+            |at| format_local(at, &chat.locale.get_value()),
             &|t| chat.t(t),
         )
     });

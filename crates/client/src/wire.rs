@@ -447,6 +447,7 @@ pub fn write_handover_request(r: &HandoverRequest) -> String {
         .str("visitor_id", r.visitor_id.as_str())
         .opt("directive", Some(directive_json(&r.directive)))
         .opt_str("page_url", r.page_url.as_deref())
+        .opt_str("locale", r.locale.as_deref())
         .text()
 }
 
@@ -523,6 +524,11 @@ pub fn read_bot_answer(text: &str) -> Result<Vec<BotItem>, Error> {
 pub struct WidgetSettings {
     /// The site owner's texts by key.
     pub texts: Vec<(String, String)>,
+    /// Their language (empty from a server before languages).
+    pub locale: String,
+    /// Whether the page named that language (`data-locale`) rather than the browser; the
+    /// loader adds this to the server's answer.
+    pub locale_chosen: bool,
     /// Messages before "Request live agent" is offered; `None`: never. A server that does not
     /// say (older than the setting) offers it from the start.
     pub request_item_after: Option<u32>,
@@ -544,6 +550,12 @@ pub fn read_widget_settings(text: &str) -> Result<WidgetSettings, Error> {
     };
     Ok(WidgetSettings {
         texts,
+        locale: v
+            .get("locale")
+            .and_then(Json::str)
+            .unwrap_or_default()
+            .to_owned(),
+        locale_chosen: matches!(v.get("chosen"), Some(Json::Bool(true))),
         request_item_after,
     })
 }

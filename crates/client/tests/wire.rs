@@ -381,11 +381,18 @@ fn directives() -> Vec<HandoverDirective> {
 #[test]
 fn requests_are_written_as_serde_reads_them() {
     for directive in directives() {
-        for page_url in [None, Some("https://shop.example/?q=\"x\"".to_owned())] {
+        for (page_url, locale) in [
+            (None, None),
+            (
+                Some("https://shop.example/?q=\"x\"".to_owned()),
+                Some("de".to_owned()),
+            ),
+        ] {
             let r = HandoverRequest {
                 visitor_id: VisitorId("v-1".into()),
                 directive: directive.clone(),
                 page_url,
+                locale,
             };
             let text = wire::write_handover_request(&r);
             assert_eq!(serde_json::from_str::<HandoverRequest>(&text).unwrap(), r);
@@ -498,6 +505,8 @@ fn widget_settings_read_as_serde_wrote_them() {
                 ),
             ]
             .into(),
+            locale: "de".into(),
+            dir: "ltr".into(),
             request_item_after: after,
         };
         let text = serde_json::to_string(&settings).unwrap();
@@ -509,11 +518,17 @@ fn widget_settings_read_as_serde_wrote_them() {
             settings.texts
         );
         assert_eq!(ours.request_item_after, after, "{text}");
+        assert_eq!(ours.locale, "de");
     }
     // A server from before the setting offers the item from the start (serde agrees).
     let before = r#"{"v":1,"texts":{}}"#;
     let old = wire::read_widget_settings(before).unwrap();
     assert_eq!(old.request_item_after, Some(0));
+    assert_eq!(old.locale, "", "no language said: the browser's default");
+    assert!(!old.locale_chosen);
+    let chosen =
+        wire::read_widget_settings(r#"{"v":2,"texts":{},"locale":"ar","chosen":true}"#).unwrap();
+    assert_eq!((chosen.locale.as_str(), chosen.locale_chosen), ("ar", true));
     let serde: baton_protocol::ws::WidgetSettings = serde_json::from_str(before).unwrap();
     assert_eq!(serde.request_item_after, Some(0));
     assert!(wire::read_widget_settings(r#"{"v":1}"#).is_err());

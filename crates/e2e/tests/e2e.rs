@@ -198,17 +198,21 @@ struct Sites {
 
 /// The host page: exactly the README's tag, plus a script of the page's own that records
 /// CSP violations, under a strict policy that names Baton's origin.
-fn host_page(baton: &str) -> String {
+fn host_page(baton: &str, lang: &str) -> String {
+    let (dir, locale) = match lang {
+        "ar" => ("rtl", r#" data-locale="ar""#),
+        _ => ("ltr", ""),
+    };
     format!(
         r#"<!doctype html>
-<html lang="en">
+<html lang="{lang}" dir="{dir}">
 <head>
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>Outdoor Shop</title>
   <script src="/violations.js"></script>
   <script src="{baton}/widget/baton.js" defer
-          data-server="{baton}" data-title="Support"></script>
+          data-server="{baton}" data-title="Support"{locale}></script>
 </head>
 <body>
   <main><h1>Outdoor Shop</h1><p>A site owner's page on its own origin.</p>
@@ -267,12 +271,22 @@ async fn sites_at(extra: &str, now_ms: Option<i64>) -> Sites {
         "default-src 'self'; script-src 'self' {baton} 'wasm-unsafe-eval'; style-src 'self' {baton}; \
          connect-src 'self' {baton} {ws}; img-src 'self' data:; object-src 'none'; base-uri 'none'"
     );
-    let page = host_page(&baton);
+    let page = host_page(&baton, "en");
+    // The same shop in Arabic, asking the widget for Arabic with data-locale.
+    let page_ar = host_page(&baton, "ar");
+    let csp_ar = csp.clone();
     let app = axum::Router::new()
         .route(
             "/",
             axum::routing::get(move || {
                 let (csp, page) = (csp.clone(), page.clone());
+                async move { ([("content-security-policy", csp)], Html(page)).into_response() }
+            }),
+        )
+        .route(
+            "/ar",
+            axum::routing::get(move || {
+                let (csp, page) = (csp_ar.clone(), page_ar.clone());
                 async move { ([("content-security-policy", csp)], Html(page)).into_response() }
             }),
         )
@@ -1374,6 +1388,75 @@ async fn on_another_origin_closed_hours_show_the_next_opening_in_the_visitor_s_z
     })
     .await;
     assert!(reason.contains("Monday, November 23"), "{reason}");
+    visitor.no_csp_violations().await;
+
+    visitor.0.close().await.unwrap();
+    drop(driver);
+    sites.server.stop().await.unwrap();
+}
+
+/// A right-to-left site: the shop's page asks for Arabic (`data-locale="ar"`) on a phone; the
+/// widget speaks Arabic, mirrors itself (launcher at the left, text from the right), and the
+/// server's sentences for a handover come in Arabic too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_another_origin_an_arabic_page_gets_an_arabic_right_to_left_widget() {
+    let sites = sites().await;
+    let driver = start_chromedriver().await;
+    let visitor = Visitor(browser(&driver, Screen::Phone).await);
+    visitor.0.goto(&format!("{}ar", sites.page)).await.unwrap();
+    let launcher = eventually("the wasm launcher", || {
+        visitor.find(".baton-launcher:not([data-placeholder])")
+    })
+    .await;
+    let host = visitor
+        .0
+        .execute(
+            "const h = document.querySelector('#baton-widget'); return [h.lang, h.dir];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(host, json!(["ar", "rtl"]));
+    assert_eq!(
+        launcher.attr("aria-label").await.unwrap().as_deref(),
+        Some("فتح الدردشة")
+    );
+    let left = visitor
+        .0
+        .execute(
+            "return document.querySelector('#baton-widget').shadowRoot\
+             .querySelector('.baton-launcher').getBoundingClientRect().left;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        left.as_f64().unwrap() < 100.0,
+        "the launcher sits at the left: {left}"
+    );
+    launcher.click().await.unwrap();
+    eventually("the chat panel", || visitor.find("[role=dialog]")).await;
+    let direction = visitor
+        .0
+        .execute(
+            "return getComputedStyle(document.querySelector('#baton-widget').shadowRoot\
+             .querySelector('.baton-panel')).direction;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(direction, json!("rtl"));
+    let send = visitor
+        .find(".baton-composer button[type=submit]")
+        .await
+        .unwrap();
+    assert_eq!(send.text().await.unwrap(), "إرسال");
+    axe(&visitor.0, "#baton-widget", "in Arabic, right to left").await;
+
+    // Asking for a person: the answer's sentence is the server's, in Arabic.
+    visitor.click("button[aria-label='خيارات أخرى']").await;
+    visitor.click("[role=menuitem]").await;
+    visitor.wait_status("لا يوجد موظفون متاحون حاليًا").await;
     visitor.no_csp_violations().await;
 
     visitor.0.close().await.unwrap();

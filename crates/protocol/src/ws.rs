@@ -454,6 +454,9 @@ pub struct HandoverRequest {
     /// The page the visitor is on, shown to the agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_url: Option<String>,
+    /// The widget's language (`de`, `ar`…), for the sentence in the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
 }
 
 /// `POST /api/v1/handover` answer.
@@ -539,11 +542,21 @@ pub struct WidgetSettings {
     pub v: u32,
     /// Texts by key, placeholders unfilled.
     pub texts: std::collections::BTreeMap<String, String>,
+    /// The language of `texts` (the closest to the one asked for with `?locale=`).
+    #[serde(default)]
+    pub locale: String,
+    /// `ltr` or `rtl`, the direction of that language.
+    #[serde(default = "left_to_right")]
+    pub dir: String,
     /// How many messages the visitor writes before "Request live agent" is offered (0: from
     /// the start); `null`: never (`[offloading] request_item`). Absent (a server from before
     /// the setting): from the start.
     #[serde(default = "offered_from_the_start")]
     pub request_item_after: Option<u32>,
+}
+
+fn left_to_right() -> String {
+    "ltr".into()
 }
 
 fn offered_from_the_start() -> Option<u32> {

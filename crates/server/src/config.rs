@@ -11,7 +11,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use baton_protocol::status::{NoAgentsPolicy, RequestItem};
+use baton_protocol::status::{NoAgentsPolicy, OffloadState, RequestItem};
 use baton_protocol::texts::{self, Text};
 use serde::Deserialize;
 
@@ -68,8 +68,17 @@ pub struct Config {
     pub offloading: Offloading,
     /// When the widget offers "Request live agent".
     pub request_item: RequestItem,
-    /// Visitor-facing texts per state.
+    /// Visitor-facing texts, in `texts_locale`.
     pub texts: Texts,
+    /// The language of `[texts]`.
+    pub texts_locale: String,
+    /// Other languages (`[texts.de]`, …): complete sets, each the `[texts]` with the
+    /// language's own on top.
+    pub texts_by_locale: Vec<(String, Texts)>,
+    /// The languages' own texts as configured, before they are completed.
+    locale_texts: BTreeMap<String, BTreeMap<String, String>>,
+    /// `[texts]` as the configuration file sets it (over the embedded defaults).
+    user_texts: BTreeMap<String, String>,
     /// Agent accounts ensured at start.
     pub agents: Vec<AgentAccount>,
     /// Per-queue rules and texts (`[queues.NAME]`); a queue not listed follows the defaults.
@@ -158,6 +167,45 @@ impl Texts {
         table: BTreeMap<String, Spanned<String>>,
     ) -> Result<(), ConfigError> {
         for (key, value) in table {
+            check_text(src, &key, &value)?;
+            self.all.insert(key, value.into_inner());
+        }
+        self.refresh();
+        Ok(())
+    }
+
+    /// The sentence a status of `state` tells visitors.
+    pub fn status_message(&self, state: OffloadState, agents_online: bool) -> String {
+        match state {
+            OffloadState::Open if !agents_online => self.waiting_no_agents.clone(),
+            OffloadState::Open => self.waiting.clone(),
+            OffloadState::Closed => self.closed.clone(),
+            OffloadState::Disabled => self.disabled.clone(),
+        }
+    }
+}
+
+/// Whether a language is written right to left.
+pub fn right_to_left(locale: &str) -> bool {
+    let primary = locale.split(['-', '_']).next().unwrap_or("");
+    ["ar", "he", "fa", "ur", "yi", "ps"]
+        .iter()
+        .any(|l| primary.eq_ignore_ascii_case(l))
+}
+
+/// A language tag such as `de`, `pt-BR` or `zh-Hant`.
+fn is_language_tag(s: &str) -> bool {
+    let mut parts = s.split('-');
+    parts
+        .next()
+        .is_some_and(|p| (2..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// Checks one `[texts]` entry: a known text, not empty, only its own placeholders.
+fn check_text(src: &Source<'_>, key: &str, value: &Spanned<String>) -> Result<(), ConfigError> {
+    {
+        {
             let Some(text) = Text::ALL.iter().find(|t| t.key() == key) else {
                 return Err(src.error(
                     Some(value.span()),
@@ -192,11 +240,9 @@ impl Texts {
                     format!("`{{{bad}}}` is not filled in `{key}` (it may use: {allowed})"),
                 ));
             }
-            self.all.insert(key, v.clone());
         }
-        self.refresh();
-        Ok(())
     }
+    Ok(())
 }
 
 /// An agent login.
@@ -230,6 +276,57 @@ pub struct QueueRules {
 }
 
 impl Config {
+    /// Completes each language's texts. `[texts]` is the embedded defaults, then the
+    /// embedded texts of its language (when `locale` names another), then the file's
+    /// `[texts]`; every other language is that with its own texts on top.
+    fn complete_locales(&mut self, embedded_locale: &str) {
+        // When `[texts]` changed language, the embedded texts stay on offer in theirs.
+        if self.texts_locale != embedded_locale {
+            self.locale_texts
+                .entry(embedded_locale.to_owned())
+                .or_insert_with(|| self.texts.all.clone());
+        }
+        if let Some(own) = self.locale_texts.get(&self.texts_locale) {
+            self.texts
+                .all
+                .extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        let user = std::mem::take(&mut self.user_texts);
+        self.texts.all.extend(user);
+        self.texts.refresh();
+        self.texts_by_locale = self
+            .locale_texts
+            .iter()
+            .filter(|(lang, _)| **lang != self.texts_locale)
+            .map(|(lang, own)| {
+                let mut t = self.texts.clone();
+                t.all
+                    .extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+                t.refresh();
+                (lang.clone(), t)
+            })
+            .collect();
+    }
+
+    /// The texts for a visitor's language (`de-AT`, `de`, `ar`…): the exact language, else
+    /// its primary language, else `[texts]`. Returns the language chosen and its texts.
+    pub fn texts_for(&self, wanted: Option<&str>) -> (&str, &Texts) {
+        let wanted = wanted.unwrap_or("").trim();
+        let primary = wanted.split(['-', '_']).next().unwrap_or("");
+        let all = std::iter::once((self.texts_locale.as_str(), &self.texts))
+            .chain(self.texts_by_locale.iter().map(|(l, t)| (l.as_str(), t)));
+        let mut fallback = None;
+        for (lang, texts) in all {
+            if lang.eq_ignore_ascii_case(wanted) {
+                return (lang, texts);
+            }
+            if fallback.is_none() && !primary.is_empty() && lang.eq_ignore_ascii_case(primary) {
+                fallback = Some((lang, texts));
+            }
+        }
+        fallback.unwrap_or((self.texts_locale.as_str(), &self.texts))
+    }
+
     /// The rules of a queue (the defaults when it has no `[queues.NAME]`).
     pub fn queue(&self, name: &str) -> &QueueRules {
         static NONE: QueueRules = QueueRules {
@@ -283,7 +380,7 @@ struct RawConfig {
     server: Option<RawServer>,
     limits: Option<RawLimits>,
     offloading: Option<RawOffloading>,
-    texts: Option<BTreeMap<String, Spanned<String>>>,
+    texts: Option<BTreeMap<String, Spanned<toml::Value>>>,
     agents: Option<Vec<RawAgent>>,
     queues: Option<BTreeMap<Spanned<String>, RawQueue>>,
     bot: Option<RawBot>,
@@ -355,6 +452,8 @@ struct RawOffloading {
 struct Source<'a> {
     path: &'a Path,
     text: &'a str,
+    /// The embedded defaults (whose `[texts]` every language's texts start from).
+    embedded: bool,
 }
 
 impl Source<'_> {
@@ -374,6 +473,25 @@ impl Source<'_> {
             column,
             reason: reason.into(),
         }
+    }
+
+    /// Where `key = …` is written under the table header `header`, if it is.
+    fn entry_span(&self, header: &str, key: &str) -> Option<Range<usize>> {
+        let start = self.text.find(header)? + header.len();
+        let section = &self.text[start..];
+        let end = section.find("\n[").unwrap_or(section.len());
+        let mut offset = start;
+        for line in section[..end].split_inclusive('\n') {
+            let trimmed = line.trim_start();
+            if let Some(rest) = trimmed.strip_prefix(key)
+                && rest.trim_start().starts_with('=')
+            {
+                let at = offset + (line.len() - trimmed.len());
+                return Some(at..at + key.len());
+            }
+            offset += line.len();
+        }
+        None
     }
 
     fn parse(&self) -> Result<RawConfig, ConfigError> {
@@ -415,13 +533,20 @@ impl Config {
         let defaults = Source {
             path: Path::new("<embedded default.toml>"),
             text: DEFAULT_TOML,
+            embedded: true,
         };
         let base = defaults.parse()?;
-        let user_src = Source { path, text };
+        let user_src = Source {
+            path,
+            text,
+            embedded: false,
+        };
         let user = user_src.parse()?;
         // Validate each value against the file it came from, so errors point at the right line.
         let mut cfg = resolve(&defaults, base)?;
+        let embedded_locale = cfg.texts_locale.clone();
         overlay(&user_src, &mut cfg, user)?;
+        cfg.complete_locales(&embedded_locale);
         Ok(cfg)
     }
 }
@@ -465,6 +590,10 @@ fn resolve(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
             bot_unavailable: String::new(),
             all: BTreeMap::new(),
         },
+        texts_locale: String::new(),
+        texts_by_locale: vec![],
+        locale_texts: BTreeMap::new(),
+        user_texts: BTreeMap::new(),
         agents: vec![],
         queues: BTreeMap::new(),
         bot: BotConfig::empty(),
@@ -608,7 +737,65 @@ fn overlay(src: &Source<'_>, cfg: &mut Config, raw: RawConfig) -> Result<(), Con
         }
     }
     if let Some(t) = raw.texts {
-        cfg.texts.overlay(src, t)?;
+        let mut own = BTreeMap::new();
+        for (key, entry) in t {
+            let span = entry.span();
+            match entry.into_inner() {
+                toml::Value::String(v) if key == "locale" => {
+                    let v = Spanned::new(span, v);
+                    let tag = v.get_ref().trim();
+                    if !is_language_tag(tag) {
+                        return Err(src.error(
+                            Some(v.span()),
+                            format!("`{tag}` is not a language tag like `en` or `pt-BR`"),
+                        ));
+                    }
+                    cfg.texts_locale = tag.to_owned();
+                }
+                toml::Value::String(v) => {
+                    own.insert(key, Spanned::new(span, v));
+                }
+                toml::Value::Table(table) => {
+                    if !is_language_tag(&key) {
+                        return Err(src.error(
+                            Some(span),
+                            format!(
+                                "[texts.{key}]: `{key}` is not a language tag like `de` or \
+                                 `pt-BR` (and not a text either)"
+                            ),
+                        ));
+                    }
+                    let mine = cfg.locale_texts.entry(key.clone()).or_default();
+                    for (k, v) in table {
+                        // toml's values keep no place: find the line by its key.
+                        let at = src
+                            .entry_span(&format!("[texts.{key}]"), &k)
+                            .unwrap_or(span.clone());
+                        let toml::Value::String(v) = v else {
+                            return Err(src.error(Some(at), format!("`{k}` must be a text")));
+                        };
+                        let v = Spanned::new(at, v);
+                        check_text(src, &k, &v)?;
+                        mine.insert(k, v.into_inner());
+                    }
+                }
+                _ => {
+                    return Err(src.error(
+                        Some(span),
+                        format!("`{key}` must be a text, or a table of a language's texts"),
+                    ));
+                }
+            }
+        }
+        if src.embedded {
+            cfg.texts.overlay(src, own)?;
+        } else {
+            // On top of the language's own defaults (see `complete_locales`).
+            for (k, v) in own {
+                check_text(src, &k, &v)?;
+                cfg.user_texts.insert(k, v.into_inner());
+            }
+        }
     }
     if let Some(agents) = raw.agents {
         cfg.agents = agents
@@ -814,11 +1001,65 @@ mod tests {
                 "`{n}` is not filled in `queue_position` (it may use: {position})",
             ),
             ("[texts]\nsend = \"Send {x}\"\n", 2, "(it may use: none)"),
-            ("[texts]\nsend = 3\n", 2, "invalid type"),
+            ("[texts]\nsend = 3\n", 2, "must be a text"),
+            ("[texts]\nlocale = \"German\"\n", 2, "not a language tag"),
+            (
+                "[texts.deutsch]\nsend = \"x\"\n",
+                1,
+                "`deutsch` is not a language tag",
+            ),
+            (
+                "[texts.de]\nsend = \"Los\"\n\nsendd = \"x\"\n",
+                4,
+                "`sendd` is not a text",
+            ),
+            ("[texts.de]\nsend = \"Los {x}\"\n", 2, "(it may use: none)"),
         ] {
             let e = load(text).unwrap_err();
             assert!(e.starts_with(&format!("baton.toml:{line}:")), "{e}");
             assert!(e.contains(needle), "{e}");
+        }
+    }
+
+    #[test]
+    fn texts_come_in_languages_and_the_closest_one_is_chosen() {
+        let c = load("[texts.de]\nsend = \"Los\"\n[texts]\nwaiting = \"Hang on.\"\n").unwrap();
+        let (lang, de) = c.texts_for(Some("de-AT"));
+        assert_eq!(lang, "de");
+        assert_eq!(de.get(Text::Send), "Los", "the file's German");
+        assert_eq!(
+            de.get(Text::MessageLabel),
+            "Nachricht",
+            "the embedded German"
+        );
+        assert!(
+            de.waiting.starts_with("Bitte warten"),
+            "German, not the English override"
+        );
+        let (lang, en) = c.texts_for(Some("fr-FR"));
+        assert_eq!((lang, en.waiting.as_str()), ("en", "Hang on."));
+        assert_eq!(c.texts_for(None).0, "en");
+        assert_eq!(c.texts_for(Some("AR")).0, "ar");
+        assert!(right_to_left("ar") && right_to_left("he-IL") && !right_to_left("de"));
+
+        // `[texts]` in another language: its own defaults, then the file's texts.
+        let c = load("[texts]\nlocale = \"de\"\nwaiting = \"Moment bitte.\"\n").unwrap();
+        assert_eq!(c.texts_for(None).0, "de");
+        assert_eq!(c.texts.waiting, "Moment bitte.");
+        assert_eq!(c.texts.get(Text::Send), "Senden");
+        assert_eq!(c.texts_for(Some("en")).0, "en");
+        assert_eq!(c.texts_for(Some("en")).1.get(Text::Send), "Send");
+
+        // The embedded languages name every text, so none falls back to English.
+        let d = Config::defaults();
+        for lang in ["de", "ar"] {
+            let own = &d.locale_texts[lang];
+            let missing: Vec<_> = Text::ALL
+                .iter()
+                .filter(|t| !own.contains_key(t.key()))
+                .map(|t| t.key())
+                .collect();
+            assert!(missing.is_empty(), "[texts.{lang}] lacks {missing:?}");
         }
     }
 

@@ -350,15 +350,24 @@ async fn webhook(
     Ok(Json(answer))
 }
 
+/// `?locale=de`: the language a widget asks for.
+#[derive(Deserialize)]
+struct LocaleQuery {
+    locale: Option<String>,
+}
+
 async fn status(
     State(svc): Svc,
     peer: Peer,
     headers: HeaderMap,
+    q: Result<Query<LocaleQuery>, QueryRejection>,
 ) -> Result<Json<OffloadStatus>, ApiErr> {
     svc.limits
         .ip(ip_of(&svc, peer, &headers))
         .map_err(limited)?;
-    Ok(Json(svc.status().await?))
+    let mut status = svc.status().await?;
+    svc.localize(&mut status, q.ok().and_then(|q| q.0.locale).as_deref());
+    Ok(Json(status))
 }
 
 /// The site owner's texts for the widget (it ships none of its own).
@@ -366,13 +375,24 @@ async fn widget_settings(
     State(svc): Svc,
     peer: Peer,
     headers: HeaderMap,
+    q: Result<Query<LocaleQuery>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiErr> {
     svc.limits
         .ip(ip_of(&svc, peer, &headers))
         .map_err(limited)?;
+    let (locale, texts) = svc
+        .config
+        .texts_for(q.as_ref().ok().and_then(|q| q.0.locale.as_deref()));
     let settings = baton_protocol::ws::WidgetSettings {
         v: baton_protocol::PROTOCOL_VERSION,
-        texts: svc.config.texts.all.clone(),
+        texts: texts.all.clone(),
+        locale: locale.to_owned(),
+        dir: if crate::config::right_to_left(locale) {
+            "rtl"
+        } else {
+            "ltr"
+        }
+        .into(),
         request_item_after: svc.config.request_item.after(),
     };
     // They change only when the server restarts with another configuration.
@@ -414,8 +434,14 @@ async fn handover(
     let Json(req) = body?;
     let token = bearer(&headers).ok_or_else(no_credential)?.to_owned();
     let answer = detached(async move {
-        svc.handover(&token, &req.visitor_id, req.directive, req.page_url)
-            .await
+        svc.handover(
+            &token,
+            &req.visitor_id,
+            req.directive,
+            req.page_url,
+            req.locale.as_deref(),
+        )
+        .await
     })
     .await?;
     Ok(Json(answer))
@@ -548,13 +574,16 @@ async fn set_offloading(
 #[derive(Deserialize)]
 struct TokenQuery {
     token: Option<String>,
+    /// The widget's language, for the sentences of `status` frames.
+    locale: Option<String>,
 }
 
 /// A socket endpoint's request: the upgrade and the token. A request that is not an upgrade
 /// gets the JSON error; an upgrade without a usable token is accepted only to be closed with
 /// 4401, since a browser never sees an HTTP status on a failed upgrade.
 enum SocketRequest {
-    Upgrade(WebSocketUpgrade, Option<String>),
+    /// The upgrade, the token and the language asked for.
+    Upgrade(WebSocketUpgrade, Option<String>, Option<String>),
 }
 
 fn socket_request(
@@ -562,7 +591,9 @@ fn socket_request(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     what: &str,
 ) -> Result<SocketRequest, ApiErr> {
-    let token = q.ok().and_then(|q| q.0.token).filter(|t| !t.is_empty());
+    let q = q.ok().map(|q| q.0);
+    let locale = q.as_ref().and_then(|q| q.locale.clone());
+    let token = q.and_then(|q| q.token).filter(|t| !t.is_empty());
     let ws = match ws {
         Ok(ws) => ws,
         Err(_) if token.is_none() => {
@@ -587,7 +618,7 @@ fn socket_request(
         .max_frame_size(MAX_FRAME_BYTES)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0);
-    Ok(SocketRequest::Upgrade(ws, token))
+    Ok(SocketRequest::Upgrade(ws, token, locale))
 }
 
 async fn visitor_ws(
@@ -600,7 +631,8 @@ async fn visitor_ws(
     svc.limits
         .ip(ip_of(&svc, peer, &headers))
         .map_err(limited)?;
-    let SocketRequest::Upgrade(ws, token) = socket_request(q, ws, "the visitor credential")?;
+    let SocketRequest::Upgrade(ws, token, locale) =
+        socket_request(q, ws, "the visitor credential")?;
     let conv = match token {
         Some(t) => match svc.visitor_by_token(&t).await {
             Ok(conv) => Some(conv),
@@ -612,7 +644,7 @@ async fn visitor_ws(
         None => None,
     };
     Ok(match conv {
-        Some(conv) => ws.on_upgrade(move |socket| sockets::visitor(svc, conv, socket)),
+        Some(conv) => ws.on_upgrade(move |socket| sockets::visitor(svc, conv, locale, socket)),
         None => ws.on_upgrade(|socket| sockets::refuse(socket, "unknown visitor credential")),
     })
 }
@@ -627,7 +659,7 @@ async fn agent_ws(
     svc.limits
         .ip(ip_of(&svc, peer, &headers))
         .map_err(limited)?;
-    let SocketRequest::Upgrade(ws, token) = socket_request(q, ws, "the session token")?;
+    let SocketRequest::Upgrade(ws, token, _) = socket_request(q, ws, "the session token")?;
     let agent = match &token {
         Some(t) => svc.agent_by_token(t).await?,
         None => None,

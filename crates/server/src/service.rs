@@ -855,7 +855,13 @@ impl Service {
             }
             Err(e) => {
                 tracing::warn!("bot ({}) failed for {}: {e}", self.bot.kind(), conv.id);
-                let notice = self.config.texts.bot_unavailable.clone();
+                // In the widget's language, when it said one.
+                let locale = req
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.wcp.as_ref())
+                    .and_then(|w| w.locale.as_deref());
+                let notice = self.config.texts_for(locale).1.bot_unavailable.clone();
                 self.execute(
                     &conv.id,
                     Command::BotUnavailable {
@@ -907,6 +913,7 @@ impl Service {
         visitor: &VisitorId,
         directive: HandoverDirective,
         page_url: Option<String>,
+        locale: Option<&str>,
     ) -> Result<HandoverResponse, Refusal> {
         check_visitor_id(visitor)?;
         let conv = self.visitor_by_token(token).await?;
@@ -984,8 +991,8 @@ impl Service {
         };
         let conv = self.fresh(&conv.id).await?;
         let state = self.live_state(&conv).await?;
-        // The texts of the handover's queue, else the site's.
-        let t = &self.config.texts;
+        // The texts of the handover's queue, else the site's in the widget's language.
+        let t = self.config.texts_for(locale).1;
         let q = self
             .config
             .queue(conv.handover.as_ref().map_or("", |h| h.queue.as_str()));
@@ -1010,10 +1017,12 @@ impl Service {
             head_seq: events.last().map_or(conv.view.head_seq, |e| e.seq),
         });
         let events = events.iter().map(Event::for_visitor).collect();
+        let mut status = self.status().await?;
+        self.localize(&mut status, locale);
         Ok(HandoverResponse {
             state,
             message,
-            status: self.status().await?,
+            status,
             session,
             events,
         })
@@ -1171,6 +1180,15 @@ impl Service {
             if let Err(r) = self.execute(&conv.id, Command::Unqueue, None).await {
                 tracing::warn!("unqueue {}: {r}", conv.id.as_str());
             }
+        }
+    }
+
+    /// Puts a status's sentence in a visitor's language.
+    pub fn localize(&self, status: &mut OffloadStatus, locale: Option<&str>) {
+        if locale.is_some() {
+            let texts = self.config.texts_for(locale).1;
+            status.message =
+                Some(texts.status_message(status.state, status.agents_online.unwrap_or(true)));
         }
     }
 

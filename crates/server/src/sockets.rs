@@ -250,7 +250,12 @@ async fn hello(ws: &mut WebSocket) -> Option<u64> {
 }
 
 /// One visitor socket, for the conversation its credential opens.
-pub async fn visitor(svc: Arc<Service>, conv: Conversation, mut ws: WebSocket) {
+pub async fn visitor(
+    svc: Arc<Service>,
+    conv: Conversation,
+    locale: Option<String>,
+    mut ws: WebSocket,
+) {
     let id = conv.id.clone();
     // Subscribe before reading anything, so no change falls between the read and the
     // subscription.
@@ -294,12 +299,19 @@ pub async fn visitor(svc: Arc<Service>, conv: Conversation, mut ws: WebSocket) {
     };
     // The welcome, the offloading status as it is now (then whenever it changes), and the
     // replay.
-    let now = status.borrow_and_update().clone();
+    // In the widget's language.
+    let told = |s: Option<baton_protocol::status::OffloadStatus>| {
+        s.map(|mut s| {
+            svc.localize(&mut s, locale.as_deref());
+            VisitorServerFrame::Status { status: s }
+        })
+    };
+    let now = told(status.borrow_and_update().clone());
     if !send(&mut ws, &welcome).await {
         return;
     }
     if let Some(now) = now
-        && !send(&mut ws, &VisitorServerFrame::Status { status: now }).await
+        && !send(&mut ws, &now).await
     {
         return;
     }
@@ -370,8 +382,8 @@ pub async fn visitor(svc: Arc<Service>, conv: Conversation, mut ws: WebSocket) {
                 }
             }
             Ok(()) = status.changed() => {
-                let now = status.borrow_and_update().clone();
-                if let Some(now) = now && !send(&mut ws, &VisitorServerFrame::Status { status: now }).await {
+                let now = told(status.borrow_and_update().clone());
+                if let Some(now) = now && !send(&mut ws, &now).await {
                     return;
                 }
             }

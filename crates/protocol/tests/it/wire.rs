@@ -545,8 +545,9 @@ fn http_bodies() {
             visitor_id: VisitorId::from("v_1"),
             directive: HandoverDirective::default(),
             page_url: Some("https://shop.example.com/".into()),
+            locale: Some("ar".into()),
         },
-        json!({"visitor_id":"v_1","directive":{"reason":"user_request"},"page_url":"https://shop.example.com/"}),
+        json!({"visitor_id":"v_1","directive":{"reason":"user_request"},"page_url":"https://shop.example.com/","locale":"ar"}),
     );
     check(
         VisitorCredentials {

@@ -286,6 +286,7 @@ impl TestServer {
             visitor_id: v.id.clone(),
             directive: HandoverDirective::default(),
             page_url: Some("https://shop.example.com/cart".into()),
+            locale: None,
         };
         let (status, body) = self
             .post_as(

@@ -8,6 +8,7 @@ mod bus;
 mod handover;
 mod hardening;
 mod harness;
+mod languages;
 mod offloading;
 mod replicas;
 mod routing;
