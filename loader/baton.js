@@ -82,6 +82,8 @@
         return m.default({ module_or_path: base + "baton-widget_bg.wasm" }).then(function () {
           m.mount(root, server, title, wantOpen, loaded[1]);
           launcher.remove();
+          // Preview mode, for a site owner's rehearsal page: force any state from the page.
+          if (script.hasAttribute("data-preview")) window.batonPreview = m.preview;
         });
       })
       .catch(function (e) {

@@ -15,6 +15,21 @@ use wasm_bindgen::prelude::*;
 
 pub use store::{Chat, Settings};
 
+thread_local! {
+    /// The mounted widget, for [`preview`].
+    static MOUNTED: std::cell::Cell<Option<Chat>> = const { std::cell::Cell::new(None) };
+}
+
+/// Preview mode: shows a state without the server (`bot`, `queued`, `no_agents`, `agent`,
+/// `ended`, `closed`, `disabled`, `unavailable`), or sends `say:…` to the bot. The loader
+/// offers it as `window.batonPreview` when the script tag has `data-preview`.
+#[wasm_bindgen]
+pub fn preview(what: &str) -> bool {
+    MOUNTED
+        .with(|m| m.get())
+        .is_some_and(|chat| chat.preview(what))
+}
+
 /// Mounts the widget into `root` (the loader's shadow root), talking to `server`, with the
 /// site owner's texts (`settings`: the loader's `GET /api/v1/widget` answer).
 /// `open` opens the panel at once (the visitor clicked the launcher while loading).
@@ -37,6 +52,7 @@ pub fn mount(
     chat.apply_settings(settings);
     root.append_child(&container)?;
     chat.open.set(open);
+    MOUNTED.with(|m| m.set(Some(chat)));
     mount_in(container, chat);
     Ok(())
 }

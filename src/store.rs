@@ -16,7 +16,7 @@ use baton_protocol::bot::{
     BotMetadata, BotRequest, Button, HandoverDirective, MessageSource, WcpMetadata,
 };
 use baton_protocol::ids::{ClientMsgId, VisitorId};
-use baton_protocol::state::{ConversationState, EndedBy, Input, Transport, transition};
+use baton_protocol::state::{AgentRef, ConversationState, EndedBy, Input, Transport, transition};
 use baton_protocol::status::{OffloadState, OffloadStatus};
 use baton_protocol::texts::{Text, fill};
 use baton_protocol::ws::{
@@ -502,6 +502,71 @@ impl Chat {
     // ---- sending ----
 
     /// Sends what the visitor typed.
+    /// Preview mode (`data-preview`): shows a state as the widget would, without the server,
+    /// so a site owner rehearses every sentence; `say:…` sends a message to the real bot (to
+    /// rehearse its triggers). Returns whether `what` was known.
+    pub fn preview(&self, what: &str) -> bool {
+        if let Some(text) = what.strip_prefix("say:") {
+            self.open.set(true);
+            self.send_text(text.to_owned());
+            return true;
+        }
+        let agent = AgentRef {
+            id: baton_protocol::ids::AgentId::from("a_preview"),
+            name: "Dana".into(),
+        };
+        // Tomorrow, on the hour.
+        let hour = 3_600_000.0;
+        let tomorrow = ((js_sys::Date::now() / hour).floor() + 18.0) * hour;
+        let next_open_at = String::from(js_sys::Date::new(&tomorrow.into()).to_iso_string());
+        let queued = |position, online| ConversationState::Queued {
+            position: Some(position),
+            agents_online: Some(online),
+        };
+        let (state, offload, wait_s) = match what {
+            "bot" => (ConversationState::Bot, OffloadState::Open, None),
+            "queued" => (queued(3, true), OffloadState::Open, Some(240)),
+            "no_agents" => (queued(1, false), OffloadState::Open, None),
+            "agent" => (
+                ConversationState::AgentJoined { agent },
+                OffloadState::Open,
+                None,
+            ),
+            "ended" => (
+                ConversationState::Ended { by: EndedBy::Agent },
+                OffloadState::Open,
+                None,
+            ),
+            "closed" => (
+                ConversationState::Closed {
+                    next_open_at: Some(next_open_at.clone()),
+                },
+                OffloadState::Closed,
+                None,
+            ),
+            "disabled" => (ConversationState::Disabled, OffloadState::Disabled, None),
+            "unavailable" => (ConversationState::Unavailable, OffloadState::Open, None),
+            _ => return false,
+        };
+        // The server's status would overwrite the forced one: not fetched in preview.
+        self.status_at.set_value(f64::INFINITY);
+        self.open.set(true);
+        self.requesting.set(false);
+        self.moved_on.set(false);
+        self.notice.set(None);
+        self.wait_s.set(wait_s);
+        self.offload.set(Some(OffloadStatus {
+            v: PROTOCOL_VERSION,
+            state: offload,
+            agents_online: Some(what != "no_agents"),
+            queue_length: 0,
+            next_open_at: (offload == OffloadState::Closed).then_some(next_open_at),
+            message: None,
+        }));
+        self.state.set(state);
+        true
+    }
+
     pub fn send_text(&self, text: String) {
         self.send(text.clone(), text, MessageSource::Text);
     }

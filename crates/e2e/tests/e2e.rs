@@ -1463,3 +1463,73 @@ async fn on_another_origin_an_arabic_page_gets_an_arabic_right_to_left_widget() 
     drop(driver);
     sites.server.stop().await.unwrap();
 }
+
+/// The preview page: a site owner forces each state in its widget by mouse and reads the
+/// configured sentence for it, without any agent; a trigger button reaches the real bot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preview_page_rehearses_every_state_without_agents() {
+    let sites = sites().await;
+    let driver = start_chromedriver().await;
+    let owner = Visitor(browser(&driver, Screen::Desktop).await);
+    let preview = sites.console.replace("/console/", "/preview/");
+    owner.0.goto(&preview).await.unwrap();
+    eventually("the wasm launcher", || {
+        owner.find(".baton-launcher:not([data-placeholder])")
+    })
+    .await;
+    axe(&owner.0, "body", "on the preview page").await;
+    let press = |state: &'static str| {
+        let owner = &owner;
+        async move {
+            owner
+                .0
+                .find(Locator::Css(&format!("button[data-preview='{state}']")))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+        }
+    };
+    for (state, sentence) in [
+        ("queued", WAITING),
+        (
+            "queued",
+            "You are number 3 in line. Estimated wait: about 4 min.",
+        ),
+        ("no_agents", "There are no agents available at this time."),
+        ("agent", "You are chatting with Dana."),
+        ("closed", "Our team is away right now"),
+        ("closed", "We are back "),
+        ("disabled", "Live chat is switched off at the moment."),
+        ("unavailable", "No agent can take your chat right now."),
+        ("ended", "The chat with the agent has ended."),
+    ] {
+        press(state).await;
+        owner.wait_status(sentence).await;
+    }
+    // Closed: the menu says why a person cannot come.
+    press("closed").await;
+    owner.click("button[aria-label='More options']").await;
+    owner
+        .wait_text(".baton-menu__reason", "Our team is away")
+        .await;
+    axe(&owner.0, "#baton-widget", "previewing closed").await;
+    // Back with the bot: no status line; a trigger reaches the real bot.
+    press("bot").await;
+    eventually("no status line", || async {
+        owner.status().await.is_empty().then_some(())
+    })
+    .await;
+    press("say:I want to talk to a person").await;
+    owner
+        .wait_text(
+            ".baton-message--bot .baton-message__text",
+            "Let me check whether someone from the team can take over.",
+        )
+        .await;
+
+    owner.0.close().await.unwrap();
+    drop(driver);
+    sites.server.stop().await.unwrap();
+}

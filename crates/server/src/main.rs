@@ -150,6 +150,7 @@ async fn main() -> ExitCode {
     );
     println!("  demo page:     http://{addr}/demo/");
     println!("  agent console: http://{addr}/console/");
+    println!("  preview:       http://{addr}/preview/  (rehearse every state)");
     if let Some(login) = demo_login {
         println!("  demo agent:    {login}");
     }

@@ -48,6 +48,9 @@ pub const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval';
 
 /// The demo host page: a plain page that embeds the widget the way a site owner would.
 const DEMO_PAGE: &str = include_str!("../../../demo/index.html");
+/// The preview page (rehearse every state without real agents) and its script.
+const PREVIEW_PAGE: &str = include_str!("../../../demo/preview.html");
+const PREVIEW_JS: &str = include_str!("../../../demo/preview.js");
 
 /// Largest request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -238,6 +241,22 @@ pub fn app(svc: Arc<Service>) -> Router {
         .route("/metrics", get(metrics))
         .route("/", get(|| async { Redirect::to("/demo/") }))
         .route("/demo/", get(demo_page))
+        .route(
+            "/preview/",
+            get(|| async { ([(header::CONTENT_SECURITY_POLICY, CSP)], Html(PREVIEW_PAGE)) }),
+        )
+        .route(
+            "/preview/preview.js",
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                        (header::CONTENT_SECURITY_POLICY, CSP),
+                    ],
+                    PREVIEW_JS,
+                )
+            }),
+        )
         .nest_service(
             "/widget",
             Router::new()
