@@ -111,6 +111,10 @@ pub struct Chat {
     pub notice: RwSignal<Option<String>>,
     /// The estimated wait the server last gave with the queue position (seconds).
     pub wait_s: RwSignal<Option<u32>>,
+    /// The leave-a-message form is open.
+    pub leaving: RwSignal<bool>,
+    /// A message was left (the form is not offered again).
+    pub left: RwSignal<bool>,
     /// The offloading status that text was given under (state, agents online): a status
     /// that differs makes the text stale.
     notice_basis: StoredValue<Option<(OffloadState, Option<bool>)>>,
@@ -319,6 +323,8 @@ impl Chat {
             moved_on: RwSignal::new(false),
             notice: RwSignal::new(None),
             wait_s: RwSignal::new(None),
+            leaving: RwSignal::new(false),
+            left: RwSignal::new(false),
             notice_basis: StoredValue::new(None),
             error: RwSignal::new(None),
             open: RwSignal::new(false),
@@ -800,6 +806,40 @@ impl Chat {
             self.keep_session(session);
             self.drive(connection::Input::Start);
         }
+    }
+
+    /// Leaves a message for agents (while nobody can chat); the form closes once it is stored.
+    pub fn leave_message(&self, name: String, email: String, text: String) {
+        let chat = *self;
+        spawn_local(async move {
+            let sent = match chat.ensure_credential().await {
+                Ok(c) => {
+                    let req = baton_protocol::ws::LeaveMessageRequest {
+                        visitor_id: c.visitor_id,
+                        name,
+                        email,
+                        text,
+                        page_url: page_url(),
+                    };
+                    fetch_text(
+                        &chat.url("/api/v1/visitor/message"),
+                        Some(wire::write_leave_message(&req)),
+                        Some(&c.token),
+                    )
+                    .await
+                    .map_err(|e| chat.fetch_error(e))
+                }
+                Err(e) => Err(e),
+            };
+            match sent {
+                Ok(_) => {
+                    chat.error.set(None);
+                    chat.leaving.set(false);
+                    chat.left.set(true);
+                }
+                Err(e) => chat.error.set(Some(e)),
+            }
+        });
     }
 
     /// Withdraws a queued request.

@@ -7,6 +7,7 @@ use wasm_bindgen::JsValue;
 
 use baton_protocol::bot::HandoverDirective;
 use baton_protocol::state::ConversationState;
+use baton_protocol::status::OffloadState;
 use baton_protocol::ws::Role;
 
 use baton_protocol::texts::Text;
@@ -148,6 +149,7 @@ fn Panel() -> impl IntoView {
                 </button>
             </header>
             <StatusLine/>
+            <LeaveMessage/>
             <Transcript/>
             <Composer/>
         </section>
@@ -204,6 +206,91 @@ fn StatusLine() -> impl IntoView {
         <div class="baton-error" role="alert">
             {move || chat.error.get().map(|e| view! { <p class="baton-error__text">{e}</p> })}
         </div>
+    }
+}
+
+/// Leave a message, offered while nobody can chat (closed or disabled): a button, then a
+/// small form (name, e-mail, message); once stored, a thank-you line.
+#[component]
+fn LeaveMessage() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let offered = move || {
+        matches!(
+            chat.state.get(),
+            ConversationState::Closed { .. } | ConversationState::Disabled
+        ) || chat
+            .offload
+            .with(|o| o.as_ref().is_some_and(|s| s.state != OffloadState::Open))
+    };
+    let (name, set_name) = signal(String::new());
+    let (email, set_email) = signal(String::new());
+    let (text, set_text) = signal(String::new());
+    let first = NodeRef::<leptos::html::Input>::new();
+    let open_form = move |_| {
+        chat.leaving.set(true);
+        focus_soon(move || first.try_get_untracked().flatten().map(Into::into));
+    };
+    move || {
+        if chat.left.get() {
+            return Some(
+                view! {
+                    <div class="baton-leave">
+                        <p class="baton-leave__sent" role="status">{chat.t(Text::LeaveSent)}</p>
+                    </div>
+                }
+                .into_any(),
+            );
+        }
+        if !offered() {
+            return None;
+        }
+        if !chat.leaving.get() {
+            return Some(
+                view! {
+                    <div class="baton-leave">
+                        <button type="button" class="baton-link" on:click=open_form>
+                            {chat.t(Text::LeaveMessage)}
+                        </button>
+                    </div>
+                }
+                .into_any(),
+            );
+        }
+        Some(
+            view! {
+                <div class="baton-leave">
+                    <form class="baton-leave__form" on:submit=move |ev| {
+                        ev.prevent_default();
+                        chat.leave_message(
+                            name.get_untracked(),
+                            email.get_untracked(),
+                            text.get_untracked(),
+                        );
+                    }>
+                        <label for="baton-leave-name">{chat.t(Text::LeaveName)}</label>
+                        <input id="baton-leave-name" node_ref=first required maxlength="100"
+                            autocomplete="name"
+                            on:input=move |ev| set_name.set(event_target_value(&ev))/>
+                        <label for="baton-leave-email">{chat.t(Text::LeaveEmail)}</label>
+                        <input id="baton-leave-email" type="email" required autocomplete="email"
+                            on:input=move |ev| set_email.set(event_target_value(&ev))/>
+                        <label for="baton-leave-text">{chat.t(Text::LeaveText)}</label>
+                        <textarea id="baton-leave-text" required rows="3" maxlength="4096"
+                            on:input=move |ev| set_text.set(event_target_value(&ev))></textarea>
+                        <div class="baton-leave__actions">
+                            <button type="submit" class="baton-composer__send">
+                                {chat.t(Text::LeaveSend)}
+                            </button>
+                            <button type="button" class="baton-link"
+                                on:click=move |_| chat.leaving.set(false)>
+                                {chat.t(Text::LeaveCancel)}
+                            </button>
+                        </div>
+                    </form>
+                </div>
+            }
+            .into_any(),
+        )
     }
 }
 

@@ -441,6 +441,17 @@ fn directive_json(d: &HandoverDirective) -> Obj {
         .opt_str("handoff_host", d.handoff_host.as_deref())
 }
 
+/// Writes `POST /api/v1/visitor/message`.
+pub fn write_leave_message(r: &baton_protocol::ws::LeaveMessageRequest) -> String {
+    Obj::new()
+        .str("visitor_id", r.visitor_id.as_str())
+        .str("name", &r.name)
+        .str("email", &r.email)
+        .str("text", &r.text)
+        .opt_str("page_url", r.page_url.as_deref())
+        .text()
+}
+
 /// Writes `POST /api/v1/handover`.
 pub fn write_handover_request(r: &HandoverRequest) -> String {
     Obj::new()

@@ -16,7 +16,7 @@ use baton_protocol::ids::ConversationId;
 use baton_protocol::state::{AgentRef, ConversationState};
 use baton_protocol::status::OffloadStatus;
 use baton_protocol::ws::{
-    AgentFrame, AgentServerFrame, ConversationSummary, ErrorCode, Event, LoginRequest,
+    AgentFrame, AgentServerFrame, ConversationSummary, ErrorCode, Event, LeftMessage, LoginRequest,
     LoginResponse, OffloadingRequest, OffloadingResponse, Role, close,
 };
 
@@ -78,6 +78,10 @@ pub struct Console {
     pub status: RwSignal<Option<OffloadStatus>>,
     /// Whether this agent may switch offloading on and off.
     pub supervisor: RwSignal<bool>,
+    /// The messages visitors left (open ones), as last fetched.
+    pub messages: RwSignal<Vec<LeftMessage>>,
+    /// The Messages view is shown instead of a conversation.
+    pub show_messages: RwSignal<bool>,
     token: StoredValue<Option<String>>,
     socket: StoredValue<Option<Socket>, LocalStorage>,
     conn: StoredValue<Connection>,
@@ -109,6 +113,8 @@ impl Console {
             error: RwSignal::new(None),
             status: RwSignal::new(None),
             supervisor: RwSignal::new(false),
+            messages: RwSignal::new(vec![]),
+            show_messages: RwSignal::new(false),
             token: StoredValue::new(None),
             socket: StoredValue::new_local(None),
             conn: StoredValue::new(Connection::default()),
@@ -142,6 +148,48 @@ impl Console {
                     c.connect();
                 }
                 Err(e) => c.error.set(Some(e)),
+            }
+        });
+    }
+
+    /// Fetches the open messages visitors left.
+    pub fn load_messages(&self) {
+        let c = *self;
+        let Some(token) = self.token.get_value() else {
+            return;
+        };
+        spawn_local(async move {
+            let got = baton_browser::fetch_text(
+                &format!("{}/api/v1/messages", origin()),
+                None,
+                Some(&token),
+            )
+            .await
+            .map_err(|e| e.message)
+            .and_then(|t| serde_json::from_str::<Vec<LeftMessage>>(&t).map_err(|e| e.to_string()));
+            match got {
+                Ok(list) => c.messages.set(list),
+                Err(e) => c.error.set(Some(e)),
+            }
+        });
+    }
+
+    /// Marks a left message done, then fetches the list again.
+    pub fn mark_done(&self, id: i64) {
+        let c = *self;
+        let Some(token) = self.token.get_value() else {
+            return;
+        };
+        spawn_local(async move {
+            match baton_browser::fetch_text(
+                &format!("{}/api/v1/messages/done", origin()),
+                Some(serde_json::json!({ "id": id }).to_string()),
+                Some(&token),
+            )
+            .await
+            {
+                Ok(_) => c.load_messages(),
+                Err(e) => c.error.set(Some(e.message)),
             }
         });
     }

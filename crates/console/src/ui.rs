@@ -64,6 +64,15 @@ fn Workspace() -> impl IntoView {
                 <h1>"Baton"</h1>
                 <span class="console-header__who">{who}" · "<span role="status">{link}</span></span>
                 <Offloading/>
+                <button type="button" class="console-link console-messages-button"
+                    aria-pressed=move || c.show_messages.get().to_string()
+                    on:click=move |_| {
+                        let show = !c.show_messages.get_untracked();
+                        c.show_messages.set(show);
+                        if show { c.load_messages(); }
+                    }>
+                    "Messages"
+                </button>
                 <button type="button" class="console-link" on:click=move |_| c.logout()>"Log out"</button>
             </header>
             {move || c.error.get().map(|e| view! {
@@ -75,7 +84,11 @@ fn Workspace() -> impl IntoView {
                 <ConversationList title="Waiting" list=c.waiting empty="Nobody is waiting."/>
                 <ConversationList title="My chats" list=c.mine empty="No open chats."/>
             </nav>
-            <ConversationPane/>
+            {move || if c.show_messages.get() {
+                view! { <Messages/> }.into_any()
+            } else {
+                view! { <ConversationPane/> }.into_any()
+            }}
         </div>
     }
 }
@@ -100,6 +113,36 @@ fn Offloading() -> impl IntoView {
                 {move || if off() { "Switch live chat on" } else { "Switch live chat off" }}
             </button>
         </Show>
+    }
+}
+
+/// The messages visitors left while nobody could chat, newest first, each with "Mark done".
+#[component]
+fn Messages() -> impl IntoView {
+    let c = expect_context::<Console>();
+    view! {
+        <main class="console-pane console-messages">
+            <h2>"Messages left by visitors"</h2>
+            <Show when=move || c.messages.get().is_empty()>
+                <p class="console-muted">"No open messages."</p>
+            </Show>
+            <ul class="console-messages__list">
+                <For each=move || c.messages.get() key=|m| m.id children=move |m| {
+                    let id = m.id;
+                    view! {
+                        <li class="console-message-left">
+                            <p class="console-message-left__who">
+                                <strong>{m.name}</strong>" · "{m.email}" · "{m.created_at}
+                            </p>
+                            {m.page_url.map(|u| view! { <p class="console-muted">{u}</p> })}
+                            <p class="console-message-left__text">{m.text}</p>
+                            <button type="button" class="console-button console-done"
+                                on:click=move |_| c.mark_done(id)>"Mark done"</button>
+                        </li>
+                    }
+                }/>
+            </ul>
+        </main>
     }
 }
 

@@ -1318,6 +1318,50 @@ async fn on_another_origin_a_supervisor_switches_live_chat_off_while_a_visitor_w
         "Request live agent is not offered while switched off"
     );
 
+    // Nobody can chat: the visitor leaves a message instead, and an agent finds it.
+    visitor.press(&[Key::Escape.into()]).await;
+    visitor.click(".baton-leave .baton-link").await;
+    for (field, value) in [
+        ("#baton-leave-name", "Ada Lovelace"),
+        ("#baton-leave-email", "ada@example.org"),
+        ("#baton-leave-text", "Please call me about the tent order."),
+    ] {
+        let input = eventually(field, || visitor.find(field)).await;
+        input.send_keys(value).await.unwrap();
+    }
+    axe(&visitor.0, "#baton-widget", "leaving a message").await;
+    visitor
+        .click(".baton-leave__form button[type=submit]")
+        .await;
+    visitor
+        .wait_text(".baton-leave__sent", "we will answer by e-mail")
+        .await;
+    supervisor
+        .find(".console-messages-button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    supervisor
+        .wait_text(
+            ".console-message-left",
+            "Please call me about the tent order.",
+        )
+        .await;
+    supervisor
+        .wait_text(".console-message-left", "ada@example.org")
+        .await;
+    axe(&supervisor.0, "body", "with a message left").await;
+    supervisor
+        .find(".console-done")
+        .await
+        .click()
+        .await
+        .unwrap();
+    supervisor
+        .wait_text(".console-messages", "No open messages.")
+        .await;
+
     // On again.
     supervisor
         .wait_text(".console-switch", "Switch live chat on")

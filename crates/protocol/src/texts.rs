@@ -53,6 +53,20 @@ texts! {
     QueuePosition = "queue_position" ["position"],
     /// Added to the waiting text with the estimated wait, in whole minutes (at least 1).
     QueueWait = "queue_wait" ["minutes"],
+    /// Closed or disabled: the button that opens the leave-a-message form.
+    LeaveMessage = "leave_message",
+    /// The form's name field.
+    LeaveName = "leave_name",
+    /// The form's e-mail field.
+    LeaveEmail = "leave_email",
+    /// The form's message field.
+    LeaveText = "leave_text",
+    /// The form's send button.
+    LeaveSend = "leave_send",
+    /// The form's cancel button.
+    LeaveCancel = "leave_cancel",
+    /// After the message was stored.
+    LeaveSent = "leave_sent",
     /// Added to the closed text when the next opening is known.
     BackAt = "back_at" ["when"],
     /// The status line with an agent.

@@ -499,6 +499,47 @@ pub struct LoginRequest {
     pub password: String,
 }
 
+/// `POST /api/v1/messages` body: a visitor leaves a message while nobody can chat (with the
+/// visitor credential as bearer).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaveMessageRequest {
+    /// The visitor; must be the credential's.
+    pub visitor_id: VisitorId,
+    /// Who is writing (1 to 100 characters).
+    pub name: String,
+    /// Where to answer.
+    pub email: String,
+    /// The message (1 to `MAX_TEXT_BYTES`).
+    pub text: String,
+    /// The page the visitor is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_url: Option<String>,
+}
+
+/// A left message, as agents list it (`GET /api/v1/messages`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeftMessage {
+    /// Its id.
+    pub id: i64,
+    /// The visitor's conversation.
+    pub conversation_id: ConversationId,
+    /// Who wrote it.
+    pub name: String,
+    /// Where to answer.
+    pub email: String,
+    /// The message.
+    pub text: String,
+    /// The page the visitor was on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_url: Option<String>,
+    /// When it was left, RFC 3339 UTC.
+    pub created_at: String,
+    /// Who marked it done, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done_by: Option<String>,
+}
+
 /// `POST /api/v1/offloading` body (a supervisor's session).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -27,8 +27,8 @@ use baton_protocol::decide::Refusal;
 use baton_protocol::status::{OffloadState, OffloadStatus};
 use baton_protocol::time::rfc3339_from_unix_ms;
 use baton_protocol::ws::{
-    ErrorCode, HandoverRequest, HandoverResponse, LoginRequest, LoginResponse, OffloadingRequest,
-    OffloadingResponse, VisitorCredentials,
+    ErrorCode, HandoverRequest, HandoverResponse, LeaveMessageRequest, LeftMessage, LoginRequest,
+    LoginResponse, OffloadingRequest, OffloadingResponse, VisitorCredentials,
 };
 use serde::Deserialize;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -223,6 +223,7 @@ pub fn app(svc: Arc<Service>) -> Router {
         .route("/api/v1/widget", get(widget_settings))
         .route("/api/v1/visitor", post(new_visitor))
         .route("/api/v1/handover", post(handover))
+        .route("/api/v1/visitor/message", post(leave_message))
         .route("/api/v1/visitor/ws", get(visitor_ws))
         // Before the layers, so that a preflight still reaches CORS.
         .method_not_allowed_fallback(not_allowed)
@@ -233,6 +234,8 @@ pub fn app(svc: Arc<Service>) -> Router {
         .route("/api/v1/agent/logout", post(logout))
         .route("/api/v1/agent/ws", get(agent_ws))
         .route("/api/v1/offloading", get(offloading).post(set_offloading))
+        .route("/api/v1/messages", get(left_messages))
+        .route("/api/v1/messages/done", post(message_done))
         .method_not_allowed_fallback(not_allowed)
         .layer(middleware::from_fn_with_state(svc.clone(), origin_guard));
     Router::new()
@@ -566,6 +569,59 @@ async fn offloading_answer(svc: &Arc<Service>) -> Result<Json<OffloadingResponse
         changed_at: switch.map(|s| rfc3339_from_unix_ms(s.at_ms)),
         status,
     }))
+}
+
+/// `POST /api/v1/visitor/message`: a visitor leaves a message for agents.
+async fn leave_message(
+    State(svc): Svc,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Result<Json<LeaveMessageRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiErr> {
+    svc.limits
+        .ip(ip_of(&svc, peer, &headers))
+        .map_err(limited)?;
+    let Json(req) = body?;
+    let token = bearer(&headers).ok_or_else(no_credential)?.to_owned();
+    let id = detached(async move { svc.leave_message(&token, req).await }).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
+}
+
+#[derive(Deserialize)]
+struct MessagesQuery {
+    #[serde(default)]
+    done: bool,
+}
+
+/// `GET /api/v1/messages[?done=true]`: what visitors left, for any agent.
+async fn left_messages(
+    State(svc): Svc,
+    headers: HeaderMap,
+    q: Result<Query<MessagesQuery>, QueryRejection>,
+) -> Result<Json<Vec<LeftMessage>>, ApiErr> {
+    staff(&svc, &headers).await?;
+    let done = q.is_ok_and(|q| q.0.done);
+    let s = svc.clone();
+    Ok(Json(
+        detached(async move { s.left_messages(done).await }).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct DoneRequest {
+    id: i64,
+}
+
+/// `POST /api/v1/messages/done` `{"id": 3}`: an agent marks a left message done.
+async fn message_done(
+    State(svc): Svc,
+    headers: HeaderMap,
+    body: Result<Json<DoneRequest>, JsonRejection>,
+) -> Result<StatusCode, ApiErr> {
+    let who = staff(&svc, &headers).await?;
+    let Json(req) = body?;
+    detached(async move { svc.mark_message_done(&who, req.id).await }).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /api/v1/offloading`: the switch and the status, for any agent.

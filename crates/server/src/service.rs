@@ -1028,6 +1028,74 @@ impl Service {
         })
     }
 
+    /// `POST /api/v1/visitor/message`: the visitor leaves a message for agents (when nobody
+    /// can chat). Name, e-mail and text are checked; returns the message's id.
+    pub async fn leave_message(
+        &self,
+        token: &str,
+        req: baton_protocol::ws::LeaveMessageRequest,
+    ) -> Result<i64, Refusal> {
+        check_visitor_id(&req.visitor_id)?;
+        let conv = self.visitor_by_token(token).await?;
+        if conv.visitor_id != req.visitor_id {
+            return Err(Refusal::new(
+                ErrorCode::Forbidden,
+                "this credential belongs to another visitor",
+            ));
+        }
+        self.visitor_limit(&req.visitor_id)?;
+        let bad = |what: &str| Refusal::new(ErrorCode::BadRequest, what.to_owned());
+        let name = req.name.trim();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(bad("name: 1 to 100 characters, please"));
+        }
+        let email = crate::bot::valid_email(&req.email)
+            .ok_or_else(|| bad("email: that does not look like an e-mail address"))?;
+        let text = decide::check_text(&req.text)?.to_owned();
+        decide::check_page_url(req.page_url.as_deref())?;
+        let id = self
+            .store
+            .leave_message(
+                &store::NewMessage {
+                    conversation_id: conv.id.clone(),
+                    name: name.to_owned(),
+                    email,
+                    text,
+                    page_url: req.page_url,
+                },
+                self.now_ms(),
+            )
+            .await
+            .map_err(internal)?;
+        tracing::info!("message {id} left in {}", conv.id);
+        Ok(id)
+    }
+
+    /// The messages visitors left: open ones, or the latest 200 with those done.
+    pub async fn left_messages(
+        &self,
+        include_done: bool,
+    ) -> Result<Vec<baton_protocol::ws::LeftMessage>, Refusal> {
+        self.store
+            .left_messages(include_done, 200)
+            .await
+            .map_err(internal)
+    }
+
+    /// An agent marks a left message done.
+    pub async fn mark_message_done(&self, staff: &Staff, id: i64) -> Result<(), Refusal> {
+        let done = self
+            .store
+            .mark_message_done(id, &staff.agent.name, self.now_ms())
+            .await
+            .map_err(internal)?;
+        if done {
+            Ok(())
+        } else {
+            Err(not_found(format!("message {id}")))
+        }
+    }
+
     /// Whether the visitor has written at least `n` messages in a conversation (the log is
     /// read only as far as needed).
     async fn visitor_messages_reach(&self, id: &ConversationId, n: u32) -> Result<bool, Refusal> {

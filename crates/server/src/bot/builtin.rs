@@ -621,8 +621,18 @@ fn yes_or_no(msg: &str) -> Option<bool> {
     }
 }
 
+/// An e-mail address as the flows' `email` slot takes it (domain in lower case), or `None`.
+pub fn valid_email(s: &str) -> Option<String> {
+    validate(&SlotKind::Email, s, "en", "en").ok()
+}
+
 /// An answer checked against a slot's type, normalised; `Err` when it is not valid.
-pub fn validate(kind: &SlotKind, answer: &str, locale: &str, default: &str) -> Result<String, ()> {
+pub(crate) fn validate(
+    kind: &SlotKind,
+    answer: &str,
+    locale: &str,
+    default: &str,
+) -> Result<String, ()> {
     let a = answer.trim();
     if a.is_empty() || a.starts_with('/') {
         return Err(());

@@ -11,7 +11,7 @@ use std::pin::Pin;
 
 use baton_protocol::bot::{BotMessage, BotRequest};
 
-pub use builtin::{BuiltinBot, Trigger};
+pub use builtin::{BuiltinBot, Trigger, valid_email};
 pub use rasa::RasaUpstream;
 
 /// Why the bot gave no answer.

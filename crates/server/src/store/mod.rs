@@ -22,7 +22,7 @@ use baton_protocol::bot::{HandoverReason, Slot};
 use baton_protocol::decide::View;
 use baton_protocol::ids::{AgentId, ClientMsgId, ConversationId, VisitorId};
 use baton_protocol::state::{AgentRef, ConversationState, EndedBy};
-use baton_protocol::ws::{Event, EventBody, Role};
+use baton_protocol::ws::{Event, EventBody, LeftMessage, Role};
 
 pub use sql::SqlStore;
 
@@ -136,6 +136,21 @@ pub struct Commit {
     pub reply_to: Option<u64>,
     /// Now (Unix ms).
     pub now_ms: i64,
+}
+
+/// A message a visitor leaves for agents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewMessage {
+    /// The visitor's conversation.
+    pub conversation_id: ConversationId,
+    /// Who wrote it.
+    pub name: String,
+    /// Where to answer.
+    pub email: String,
+    /// The message.
+    pub text: String,
+    /// The page the visitor was on.
+    pub page_url: Option<String>,
 }
 
 /// An agent account.
@@ -415,6 +430,15 @@ pub trait Store: Send + Sync + 'static {
     fn drop_presence<'a>(&'a self, connection: &'a str) -> Fut<'a, ()>;
     /// The agents holding an unexpired lease (each once), with what they serve.
     fn agents_online(&self, now_ms: i64) -> Fut<'_, Vec<(AgentId, Scope)>>;
+
+    // ---- messages left for agents ----
+
+    /// Stores a visitor's message; returns its id.
+    fn leave_message<'a>(&'a self, m: &'a NewMessage, now_ms: i64) -> Fut<'a, i64>;
+    /// The messages left, newest first: those not done, or all of the last `limit`.
+    fn left_messages(&self, include_done: bool, limit: u32) -> Fut<'_, Vec<LeftMessage>>;
+    /// Marks a message done; `false` when there is no such message.
+    fn mark_message_done<'a>(&'a self, id: i64, by: &'a str, now_ms: i64) -> Fut<'a, bool>;
 
     // ---- settings changed at run time ----
 

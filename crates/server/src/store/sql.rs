@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use baton_protocol::ids::{AgentId, ClientMsgId, ConversationId, VisitorId};
 use baton_protocol::time::rfc3339_from_unix_ms;
-use baton_protocol::ws::{Event, EventBody, Role};
+use baton_protocol::ws::{Event, EventBody, LeftMessage, Role};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 use super::migrations;
 use super::{
-    AgentRecord, AgentRole, Commit, Conversation, Fut, Handover, NewConversation, Scope, Staff,
-    StateColumns, Store, StoreError, author_of,
+    AgentRecord, AgentRole, Commit, Conversation, Fut, Handover, NewConversation, NewMessage,
+    Scope, Staff, StateColumns, Store, StoreError, author_of,
 };
 use baton_protocol::bot::{HandoverReason, Slot};
 use baton_protocol::decide::View;
@@ -1168,6 +1168,65 @@ impl Store for SqlStore {
             .iter()
             .map(|r| Ok((AgentId(r.try_get("id")?), scope_from(r)?)))
             .collect()
+        })
+    }
+
+    fn leave_message<'a>(&'a self, m: &'a NewMessage, now_ms: i64) -> Fut<'a, i64> {
+        Box::pin(async move {
+            let row = sqlx::query(
+                "INSERT INTO left_messages (conversation_id, name, email, text, page_url, created_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            )
+            .bind(m.conversation_id.0.clone())
+            .bind(m.name.clone())
+            .bind(m.email.clone())
+            .bind(m.text.clone())
+            .bind(m.page_url.clone())
+            .bind(now_ms)
+            .fetch_one(&self.write)
+            .await?;
+            Ok(row.try_get("id")?)
+        })
+    }
+
+    fn left_messages(&self, include_done: bool, limit: u32) -> Fut<'_, Vec<LeftMessage>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT id, conversation_id, name, email, text, page_url, created_ms, done_by
+                 FROM left_messages WHERE ($1 OR done_ms IS NULL)
+                 ORDER BY created_ms DESC, id DESC LIMIT $2",
+            )
+            .bind(include_done)
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(LeftMessage {
+                        id: r.try_get("id")?,
+                        conversation_id: ConversationId(r.try_get("conversation_id")?),
+                        name: r.try_get("name")?,
+                        email: r.try_get("email")?,
+                        text: r.try_get("text")?,
+                        page_url: r.try_get("page_url")?,
+                        created_at: rfc3339_from_unix_ms(r.try_get("created_ms")?),
+                        done_by: r.try_get("done_by")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn mark_message_done<'a>(&'a self, id: i64, by: &'a str, now_ms: i64) -> Fut<'a, bool> {
+        Box::pin(async move {
+            let done =
+                sqlx::query("UPDATE left_messages SET done_ms = $2, done_by = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(now_ms)
+                    .bind(by.to_owned())
+                    .execute(&self.write)
+                    .await?;
+            Ok(done.rows_affected() > 0)
         })
     }
 

@@ -285,3 +285,86 @@ async fn queued_visitors_hear_an_estimated_wait_from_recent_acceptances() {
     }
     assert_eq!(waits, [(Some(1), Some(120)), (Some(2), Some(240))]);
 }
+
+#[tokio::test]
+async fn a_visitor_leaves_a_message_and_agents_list_it_and_mark_it_done() {
+    let s = start(STAFF).await;
+    let v = s.visitor().await;
+    let leave = |body: serde_json::Value, token: Option<String>| {
+        let s = &s;
+        async move {
+            s.post_as("/api/v1/visitor/message", token.as_deref(), &body)
+                .await
+        }
+    };
+    let ok = json!({"visitor_id": v.id, "name": " Ada ", "email": "Ada@Example.ORG",
+        "text": "Please call me back about my order.", "page_url": "https://shop.example.com/cart"});
+    // Only with the visitor's credential, and checked.
+    assert_eq!(leave(ok.clone(), None).await.0, 401);
+    let other = s.visitor().await;
+    assert_eq!(leave(ok.clone(), Some(other.token.clone())).await.0, 403);
+    for (field, value, needle) in [
+        ("email", "ada at home", "e-mail"),
+        ("name", "", "name"),
+        ("text", "   ", "empty"),
+    ] {
+        let mut bad = ok.clone();
+        bad[field] = json!(value);
+        let (code, body) = leave(bad, Some(v.token.clone())).await;
+        assert_eq!(code, 400, "{field}: {body}");
+        assert!(body["message"].as_str().unwrap().contains(needle), "{body}");
+    }
+    let (code, body) = leave(ok, Some(v.token.clone())).await;
+    assert_eq!(code, 201, "{body}");
+    let id = body["id"].as_i64().unwrap();
+
+    // Agents list it (visitors cannot) and mark it done.
+    let dana = s.login_as("dana@x", "pw-dana").await;
+    let list = |token: Option<String>, done: bool| {
+        let s = &s;
+        async move {
+            let mut r = reqwest::Client::new().get(s.url(&format!("/api/v1/messages?done={done}")));
+            if let Some(t) = token {
+                r = r.bearer_auth(t);
+            }
+            let r = r.send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    assert_eq!(list(Some(v.token.clone()), false).await.0, 401);
+    let (code, open) = list(Some(dana.token.clone()), false).await;
+    assert_eq!(code, 200);
+    let open: Vec<LeftMessage> = serde_json::from_value(open).unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(
+        (open[0].id, open[0].name.as_str(), open[0].email.as_str()),
+        (id, "Ada", "Ada@example.org")
+    );
+    assert_eq!(
+        open[0].page_url.as_deref(),
+        Some("https://shop.example.com/cart")
+    );
+    let (code, _) = s
+        .post_as(
+            "/api/v1/messages/done",
+            Some(&dana.token),
+            &json!({"id": id}),
+        )
+        .await;
+    assert_eq!(code, 204);
+    let (code, _) = s
+        .post_as(
+            "/api/v1/messages/done",
+            Some(&dana.token),
+            &json!({"id": 999}),
+        )
+        .await;
+    assert_eq!(code, 404);
+    let (_, open) = list(Some(dana.token.clone()), false).await;
+    assert_eq!(open, json!([]));
+    let (_, all) = list(Some(dana.token.clone()), true).await;
+    assert_eq!(all[0]["done_by"], "Dana");
+}
