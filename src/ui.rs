@@ -222,75 +222,50 @@ fn LeaveMessage() -> impl IntoView {
             .offload
             .with(|o| o.as_ref().is_some_and(|s| s.state != OffloadState::Open))
     };
-    let (name, set_name) = signal(String::new());
-    let (email, set_email) = signal(String::new());
-    let (text, set_text) = signal(String::new());
     let first = NodeRef::<leptos::html::Input>::new();
     let open_form = move |_| {
         chat.leaving.set(true);
         focus_soon(move || first.try_get_untracked().flatten().map(Into::into));
     };
-    move || {
-        if chat.left.get() {
-            return Some(
-                view! {
-                    <div class="baton-leave">
-                        <p class="baton-leave__sent" role="status">{chat.t(Text::LeaveSent)}</p>
-                    </div>
-                }
-                .into_any(),
-            );
-        }
-        if !offered() {
-            return None;
-        }
-        if !chat.leaving.get() {
-            return Some(
-                view! {
-                    <div class="baton-leave">
-                        <button type="button" class="baton-link" on:click=open_form>
-                            {chat.t(Text::LeaveMessage)}
-                        </button>
-                    </div>
-                }
-                .into_any(),
-            );
-        }
-        Some(
-            view! {
-                <div class="baton-leave">
-                    <form class="baton-leave__form" on:submit=move |ev| {
-                        ev.prevent_default();
-                        chat.leave_message(
-                            name.get_untracked(),
-                            email.get_untracked(),
-                            text.get_untracked(),
-                        );
-                    }>
-                        <label for="baton-leave-name">{chat.t(Text::LeaveName)}</label>
-                        <input id="baton-leave-name" node_ref=first required maxlength="100"
-                            autocomplete="name"
-                            on:input=move |ev| set_name.set(event_target_value(&ev))/>
-                        <label for="baton-leave-email">{chat.t(Text::LeaveEmail)}</label>
-                        <input id="baton-leave-email" type="email" required autocomplete="email"
-                            on:input=move |ev| set_email.set(event_target_value(&ev))/>
-                        <label for="baton-leave-text">{chat.t(Text::LeaveText)}</label>
-                        <textarea id="baton-leave-text" required rows="3" maxlength="4096"
-                            on:input=move |ev| set_text.set(event_target_value(&ev))></textarea>
-                        <div class="baton-leave__actions">
-                            <button type="submit" class="baton-composer__send">
-                                {chat.t(Text::LeaveSend)}
-                            </button>
-                            <button type="button" class="baton-link"
-                                on:click=move |_| chat.leaving.set(false)>
-                                {chat.t(Text::LeaveCancel)}
-                            </button>
-                        </div>
-                    </form>
+    // Hidden rather than unmounted (switching views costs the widget kilobytes).
+    view! {
+        <div class="baton-leave" hidden=move || !chat.left.get() && !offered()>
+            <p class="baton-leave__sent" role="status">
+                {move || chat.left.get().then(|| chat.t(Text::LeaveSent))}
+            </p>
+            <button type="button" class="baton-link" on:click=open_form
+                hidden=move || chat.left.get() || chat.leaving.get()>
+                {chat.t(Text::LeaveMessage)}
+            </button>
+            <form class="baton-leave__form" hidden=move || chat.left.get() || !chat.leaving.get()
+                on:submit=move |ev| {
+                    ev.prevent_default();
+                    // The fields, read once on submit (no signal per keystroke).
+                    let form: web_sys::HtmlFormElement = event_target(&ev);
+                    let field = |i: u32| {
+                        form.elements()
+                            .item(i)
+                            .and_then(|e| js_sys::Reflect::get(&e, &"value".into()).ok())
+                            .and_then(|v| v.as_string())
+                            .unwrap_or_default()
+                    };
+                    chat.leave_message(field(0), field(1), field(2));
+                }>
+                <label for="baton-leave-name">{chat.t(Text::LeaveName)}</label>
+                <input id="baton-leave-name" node_ref=first required maxlength="100"
+                    autocomplete="name"/>
+                <label for="baton-leave-email">{chat.t(Text::LeaveEmail)}</label>
+                <input id="baton-leave-email" type="email" required autocomplete="email"/>
+                <label for="baton-leave-text">{chat.t(Text::LeaveText)}</label>
+                <textarea id="baton-leave-text" required rows="3" maxlength="4096"></textarea>
+                <div class="baton-leave__actions">
+                    <button type="submit" class="baton-leave__send">{chat.t(Text::LeaveSend)}</button>
+                    <button type="button" class="baton-link" on:click=move |_| chat.leaving.set(false)>
+                        {chat.t(Text::LeaveCancel)}
+                    </button>
                 </div>
-            }
-            .into_any(),
-        )
+            </form>
+        </div>
     }
 }
 

@@ -686,7 +686,8 @@ async fn an_unreachable_server_is_reported_and_nothing_is_lost() {
     let w = mount(NOWHERE);
     w.click(".baton-launcher");
     tick().await;
-    let input: web_sys::HtmlTextAreaElement = w.get("textarea").unchecked_into();
+    let input: web_sys::HtmlTextAreaElement =
+        w.get("textarea.baton-composer__input").unchecked_into();
     input.set_value("hello?");
     input
         .dispatch_event(&web_sys::Event::new("input").unwrap())
