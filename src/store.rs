@@ -793,13 +793,14 @@ impl Chat {
     /// Applies the server's handover answer: its events drive the state, and a session
     /// means the conversation now goes over the visitor socket.
     pub fn on_handover(&self, resp: HandoverResponse) {
+        for event in resp.events {
+            self.apply_event(event);
+        }
+        // After the events, which clear an earlier outcome's sentence.
         self.notice.set(Some(resp.message));
         self.notice_basis
             .set_value(Some((resp.status.state, resp.status.agents_online)));
         self.moved_on.set(false);
-        for event in resp.events {
-            self.apply_event(event);
-        }
         if let Some(session) = resp.session
             && self.socket.with_value(Option::is_none)
         {
@@ -1182,7 +1183,12 @@ impl Chat {
             } if next.transport() == Transport::BotHttp => self.moved_on.set(true),
             EventBody::HandoverOutcome { .. }
             | EventBody::ChatEnded { .. }
-            | EventBody::HandoverCancelled => self.moved_on.set(false),
+            | EventBody::HandoverCancelled => {
+                self.moved_on.set(false);
+                // A new outcome (the queue closed or was switched off): the sentence of the
+                // earlier one is stale; the configured one for the new state shows.
+                self.notice.set(None);
+            }
             _ => {}
         }
         self.show(&event.body, &before);

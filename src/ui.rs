@@ -214,13 +214,13 @@ fn StatusLine() -> impl IntoView {
 #[component]
 fn LeaveMessage() -> impl IntoView {
     let chat = expect_context::<Chat>();
-    let offered = move || {
-        matches!(
-            chat.state.get(),
-            ConversationState::Closed { .. } | ConversationState::Disabled
-        ) || chat
+    // Closed or disabled, and not with (or waiting for) a person.
+    let offered = move || match chat.state.get() {
+        ConversationState::Closed { .. } | ConversationState::Disabled => true,
+        ConversationState::Queued { .. } | ConversationState::AgentJoined { .. } => false,
+        _ => chat
             .offload
-            .with(|o| o.as_ref().is_some_and(|s| s.state != OffloadState::Open))
+            .with(|o| o.as_ref().is_some_and(|s| s.state != OffloadState::Open)),
     };
     let first = NodeRef::<leptos::html::Input>::new();
     let open_form = move |_| {

@@ -362,7 +362,11 @@ pub fn decide(view: &View, command: &Command, cx: &Context<'_>) -> Result<Vec<Ev
                     reason_text: directive.reason_text.clone(),
                     message_to_agent: directive.message_to_agent.clone(),
                     queue: Some(queue_of(directive)),
-                    skill: routing.and_then(|r| r.skill.clone()),
+                    skill: routing
+                        .and_then(|r| r.skill.as_deref())
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned),
                     page_url: page_url.clone(),
                     slots: directive.slots.clone(),
                 },

@@ -499,8 +499,8 @@ pub struct LoginRequest {
     pub password: String,
 }
 
-/// `POST /api/v1/messages` body: a visitor leaves a message while nobody can chat (with the
-/// visitor credential as bearer).
+/// `POST /api/v1/visitor/message` body: a visitor leaves a message while nobody can chat
+/// (with the visitor credential as bearer).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LeaveMessageRequest {

@@ -1191,7 +1191,12 @@ impl Service {
                         .ok()
                         .map(|s| Switch { at_ms, ..s })
                 });
-                *self.switch.lock().unwrap_or_else(|p| p.into_inner()) = switch;
+                // Not older than what this replica knows (a flip here may be newer than a
+                // read that started before it).
+                let mut kept = self.switch.lock().unwrap_or_else(|p| p.into_inner());
+                if switch.as_ref().map(|s| s.at_ms) >= kept.as_ref().map(|s| s.at_ms) {
+                    *kept = switch;
+                }
             }
             Err(e) => tracing::warn!("offloading switch: {e}"),
         }

@@ -423,3 +423,40 @@ fn bad_text_and_ids_are_refused_with_a_reason() {
     );
     assert!(say("hi".into(), Some(&"k".repeat(128))).is_ok());
 }
+
+/// A directive's queue and skill are trimmed, and an empty skill is none, so a bot's
+/// `"german "` reaches the agents with `german`.
+#[test]
+fn routing_names_are_trimmed_and_an_empty_skill_is_none() {
+    let cx = Context {
+        now_ms: NOW,
+        offload: &Offload::open(),
+        agents_online: 1,
+    };
+    let routed = |queue: &str, skill: &str| {
+        let bodies = decide::decide(
+            &View::default(),
+            &Command::RequestHandover {
+                directive: HandoverDirective {
+                    routing: Some(Routing {
+                        queue: Some(queue.into()),
+                        skill: Some(skill.into()),
+                    }),
+                    ..HandoverDirective::default()
+                },
+                page_url: None,
+            },
+            &cx,
+        )
+        .unwrap();
+        match &bodies[0] {
+            EventBody::HandoverRequested { queue, skill, .. } => (queue.clone(), skill.clone()),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(
+        routed(" sales ", " german "),
+        (Some("sales".into()), Some("german".into()))
+    );
+    assert_eq!(routed("", "  "), (Some("default".into()), None));
+}
