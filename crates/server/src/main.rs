@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use baton_server::store::{AgentRecord, AgentRole, Scope, Store};
 use baton_server::{Config, Deps};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// Baton's chat server: bot endpoint, handover, visitor and agent sockets, widget and console.
 ///
@@ -35,6 +36,215 @@ struct Args {
     /// Built console files (`[server] console_dir`).
     #[arg(long, value_name = "DIR")]
     console_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Agent accounts in the configured database (SQLite or PostgreSQL), besides those the
+    /// configuration's [[agents]] list manages. Passwords are read from standard input.
+    Agent {
+        #[command(subcommand)]
+        action: AgentAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AgentAction {
+    /// Adds an account; its password is the first line of standard input.
+    Add {
+        /// Login e-mail.
+        #[arg(long)]
+        email: String,
+        /// Name shown to visitors.
+        #[arg(long)]
+        name: String,
+        /// `agent` or `supervisor`.
+        #[arg(long, default_value = "agent")]
+        role: String,
+        /// Queues it serves, comma-separated (default: every queue).
+        #[arg(long, value_delimiter = ',')]
+        queues: Vec<String>,
+        /// Skills it has, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        skills: Vec<String>,
+    },
+    /// Lists every account.
+    List,
+    /// Removes an account and ends its sessions.
+    Remove {
+        /// Login e-mail.
+        #[arg(long)]
+        email: String,
+    },
+    /// Sets a new password (the first line of standard input) and ends the sessions.
+    Passwd {
+        /// Login e-mail.
+        #[arg(long)]
+        email: String,
+    },
+}
+
+/// Runs `baton-server agent …`; the line to print, or why not.
+async fn agent_command(cfg: &Config, action: AgentAction) -> Result<String, String> {
+    let store = baton_server::store::open(&cfg.database, 2)
+        .await
+        .map_err(|e| format!("cannot open database {}: {e}", cfg.database))?;
+    let now = baton_server::clock::system_now_ms();
+    let out = agent_action(&store, action, now).await;
+    let _ = store.close().await;
+    out
+}
+
+async fn agent_action(store: &dyn Store, action: AgentAction, now: i64) -> Result<String, String> {
+    let db = |e: baton_server::store::StoreError| e.to_string();
+    let existing = |email: String| async move {
+        let a = store.agent_by_email(email.trim()).await.map_err(db)?;
+        let a = a.ok_or_else(|| format!("no agent with the e-mail {}", email.trim()))?;
+        let from_config = store
+            .agents_managed_by("config")
+            .await
+            .map_err(db)?
+            .iter()
+            .any(|c| c.id == a.id);
+        if from_config {
+            return Err(format!(
+                "{} is managed by the configuration file: change its [[agents]] entry instead",
+                a.email
+            ));
+        }
+        Ok(a)
+    };
+    match action {
+        AgentAction::Add {
+            email,
+            name,
+            role,
+            queues,
+            skills,
+        } => {
+            let email = email.trim().to_owned();
+            if !email.contains('@') || name.trim().is_empty() {
+                return Err("give --email (an address) and --name".into());
+            }
+            let role = match role.as_str() {
+                "agent" => AgentRole::Agent,
+                "supervisor" => AgentRole::Supervisor,
+                other => return Err(format!("--role {other}: use agent or supervisor")),
+            };
+            let names = |list: Vec<String>, what: &str| -> Result<Vec<String>, String> {
+                list.into_iter()
+                    .map(|n| {
+                        let n = n.trim().to_owned();
+                        if n.is_empty() || n.len() > 64 {
+                            Err(format!("a {what} name is 1 to 64 bytes, not `{n}`"))
+                        } else {
+                            Ok(n)
+                        }
+                    })
+                    .collect()
+            };
+            if store.agent_by_email(&email).await.map_err(db)?.is_some() {
+                return Err(format!(
+                    "{email} exists already (see `agent passwd`, `agent remove`)"
+                ));
+            }
+            let password_hash = hash(read_password()?).await?;
+            let record = AgentRecord {
+                id: baton_protocol::ids::AgentId(format!(
+                    "a_{}",
+                    baton_server::auth::random_hex(6)
+                )),
+                email: email.clone(),
+                name: name.trim().to_owned(),
+                password_hash,
+                scope: Scope {
+                    queues: names(queues, "queue")?,
+                    skills: names(skills, "skill")?,
+                },
+                role,
+            };
+            let stored = store.upsert_agent(&record, now).await.map_err(db)?;
+            store.set_managed_by(&stored.id, "cli").await.map_err(db)?;
+            Ok(format!("added {email} ({})", role.as_str()))
+        }
+        AgentAction::List => {
+            let cli = store.agents_managed_by("cli").await.map_err(db)?;
+            let mut out = String::from("email\tname\trole\tqueues\tskills\tmanaged by\n");
+            for a in store.agents().await.map_err(db)? {
+                let list = |l: &[String], none: &str| {
+                    if l.is_empty() {
+                        none.to_owned()
+                    } else {
+                        l.join(",")
+                    }
+                };
+                out.push_str(&format!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\n",
+                    a.email,
+                    a.name,
+                    a.role.as_str(),
+                    list(&a.scope.queues, "every queue"),
+                    list(&a.scope.skills, "-"),
+                    if cli.iter().any(|c| c.id == a.id) {
+                        "cli"
+                    } else {
+                        "config"
+                    },
+                ));
+            }
+            Ok(out.trim_end().to_owned())
+        }
+        AgentAction::Remove { email } => {
+            let a = existing(email).await?;
+            store.remove_agent(&a.id, now).await.map_err(db)?;
+            Ok(format!(
+                "removed {} (its consoles close within 10 seconds)",
+                a.email
+            ))
+        }
+        AgentAction::Passwd { email } => {
+            let a = existing(email).await?;
+            let password_hash = hash(read_password()?).await?;
+            store
+                .upsert_agent(
+                    &AgentRecord {
+                        password_hash,
+                        ..a.clone()
+                    },
+                    now,
+                )
+                .await
+                .map_err(db)?;
+            store.set_managed_by(&a.id, "cli").await.map_err(db)?;
+            store.delete_sessions_of(&a.id).await.map_err(db)?;
+            Ok(format!(
+                "new password for {}; its sessions ended (consoles close within 10 seconds)",
+                a.email
+            ))
+        }
+    }
+}
+
+/// The first line of standard input: at least 8 characters.
+fn read_password() -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the password from standard input: {e}"))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.chars().count() < 8 {
+        return Err("the password (standard input, one line) needs at least 8 characters".into());
+    }
+    Ok(password)
+}
+
+async fn hash(password: String) -> Result<String, String> {
+    baton_server::auth::Passwords::new(1)
+        .hash(&password)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The config file with the flags on top; flags go through the same checks as the file.
@@ -103,13 +313,27 @@ async fn shutdown_signal() {
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt().with_target(false).init();
-    let config = match config(Args::parse()) {
+    let mut args = Args::parse();
+    let command = args.command.take();
+    let config = match config(args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Agent { action }) = command {
+        return match agent_command(&config, action).await {
+            Ok(out) => {
+                println!("{out}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     for dir in [&config.widget_dir, &config.console_dir] {
         if !dir.join("index.html").exists() {
             tracing::warn!(

@@ -1452,7 +1452,8 @@ impl Service {
                 self.revoke(&stored.id, None).await?;
             }
         }
-        for stored in self.store.agents().await? {
+        // Accounts added with `baton-server agent add` are not the configuration's to remove.
+        for stored in self.store.agents_managed_by("config").await? {
             if !self.config.agents.iter().any(|a| a.email == stored.email) {
                 tracing::info!(
                     "agent {} is no longer configured; removing it",

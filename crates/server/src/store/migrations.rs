@@ -112,6 +112,8 @@ pub const SQLITE: &[&str] = &[
         done_by TEXT
     );
     CREATE INDEX left_messages_open ON left_messages(created_ms) WHERE done_ms IS NULL;",
+    // 7: where an agent account is managed from: `config` or `cli` (`baton-server agent`).
+    "ALTER TABLE agents ADD COLUMN managed_by TEXT NOT NULL DEFAULT 'config';",
 ];
 
 /// PostgreSQL.
@@ -222,6 +224,8 @@ pub const POSTGRES: &[&str] = &[
         done_by TEXT
     );
     CREATE INDEX left_messages_open ON left_messages(created_ms) WHERE done_ms IS NULL;",
+    // 7: as SQLITE[6].
+    "ALTER TABLE agents ADD COLUMN managed_by TEXT NOT NULL DEFAULT 'config';",
 ];
 
 #[cfg(test)]

@@ -393,6 +393,11 @@ pub trait Store: Send + Sync + 'static {
     fn agent_by_email<'a>(&'a self, email: &'a str) -> Fut<'a, Option<AgentRecord>>;
     /// Every active agent.
     fn agents(&self) -> Fut<'_, Vec<AgentRecord>>;
+    /// The active agents managed from `source`: `config` (the `[[agents]]` list, the default
+    /// for every account) or `cli` (`baton-server agent add`).
+    fn agents_managed_by<'a>(&'a self, source: &'a str) -> Fut<'a, Vec<AgentRecord>>;
+    /// Records where an agent is managed from.
+    fn set_managed_by<'a>(&'a self, id: &'a AgentId, source: &'a str) -> Fut<'a, ()>;
     /// Marks an agent removed and ends its sessions and presence.
     fn remove_agent<'a>(&'a self, id: &'a AgentId, now_ms: i64) -> Fut<'a, ()>;
     /// Stores a session (its token's hash).

@@ -953,7 +953,8 @@ impl Store for SqlStore {
                  VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8)
                  ON CONFLICT (email) DO UPDATE SET name = excluded.name,
                      password_hash = excluded.password_hash, removed_ms = NULL,
-                     queues = excluded.queues, skills = excluded.skills, role = excluded.role
+                     queues = excluded.queues, skills = excluded.skills, role = excluded.role,
+                     managed_by = 'config'
                  RETURNING ",
                 agent_columns!()
             ))
@@ -999,6 +1000,33 @@ impl Store for SqlStore {
             .iter()
             .map(agent_from)
             .collect()
+        })
+    }
+
+    fn agents_managed_by<'a>(&'a self, source: &'a str) -> Fut<'a, Vec<AgentRecord>> {
+        Box::pin(async move {
+            sqlx::query(concat!(
+                "SELECT ",
+                agent_columns!(),
+                " FROM agents WHERE removed_ms IS NULL AND managed_by = $1 ORDER BY email"
+            ))
+            .bind(source.to_owned())
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(agent_from)
+            .collect()
+        })
+    }
+
+    fn set_managed_by<'a>(&'a self, id: &'a AgentId, source: &'a str) -> Fut<'a, ()> {
+        Box::pin(async move {
+            sqlx::query("UPDATE agents SET managed_by = $2 WHERE id = $1")
+                .bind(id.0.clone())
+                .bind(source.to_owned())
+                .execute(&self.write)
+                .await?;
+            Ok(())
         })
     }
 

@@ -5,6 +5,7 @@
 mod access;
 mod bot;
 mod bus;
+mod cli;
 mod handover;
 mod hardening;
 mod harness;
