@@ -1577,3 +1577,64 @@ async fn the_preview_page_rehearses_every_state_without_agents() {
     drop(driver);
     sites.server.stop().await.unwrap();
 }
+
+/// The menu item's policy, on a phone by keyboard: with `request_item = "after 2 messages"`
+/// there is no menu at first (nothing to offer), and after the second message "Request live
+/// agent" is there and works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_another_origin_the_menu_item_waits_for_its_policy() {
+    let sites = sites_with("[offloading]\nrequest_item = \"after 2 messages\"\n").await;
+    let driver = start_chromedriver().await;
+    let visitor = Visitor(browser(&driver, Screen::Phone).await);
+    visitor.0.goto(&sites.page).await.unwrap();
+    eventually("the wasm launcher", || {
+        visitor.find(".baton-launcher:not([data-placeholder])")
+    })
+    .await;
+    visitor.tab_to("baton-launcher", false).await;
+    visitor.press(&[Key::Enter.into()]).await;
+    visitor.wait_focus("baton-composer__input").await;
+    let menu_hidden = || async {
+        visitor
+            .0
+            .execute(
+                "return document.querySelector('#baton-widget').shadowRoot\
+                 .querySelector('.baton-menu').hasAttribute('hidden');",
+                vec![],
+            )
+            .await
+            .unwrap()
+            == json!(true)
+    };
+    assert!(menu_hidden().await, "no menu before any message");
+    let bot = ".baton-message--bot .baton-message__text";
+    visitor.say("hello").await;
+    visitor.wait_text(bot, "demo assistant").await;
+    assert!(menu_hidden().await, "no menu after one message");
+    axe(
+        &visitor.0,
+        "#baton-widget",
+        "before the menu item is offered",
+    )
+    .await;
+    visitor.say("what does it cost").await;
+    visitor.wait_text(bot, "free and open source").await;
+    eventually("the menu", || async {
+        (!menu_hidden().await).then_some(())
+    })
+    .await;
+    // By keyboard: to the menu button, open it, and take the item.
+    visitor.tab_to("More options", true).await;
+    visitor.press(&[Key::Enter.into()]).await;
+    visitor.wait_focus("baton-menu__item").await;
+    visitor.press(&[Key::Enter.into()]).await;
+    // Queued; nobody is logged in to the console in this test.
+    visitor
+        .wait_status("There are no agents available at this time.")
+        .await;
+    visitor.no_csp_violations().await;
+
+    visitor.0.close().await.unwrap();
+    drop(driver);
+    sites.server.stop().await.unwrap();
+}
