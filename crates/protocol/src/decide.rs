@@ -387,16 +387,11 @@ pub fn decide(view: &View, command: &Command, cx: &Context<'_>) -> Result<Vec<Ev
             S::Queued { .. } => Ok(std::iter::once(EventBody::AgentJoined {
                 agent: agent.clone(),
             })
-            .chain(notice.iter().map(|text| EventBody::Message {
-                role: Role::System,
-                text: text.clone(),
-                client_msg_id: None,
-                agent: None,
-                buttons: vec![],
-                image: None,
-                attachment: None,
-                custom: None,
-            }))
+            .chain(
+                notice
+                    .iter()
+                    .map(|text| EventBody::text(Role::System, text.clone())),
+            )
             .collect()),
             S::AgentJoined { agent: owner } if owner.id == agent.id => Ok(vec![]),
             S::AgentJoined { agent: owner } => Err(Refusal::new(

@@ -353,7 +353,12 @@ impl Service {
             let now_ms = self.now_ms();
             // A handover is decided by its queue: the agents online who serve it, and the
             // queue's own assignment mode.
-            let mut offload = self.offload_at(now_ms);
+            // Only a handover request and its re-answer depend on it (the hot path skips the
+            // opening hours).
+            let mut offload = match command {
+                Command::RequestHandover { .. } | Command::Unqueue => self.offload_at(now_ms),
+                _ => Offload::open(),
+            };
             let agents_online = match &command {
                 Command::RequestHandover { directive, .. } => {
                     let queue = decide::queue_of(directive);
