@@ -204,43 +204,39 @@ fn is_language_tag(s: &str) -> bool {
 
 /// Checks one `[texts]` entry: a known text, not empty, only its own placeholders.
 fn check_text(src: &Source<'_>, key: &str, value: &Spanned<String>) -> Result<(), ConfigError> {
+    let Some(text) = Text::ALL.iter().find(|t| t.key() == key) else {
+        return Err(src.error(
+            Some(value.span()),
+            format!(
+                "`{key}` is not a text; the texts are: {}",
+                Text::ALL
+                    .iter()
+                    .map(|t| t.key())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    };
+    let v = value.get_ref();
+    if v.trim().is_empty() {
+        return Err(src.error(Some(value.span()), format!("`{key}` may not be empty")));
+    }
+    if let Some(bad) = texts::used_placeholders(v)
+        .into_iter()
+        .find(|p| !text.placeholders().contains(p))
     {
-        {
-            let Some(text) = Text::ALL.iter().find(|t| t.key() == key) else {
-                return Err(src.error(
-                    Some(value.span()),
-                    format!(
-                        "`{key}` is not a text; the texts are: {}",
-                        Text::ALL
-                            .iter()
-                            .map(|t| t.key())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ));
-            };
-            let v = value.get_ref();
-            if v.trim().is_empty() {
-                return Err(src.error(Some(value.span()), format!("`{key}` may not be empty")));
-            }
-            if let Some(bad) = texts::used_placeholders(v)
-                .into_iter()
-                .find(|p| !text.placeholders().contains(p))
-            {
-                let allowed = match text.placeholders() {
-                    [] => "none".to_owned(),
-                    ps => ps
-                        .iter()
-                        .map(|p| format!("{{{p}}}"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                };
-                return Err(src.error(
-                    Some(value.span()),
-                    format!("`{{{bad}}}` is not filled in `{key}` (it may use: {allowed})"),
-                ));
-            }
-        }
+        let allowed = match text.placeholders() {
+            [] => "none".to_owned(),
+            ps => ps
+                .iter()
+                .map(|p| format!("{{{p}}}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        return Err(src.error(
+            Some(value.span()),
+            format!("`{{{bad}}}` is not filled in `{key}` (it may use: {allowed})"),
+        ));
     }
     Ok(())
 }
