@@ -301,6 +301,7 @@ fn axe_script(env: &Env) -> PathBuf {
 
 fn build_widget(env: &Env) -> Result {
     run(env.cmd("trunk").args(["build", "--release"]))?;
+    minify_wasm_names(env)?;
     // Trunk copies these as they are; the size budget counts them (minifying wasm-bindgen's
     // glue, the loader and the stylesheet saves about 2.5 KB brotli).
     for file in ["dist/baton-widget.js", "dist/baton.js", "dist/baton.css"] {
@@ -313,6 +314,130 @@ fn build_widget(env: &Env) -> Result {
         run(&mut c)?;
     }
     Ok(())
+}
+
+/// The wasm features the widget's wasm uses, for wasm-opt runs outside Trunk (twiggy cannot
+/// read a module with all of them on).
+const WASM_FEATURES: [&str; 6] = [
+    "--enable-bulk-memory",
+    "--enable-nontrapping-float-to-int",
+    "--enable-sign-ext",
+    "--enable-mutable-globals",
+    "--enable-reference-types",
+    "--enable-multivalue",
+];
+
+/// The module wasm-bindgen's glue names the wasm's imports after.
+const GLUE_MODULE: &str = "./baton-widget_bg.js";
+
+/// Renames the wasm's imports and exports to one or two letters and rewrites the glue to
+/// match. wasm-bindgen names each import after its JavaScript function plus a hash
+/// (`__wbg_removeEventListener_4e20bd5fac3de092`), and both files spell every name: the
+/// short names save about 3 KB brotli. wasm-opt prints the old → new table as JSON.
+fn minify_wasm_names(env: &Env) -> Result {
+    let wasm = env.root.join("dist/baton-widget_bg.wasm");
+    let glue_path = env.root.join("dist/baton-widget.js");
+    let mut c = env.cmd("wasm-opt");
+    c.arg(&wasm)
+        .args(WASM_FEATURES)
+        .arg("--minify-imports-and-exports-and-modules")
+        .arg("-o")
+        .arg(&wasm);
+    println!("$ {}", show(&c));
+    let out = c
+        .output()
+        .map_err(|e| format!("cannot run `{}`: {e}", show(&c)))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`{}` failed ({}): {}",
+            show(&c),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let table = String::from_utf8_lossy(&out.stdout);
+    let table = &table[table.find('{').ok_or("wasm-opt printed no name table")?..];
+    let glue = std::fs::read_to_string(&glue_path).map_err(|e| format!("{glue_path:?}: {e}"))?;
+    let glue = rename_in_glue(&glue, table)?;
+    std::fs::write(&glue_path, glue).map_err(|e| format!("{glue_path:?}: {e}"))
+}
+
+/// The glue with every import and export renamed as `table` (wasm-opt's JSON) says, and the
+/// one import module (`"./baton-widget_bg.js"`) renamed to `a`. Names are replaced as whole
+/// identifiers; an import the glue does not define is an error, as the page would fail to
+/// load.
+fn rename_in_glue(glue: &str, table: &str) -> Result<String> {
+    let table: serde_json::Value =
+        serde_json::from_str(table).map_err(|e| format!("wasm-opt's name table: {e}"))?;
+    let rows = |key: &str| {
+        table[key]
+            .as_array()
+            .cloned()
+            .ok_or_else(|| format!("wasm-opt's name table has no {key}"))
+    };
+    // Imports are hashed names the glue spells only as its import object's keys; exports are
+    // renamed only where the glue reads them off the instance (`wasm.mount`), as the glue's
+    // own functions may share their names (`export function mount`).
+    let mut names = std::collections::HashMap::new();
+    let mut exports = std::collections::HashMap::new();
+    let mut imports = vec![];
+    for row in rows("imports")? {
+        match row.as_array().map(|r| r.as_slice()) {
+            Some([module, old, new]) if module == GLUE_MODULE => {
+                let (old, new) = (old.as_str().unwrap_or(""), new.as_str().unwrap_or(""));
+                names.insert(old.to_owned(), new.to_owned());
+                imports.push(old.to_owned());
+            }
+            _ => return Err(format!("unexpected import in wasm-opt's name table: {row}")),
+        }
+    }
+    for row in rows("exports")? {
+        match row.as_array().map(|r| r.as_slice()) {
+            Some([old, new]) => {
+                exports.insert(
+                    old.as_str().unwrap_or("").to_owned(),
+                    new.as_str().unwrap_or("").to_owned(),
+                );
+            }
+            _ => return Err(format!("unexpected export in wasm-opt's name table: {row}")),
+        }
+    }
+    let key = format!("\"{GLUE_MODULE}\":");
+    if glue.matches(&key).count() != 1 {
+        return Err(format!(
+            "the glue should name the import module {key} once; wasm-bindgen changed its output"
+        ));
+    }
+    let glue = glue.replace(&key, "a:");
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$';
+    let mut out = String::with_capacity(glue.len());
+    let mut seen = std::collections::HashSet::new();
+    let mut rest = glue.as_str();
+    while let Some(start) = rest.find(is_ident) {
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let end = rest.find(|c| !is_ident(c)).unwrap_or(rest.len());
+        let word = &rest[..end];
+        let renamed = match out.ends_with('.') {
+            true => exports.get(word),
+            false => names.get(word),
+        };
+        match renamed {
+            Some(new) => {
+                out.push_str(new);
+                seen.insert(word);
+            }
+            None => out.push_str(word),
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    if let Some(missing) = imports.iter().find(|i| !seen.contains(i.as_str())) {
+        return Err(format!(
+            "the glue does not define the wasm's import {missing}; wasm-bindgen changed its output"
+        ));
+    }
+    Ok(out)
 }
 
 fn build_console(env: &Env) -> Result {
@@ -623,17 +748,8 @@ fn wasm_breakdown(env: &Env) -> Result {
     let named = out.join("named.wasm");
     run(env
         .cmd("wasm-opt")
-        // The features this wasm uses (twiggy cannot read a module with all of them on).
-        .args([
-            "-Oz",
-            "-g",
-            "--enable-bulk-memory",
-            "--enable-nontrapping-float-to-int",
-            "--enable-sign-ext",
-            "--enable-mutable-globals",
-            "--enable-reference-types",
-            "--enable-multivalue",
-        ])
+        .args(["-Oz", "-g"])
+        .args(WASM_FEATURES)
         .arg(out.join("baton_widget_bg.wasm"))
         .arg("-o")
         .arg(&named))?;
@@ -758,6 +874,49 @@ mod tests {
         assert_eq!(items[0].1, 40);
         let crates: Vec<String> = items.iter().map(|(n, _)| crate_of(n)).collect();
         assert_eq!(crates, ["tachys", "baton_client", "serde", "data"]);
+    }
+
+    const TABLE: &str = r#"{
+ "imports": [
+  ["./baton-widget_bg.js", "__wbg_focus_1a2b", "a"],
+  ["./baton-widget_bg.js", "__wbg_new_3c4d", "b"]
+ ],
+ "exports": [
+  ["mount", "c"],
+  ["__wbindgen_malloc", "d"]
+ ]
+}"#;
+
+    #[test]
+    fn the_glue_follows_the_renamed_imports_and_exports() {
+        let glue = r#"function mount(e){return wasm.mount(e, wasm.__wbindgen_malloc)}
+function imports(){return {"./baton-widget_bg.js":{__wbg_focus_1a2b:function(e){e.focus()},
+__wbg_new_3c4d:function(){return new Object()},__wbg_new_3c4dx:1}}}
+export{mount};"#;
+        let out = rename_in_glue(glue, TABLE).unwrap();
+        assert_eq!(
+            out,
+            r#"function mount(e){return wasm.c(e, wasm.d)}
+function imports(){return {a:{a:function(e){e.focus()},
+b:function(){return new Object()},__wbg_new_3c4dx:1}}}
+export{mount};"#
+        );
+    }
+
+    #[test]
+    fn a_glue_that_lacks_an_import_or_its_module_is_refused() {
+        let no_module = r#"{"other.js":{__wbg_focus_1a2b:1,__wbg_new_3c4d:2}}"#;
+        assert!(
+            rename_in_glue(no_module, TABLE)
+                .unwrap_err()
+                .contains("import module")
+        );
+        let no_import = r#"{"./baton-widget_bg.js":{__wbg_focus_1a2b:1}}"#;
+        assert!(
+            rename_in_glue(no_import, TABLE)
+                .unwrap_err()
+                .contains("__wbg_new_3c4d")
+        );
     }
 
     #[test]
