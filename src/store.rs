@@ -82,24 +82,15 @@ pub struct Credential {
 /// The store. `Copy`: every field is a handle.
 #[derive(Clone, Copy)]
 pub struct Chat {
-    /// Settings.
-    pub settings: StoredValue<Settings>,
-    /// This visitor's credential, once the server gave one (on first contact).
-    pub credential: StoredValue<Option<Credential>>,
+    /// Everything that is not a signal (nothing on screen follows it), in one place: one
+    /// stored value instead of twenty keeps the widget's wasm about 2 KB smaller.
+    inner: StoredValue<Inner, LocalStorage>,
     /// The transcript, oldest first. Lines are shared, so showing the newest ones copies
     /// pointers, not texts.
     pub lines: RwSignal<Vec<Arc<Line>>>,
     /// How many of the newest lines are rendered (the DOM stays bounded however long the
     /// chat; "Show earlier messages" adds more).
     pub window: RwSignal<usize>,
-    /// Visitor lines by idempotency key, so an echo or an ack finds its line without a scan.
-    by_id: StoredValue<HashMap<ClientMsgId, ArcRwSignal<Delivery>>>,
-    /// Messages this visitor sent that the server has not stored yet (the client core's
-    /// outbox, in `localStorage`): what each carries (a button's payload, not the title
-    /// shown) for "Retry", and what a reload brings back as "Not sent".
-    outbox: StoredValue<Outbox<BrowserStorage>, LocalStorage>,
-    /// The outbox of an earlier page view was shown (once the history is in).
-    outbox_restored: StoredValue<bool>,
     /// The conversation state, as the events applied so far leave it (with the live queue
     /// position). Only `apply_event` and queue frames change it.
     pub state: RwSignal<ConversationState>,
@@ -115,9 +106,6 @@ pub struct Chat {
     pub leaving: RwSignal<bool>,
     /// A message was left (the form is not offered again).
     pub left: RwSignal<bool>,
-    /// The offloading status that text was given under (state, agents online): a status
-    /// that differs makes the text stale.
-    notice_basis: StoredValue<Option<(OffloadState, Option<bool>)>>,
     /// The last error worth telling the visitor about.
     pub error: RwSignal<Option<String>>,
     /// Whether the panel is open.
@@ -129,44 +117,65 @@ pub struct Chat {
     /// The offloading status (open, closed, disabled, with the configured text), as last
     /// fetched or pushed.
     pub offload: RwSignal<Option<OffloadStatus>>,
+    /// Messages of this visitor the server stored, in this conversation.
+    pub written: RwSignal<usize>,
+}
+
+/// The store's plain state: settings, credential, the socket's life and the bookkeeping of
+/// the transcript. Only [`Chat::with`] and [`Chat::edit`] reach it, and neither is ever
+/// called inside the other.
+struct Inner {
+    /// Settings.
+    settings: Settings,
+    /// This visitor's credential, once the server gave one (on first contact).
+    credential: Option<Credential>,
+    /// Visitor lines by idempotency key, so an echo or an ack finds its line without a scan.
+    by_id: HashMap<ClientMsgId, ArcRwSignal<Delivery>>,
+    /// Messages this visitor sent that the server has not stored yet (the client core's
+    /// outbox, in `localStorage`): what each carries (a button's payload, not the title
+    /// shown) for "Retry", and what a reload brings back as "Not sent".
+    outbox: Outbox<BrowserStorage>,
+    /// The outbox of an earlier page view was shown (once the history is in).
+    outbox_restored: bool,
+    /// The offloading status that text was given under (state, agents online): a status
+    /// that differs makes the text stale.
+    notice_basis: Option<(OffloadState, Option<bool>)>,
     /// When the status was last fetched (ms since the epoch).
-    status_at: StoredValue<f64>,
-    next_key: StoredValue<u64>,
+    status_at: f64,
+    next_key: u64,
     /// The conversation as the events applied so far leave it.
-    timeline: StoredValue<Timeline>,
-    session: StoredValue<Option<VisitorSession>>,
-    socket: StoredValue<Option<Socket>, LocalStorage>,
+    timeline: Timeline,
+    session: Option<VisitorSession>,
+    socket: Option<Socket>,
     /// The visitor socket's life: the client core's state machine decides when to open,
     /// say hello, resend, wait and retry, or give up; this store only carries it out.
-    conn: StoredValue<Connection>,
-    handback: StoredValue<bool>,
+    conn: Connection,
+    handback: bool,
     /// Events up to this seq are a replay of history (after a reconnect or reload): they
     /// are shown and applied, but the side effects of a live change (closing the socket)
     /// wait until the replay is over.
-    replay_until: StoredValue<u64>,
+    replay_until: u64,
     /// Whether the credential and session are kept in `localStorage` (tests keep none).
-    persist: StoredValue<bool>,
+    persist: bool,
     /// A credential request is on its way.
-    fetching_credential: StoredValue<bool>,
+    fetching_credential: bool,
     /// The conversation's history was asked for (once per page view).
-    history_asked: StoredValue<bool>,
+    history_asked: bool,
     /// The history is being replayed over a short-lived socket; sends wait for it, so no
     /// line is shown twice or out of order.
-    history_pending: StoredValue<bool>,
+    history_pending: bool,
     /// The conversation the socket welcomed us to.
-    conversation: StoredValue<Option<baton_protocol::ids::ConversationId>>,
+    conversation: Option<baton_protocol::ids::ConversationId>,
     /// The site owner's texts by key (`GET /api/v1/widget`), set before the app mounts.
-    texts: StoredValue<Vec<(String, String)>>,
+    texts: Vec<(String, String)>,
     /// The language of the texts (`de`, `ar`…), as the server chose it; empty when unknown.
-    pub locale: StoredValue<String>,
+    locale: String,
     /// Whether the page named it: then the bot is told to answer in it.
-    locale_chosen: StoredValue<bool>,
+    locale_chosen: bool,
     /// Messages the visitor must have written before "Request live agent" is offered
     /// (`u64::MAX`: never), from the same settings. (Types the store already has: each new
     /// signal type costs the widget bytes.)
-    request_item_after: StoredValue<u64>,
-    /// Messages of this visitor the server stored, in this conversation.
-    pub written: RwSignal<usize>,
+    request_item_after: u64,
 }
 
 /// Lines rendered at first, and added by each "Show earlier messages".
@@ -211,21 +220,22 @@ impl Chat {
     /// conversation, so a reload loses nothing.
     pub fn new(settings: Settings) -> Self {
         let chat = Self::with_outbox(settings, BrowserStorage::local());
-        chat.persist.set_value(true);
-        chat.credential.set_value(stored_credential());
+        chat.edit(|st| st.persist = true);
+        chat.edit(|st| st.credential = stored_credential());
         let saved = local_storage()
             .and_then(|s| s.get_item(SESSION_KEY).ok().flatten())
             .and_then(|json| wire::read_session(&json).ok());
         if let Some(mut session) = saved
-            && chat
-                .credential
-                .with_value(|c| c.as_ref().is_some_and(|c| c.token == session.token))
+            && chat.with(|st| {
+                let c = &st.credential;
+                c.as_ref().is_some_and(|c| c.token == session.token)
+            })
         {
             session.head_seq = 0;
-            chat.session.set_value(Some(session));
-            chat.history_asked.set_value(true);
-            chat.history_pending.set_value(true);
-            chat.replay_until.set_value(u64::MAX);
+            chat.edit(|st| st.session = Some(session));
+            chat.edit(|st| st.history_asked = true);
+            chat.edit(|st| st.history_pending = true);
+            chat.edit(|st| st.replay_until = u64::MAX);
             chat.drive(connection::Input::Start);
         }
         chat
@@ -235,21 +245,21 @@ impl Chat {
     /// a visitor with a credential but no live session (talking to the bot, or after an agent
     /// chat) gets its history replayed over a socket that closes once the replay is over.
     pub fn load_history(&self) {
-        if self.history_asked.get_value() {
+        if self.with(|st| st.history_asked) {
             return;
         }
-        self.history_asked.set_value(true);
-        if self.credential.with_value(Option::is_none) {
+        self.edit(|st| st.history_asked = true);
+        if self.with(|st| Option::is_none(&st.credential)) {
             // No conversation yet: nothing to wait for.
             self.restore_outbox();
             return;
         }
-        if self.socket.with_value(Option::is_some) {
+        if self.with(|st| Option::is_some(&st.socket)) {
             // A session is already replaying; its end restores the outbox.
             return;
         }
-        self.history_pending.set_value(true);
-        self.replay_until.set_value(u64::MAX);
+        self.edit(|st| st.history_pending = true);
+        self.edit(|st| st.replay_until = u64::MAX);
         self.drive(connection::Input::Start);
     }
 
@@ -257,16 +267,16 @@ impl Chat {
     /// so the menu and the status line say what the server would do.
     pub fn refresh_status(&self) {
         let now = js_sys::Date::now();
-        if now - self.status_at.get_value() < 10_000.0 {
+        if now - self.with(|st| st.status_at) < 10_000.0 {
             return;
         }
-        self.status_at.set_value(now);
+        self.edit(|st| st.status_at = now);
         let chat = *self;
         spawn_local(async move {
             let got = fetch_text(
                 &chat.url(&format!(
                     "/api/v1/status?locale={}",
-                    chat.locale.get_value()
+                    chat.with(|st| st.locale.clone())
                 )),
                 None,
                 None,
@@ -283,12 +293,11 @@ impl Chat {
     /// takes the answer's place (which may have been the bot's own).
     pub fn take_status(&self, status: OffloadStatus) {
         let changed = self
-            .notice_basis
-            .get_value()
+            .with(|st| st.notice_basis)
             .is_none_or(|basis| basis != (status.state, status.agents_online));
         if changed && matches!(self.state.get_untracked(), ConversationState::Queued { .. }) {
             self.notice.set(None);
-            self.notice_basis.set_value(None);
+            self.edit(|st| st.notice_basis = None);
         }
         self.offload.set(Some(status));
     }
@@ -296,7 +305,7 @@ impl Chat {
     /// Waits (at most a few seconds) for a history replay to finish.
     async fn history_loaded(&self) {
         for _ in 0..250 {
-            if !self.history_pending.get_value() {
+            if !self.with(|st| st.history_pending) {
                 return;
             }
             pause(20).await;
@@ -311,13 +320,33 @@ impl Chat {
     /// Like [`Chat::detached`], with the outbox kept in `storage` (tests of a reload).
     pub fn with_outbox(settings: Settings, storage: BrowserStorage) -> Self {
         Self {
-            settings: StoredValue::new(settings),
-            credential: StoredValue::new(None),
+            inner: StoredValue::new_local(Inner {
+                settings,
+                credential: None,
+                by_id: HashMap::new(),
+                outbox: Outbox::load(storage, OUTBOX_KEY),
+                outbox_restored: false,
+                notice_basis: None,
+                status_at: f64::NEG_INFINITY,
+                next_key: 0,
+                timeline: Timeline::new(),
+                session: None,
+                socket: None,
+                conn: Connection::default(),
+                handback: false,
+                replay_until: 0,
+                persist: false,
+                fetching_credential: false,
+                history_asked: false,
+                history_pending: false,
+                conversation: None,
+                texts: vec![],
+                locale: String::new(),
+                locale_chosen: false,
+                request_item_after: 0,
+            }),
             lines: RwSignal::new(vec![]),
             window: RwSignal::new(WINDOW),
-            by_id: StoredValue::new(HashMap::new()),
-            outbox: StoredValue::new_local(Outbox::load(storage, OUTBOX_KEY)),
-            outbox_restored: StoredValue::new(false),
             state: RwSignal::new(ConversationState::Bot),
             requesting: RwSignal::new(false),
             moved_on: RwSignal::new(false),
@@ -325,42 +354,57 @@ impl Chat {
             wait_s: RwSignal::new(None),
             leaving: RwSignal::new(false),
             left: RwSignal::new(false),
-            notice_basis: StoredValue::new(None),
             error: RwSignal::new(None),
             open: RwSignal::new(false),
             menu_open: RwSignal::new(false),
             busy: RwSignal::new(false),
             offload: RwSignal::new(None),
-            status_at: StoredValue::new(f64::NEG_INFINITY),
-            next_key: StoredValue::new(0),
-            timeline: StoredValue::new(Timeline::new()),
-            session: StoredValue::new(None),
-            socket: StoredValue::new_local(None),
-            conn: StoredValue::new(Connection::default()),
-            handback: StoredValue::new(false),
-            replay_until: StoredValue::new(0),
-            persist: StoredValue::new(false),
-            fetching_credential: StoredValue::new(false),
-            history_asked: StoredValue::new(false),
-            history_pending: StoredValue::new(false),
-            conversation: StoredValue::new(None),
-            texts: StoredValue::new(vec![]),
-            locale: StoredValue::new(String::new()),
-            locale_chosen: StoredValue::new(false),
-            request_item_after: StoredValue::new(0),
             written: RwSignal::new(0),
         }
     }
 
+    /// Reads the store's plain state.
+    fn with<R>(&self, f: impl FnOnce(&Inner) -> R) -> R {
+        self.inner.with_value(f)
+    }
+
+    /// Changes the store's plain state (never from inside [`Chat::with`]).
+    fn edit<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        self.try_edit(f).unwrap_or_else(|| unreachable!())
+    }
+
+    /// Like [`Chat::edit`], or `None` once the store is gone (a late callback).
+    fn try_edit<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> Option<R> {
+        self.inner.try_update_value(f)
+    }
+
+    /// The panel title from the script tag.
+    pub fn title(&self) -> String {
+        self.with(|st| st.settings.title.clone())
+    }
+
+    /// The texts' language (`de`, `ar`…) as the server chose it; empty when unknown.
+    pub fn locale(&self) -> String {
+        self.with(|st| st.locale.clone())
+    }
+
+    /// Sets the visitor's credential (tests of a returning visitor).
+    pub fn set_credential(&self, c: Option<Credential>) {
+        self.edit(|st| st.credential = c);
+    }
+
     /// The site owner's text `t` (empty until the texts are in; the app mounts after).
     pub fn t(&self, t: Text) -> String {
-        self.texts.with_value(|all| {
-            // The last of a repeated key wins, as in any JSON reader.
-            all.iter()
-                .rev()
-                .find(|(k, _)| k == t.key())
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
+        self.with(|st| {
+            let all = &st.texts;
+            {
+                // The last of a repeated key wins, as in any JSON reader.
+                all.iter()
+                    .rev()
+                    .find(|(k, _)| k == t.key())
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            }
         })
     }
 
@@ -377,65 +421,66 @@ impl Chat {
 
     /// Takes the texts and the menu item's rule, already read.
     pub fn apply_settings(&self, settings: wire::WidgetSettings) {
-        self.texts.set_value(settings.texts);
-        self.locale.set_value(settings.locale);
-        self.locale_chosen.set_value(settings.locale_chosen);
-        self.request_item_after
-            .set_value(settings.request_item_after.map_or(u64::MAX, u64::from));
+        self.edit(|st| st.texts = settings.texts);
+        self.edit(|st| st.locale = settings.locale);
+        self.edit(|st| st.locale_chosen = settings.locale_chosen);
+        self.edit(|st| {
+            st.request_item_after = settings.request_item_after.map_or(u64::MAX, u64::from)
+        });
     }
 
     /// Whether "Request live agent" is offered now (the site owner's rule: from the start,
     /// after so many messages, or never).
     pub fn request_item_offered(&self) -> bool {
-        self.written.get() as u64 >= self.request_item_after.get_value()
+        self.written.get() as u64 >= self.with(|st| st.request_item_after)
     }
 
     /// This visitor's credential: the one kept, or a new one from the server on first
     /// contact (`POST /api/v1/visitor`). Only one request is made at a time.
     async fn ensure_credential(&self) -> Result<Credential, String> {
         for _ in 0..500 {
-            if let Some(c) = self.credential.get_value() {
+            if let Some(c) = self.with(|st| st.credential.clone()) {
                 return Ok(c);
             }
-            if !self.fetching_credential.get_value() {
+            if !self.with(|st| st.fetching_credential) {
                 break;
             }
             pause(20).await;
         }
-        if self.fetching_credential.get_value() {
+        if self.with(|st| st.fetching_credential) {
             // Never a second request while one is under way: two credentials would split the
             // conversation in two.
             return Err("The chat server is slow to answer. Please try again.".into());
         }
-        self.fetching_credential.set_value(true);
+        self.edit(|st| st.fetching_credential = true);
         let got = fetch_text(&self.url("/api/v1/visitor"), Some("{}".into()), None).await;
-        self.fetching_credential.set_value(false);
+        self.edit(|st| st.fetching_credential = false);
         let c = wire::read_credentials(&got.map_err(|e| e.message)?)
             .map_err(|e| baton_browser::unexpected(&e).message)?;
         let c = Credential {
             visitor_id: c.visitor_id,
             token: c.token,
         };
-        if self.persist.get_value()
+        if self.with(|st| st.persist)
             && let Some(s) = local_storage()
         {
             let _ = s.set_item(VISITOR_KEY, c.visitor_id.as_str());
             let _ = s.set_item(TOKEN_KEY, &c.token);
         }
-        self.credential.set_value(Some(c.clone()));
+        self.edit(|st| st.credential = Some(c.clone()));
         Ok(c)
     }
 
     /// Forgets a credential the server no longer knows (its database was reset); the next
     /// contact gets a new one, for a new conversation, so the log starts again from seq 0.
     fn forget_credential(&self) {
-        self.credential.set_value(None);
-        self.timeline.set_value(Timeline::new());
+        self.edit(|st| st.credential = None);
+        self.edit(|st| st.timeline = Timeline::new());
         self.written.set(0);
         self.state.set(ConversationState::Bot);
-        self.session.set_value(None);
-        self.replay_until.set_value(0);
-        if self.persist.get_value()
+        self.edit(|st| st.session = None);
+        self.edit(|st| st.replay_until = 0);
+        if self.with(|st| st.persist)
             && let Some(s) = local_storage()
         {
             let _ = s.remove_item(VISITOR_KEY);
@@ -454,14 +499,16 @@ impl Chat {
 
     /// The texts' language, for the server (none when unknown).
     fn language(&self) -> Option<String> {
-        Some(self.locale.get_value()).filter(|l| !l.is_empty())
+        Some(self.with(|st| st.locale.clone())).filter(|l| !l.is_empty())
     }
 
     fn url(&self, path: &str) -> String {
         format!(
             "{}{path}",
-            self.settings
-                .with_value(|s| s.server.trim_end_matches('/').to_owned())
+            self.with(|st| {
+                let s = &st.settings;
+                s.server.trim_end_matches('/').to_owned()
+            })
         )
     }
 
@@ -475,8 +522,8 @@ impl Chat {
         buttons: Vec<Button>,
         delivery: Delivery,
     ) -> ArcRwSignal<Delivery> {
-        let key = self.next_key.get_value();
-        self.next_key.set_value(key + 1);
+        let key = self.with(|st| st.next_key);
+        self.edit(|st| st.next_key = key + 1);
         if role == Role::Visitor && delivery == Delivery::Sent {
             self.written.update(|n| *n += 1);
         }
@@ -484,8 +531,10 @@ impl Chat {
         if role == Role::Visitor
             && let Some(id) = &client_msg_id
         {
-            self.by_id
-                .update_value(|m| drop(m.insert(id.clone(), delivery.clone())));
+            self.edit(|st| {
+                let m = &mut st.by_id;
+                drop(m.insert(id.clone(), delivery.clone()))
+            });
         }
         let line = Line {
             key,
@@ -502,7 +551,7 @@ impl Chat {
 
     /// The seq of the last durable event applied.
     pub fn last_seq(&self) -> u64 {
-        self.timeline.with_value(Timeline::head_seq)
+        self.with(|st| Timeline::head_seq(&st.timeline))
     }
 
     // ---- sending ----
@@ -555,7 +604,7 @@ impl Chat {
             _ => return false,
         };
         // The server's status would overwrite the forced one: not fetched in preview.
-        self.status_at.set_value(f64::INFINITY);
+        self.edit(|st| st.status_at = f64::INFINITY);
         self.open.set(true);
         self.requesting.set(false);
         self.moved_on.set(false);
@@ -602,14 +651,17 @@ impl Chat {
             self.moved_on.set(true);
         }
         let id = new_client_msg_id();
-        self.outbox.update_value(|o| {
-            o.add(Pending {
-                client_msg_id: id.clone(),
-                conversation: None,
-                text: message.clone(),
-                shown: (shown != message).then(|| shown.clone()),
-                source: Some(source),
-            })
+        self.edit(|st| {
+            let o = &mut st.outbox;
+            {
+                o.add(Pending {
+                    client_msg_id: id.clone(),
+                    conversation: None,
+                    text: message.clone(),
+                    shown: (shown != message).then(|| shown.clone()),
+                    source: Some(source),
+                })
+            }
         });
         let delivery = self.push(
             Role::Visitor,
@@ -655,12 +707,14 @@ impl Chat {
         {
             line.delivery.set(Delivery::Pending);
             let (message, source) = self
-                .outbox
-                .with_value(|o| {
-                    o.pending()
-                        .iter()
-                        .find(|p| p.client_msg_id == id)
-                        .map(|p| (p.text.clone(), p.source.unwrap_or(MessageSource::Text)))
+                .with(|st| {
+                    let o = &st.outbox;
+                    {
+                        o.pending()
+                            .iter()
+                            .find(|p| p.client_msg_id == id)
+                            .map(|p| (p.text.clone(), p.source.unwrap_or(MessageSource::Text)))
+                    }
                 })
                 .unwrap_or_else(|| (line.text.clone(), MessageSource::Text));
             self.deliver(id, message, source, line.delivery.clone());
@@ -686,7 +740,7 @@ impl Chat {
             }
         };
         // After an agent chat ended, the next bot call says so (the bot may greet back).
-        let event = self.handback.get_value().then(|| "handback".to_owned());
+        let event = self.with(|st| st.handback).then(|| "handback".to_owned());
         let req = BotRequest {
             sender: credential.visitor_id,
             message,
@@ -697,7 +751,7 @@ impl Chat {
                     source: Some(source),
                     event,
                     page_url: page_url(),
-                    locale: self.language().filter(|_| self.locale_chosen.get_value()),
+                    locale: self.language().filter(|_| self.with(|st| st.locale_chosen)),
                 }),
             }),
         };
@@ -714,7 +768,7 @@ impl Chat {
                 // Marked first: that counts it as written.
                 self.mark(&id, Delivery::Sent);
                 delivery.set(Delivery::Sent);
-                self.handback.set_value(false);
+                self.edit(|st| st.handback = false);
                 self.on_bot_answer(items);
             }
             Err(e) => {
@@ -798,11 +852,10 @@ impl Chat {
         }
         // After the events, which clear an earlier outcome's sentence.
         self.notice.set(Some(resp.message));
-        self.notice_basis
-            .set_value(Some((resp.status.state, resp.status.agents_online)));
+        self.edit(|st| st.notice_basis = Some((resp.status.state, resp.status.agents_online)));
         self.moved_on.set(false);
         if let Some(session) = resp.session
-            && self.socket.with_value(Option::is_none)
+            && self.with(|st| Option::is_none(&st.socket))
         {
             self.keep_session(session);
             self.drive(connection::Input::Start);
@@ -852,9 +905,12 @@ impl Chat {
     /// Sends a frame if the socket is open (what is not sent stays in the outbox).
     fn send_frame(&self, frame: &VisitorFrame) {
         let text = wire::write_visitor_frame(frame);
-        self.socket.with_value(|s| {
-            if let Some(s) = s {
-                s.send_text(&text);
+        self.with(|st| {
+            let s = &st.socket;
+            {
+                if let Some(s) = s {
+                    s.send_text(&text);
+                }
             }
         });
     }
@@ -864,8 +920,10 @@ impl Chat {
     /// Feeds the connection state machine and carries out what it says.
     fn drive(&self, input: connection::Input) {
         let action = self
-            .conn
-            .try_update_value(|c| c.handle(input, baton_browser::random()))
+            .try_edit(|st| {
+                let c = &mut st.conn;
+                c.handle(input, baton_browser::random())
+            })
             .flatten();
         if let Some(action) = action {
             match action {
@@ -876,7 +934,7 @@ impl Chat {
                 }
                 Action::ResendOutbox => {
                     // A history replay resends once it is over (and only what it did not show).
-                    if !self.history_pending.get_value() {
+                    if !self.with(|st| st.history_pending) {
                         self.resend_outbox();
                     }
                 }
@@ -887,7 +945,7 @@ impl Chat {
                 Action::Close => {
                     // Silenced at once (no late news from it), dropped after the current
                     // callback returns (the socket may own it).
-                    if let Some(old) = self.socket.try_update_value(Option::take).flatten() {
+                    if let Some(old) = self.try_edit(|st| Option::take(&mut st.socket)).flatten() {
                         old.close();
                         spawn_local(async move { drop(old) });
                     }
@@ -904,11 +962,12 @@ impl Chat {
 
     /// Opens the visitor socket: the live session's, or the credential's for a history replay.
     fn open_socket(&self) {
-        let token = match self.session.get_value() {
+        let token = match self.with(|st| st.session.clone()) {
             Some(session) => Some(session.token),
-            None if self.history_pending.get_value() => self
-                .credential
-                .with_value(|c| c.as_ref().map(|c| c.token.clone())),
+            None if self.with(|st| st.history_pending) => self.with(|st| {
+                let c = &st.credential;
+                c.as_ref().map(|c| c.token.clone())
+            }),
             None => None,
         };
         let Some(token) = token else {
@@ -917,7 +976,7 @@ impl Chat {
         };
         let url = self.url(&format!(
             "/api/v1/visitor/ws?token={token}&locale={}",
-            self.locale.get_value()
+            self.with(|st| st.locale.clone())
         ));
         let chat = *self;
         let socket = Socket::open_text(
@@ -930,12 +989,12 @@ impl Chat {
             move |code| spawn_local(async move { chat.on_socket_closed(code) }),
         );
         match socket {
-            Ok(s) => self.socket.set_value(Some(s)),
+            Ok(s) => self.edit(|st| st.socket = Some(s)),
             Err(e) => {
                 self.error.set(Some(e));
                 self.drive(connection::Input::Stop);
-                if self.history_pending.get_value() {
-                    self.history_pending.set_value(false);
+                if self.with(|st| st.history_pending) {
+                    self.edit(|st| st.history_pending = false);
                     self.restore_outbox();
                 }
             }
@@ -943,14 +1002,14 @@ impl Chat {
     }
 
     fn on_socket_closed(&self, code: u16) {
-        self.socket.set_value(None);
+        self.edit(|st| st.socket = None);
         // A history replay that failed is not retried: the chat works without it.
-        if self.history_pending.get_value() {
-            self.history_pending.set_value(false);
+        if self.with(|st| st.history_pending) {
+            self.edit(|st| st.history_pending = false);
             self.restore_outbox();
         }
-        let over =
-            self.session.with_value(Option::is_none) || code == baton_protocol::ws::close::NORMAL;
+        let over = self.with(|st| Option::is_none(&st.session))
+            || code == baton_protocol::ws::close::NORMAL;
         if over && code != baton_protocol::ws::close::UNAUTHORIZED {
             self.drive(connection::Input::Stop);
         } else {
@@ -968,10 +1027,10 @@ impl Chat {
                 conversation_id,
                 ..
             } => {
-                self.conversation.set_value(Some(conversation_id));
+                self.edit(|st| st.conversation = Some(conversation_id));
                 // Everything up to head_seq is history the server replays next; the state
                 // follows from applying it, so the welcome's own state is not needed.
-                self.replay_until.set_value(head_seq);
+                self.edit(|st| st.replay_until = head_seq);
                 self.drive(connection::Input::Welcomed);
                 self.close_if_with_bot();
             }
@@ -1000,7 +1059,7 @@ impl Chat {
                 }
             }
             VisitorServerFrame::Status { status } => {
-                self.status_at.set_value(js_sys::Date::now());
+                self.edit(|st| st.status_at = js_sys::Date::now());
                 self.take_status(status);
             }
             VisitorServerFrame::Pong | VisitorServerFrame::Unknown => {}
@@ -1008,24 +1067,35 @@ impl Chat {
     }
 
     fn mark(&self, id: &ClientMsgId, d: Delivery) {
-        if let Some(delivery) = self.by_id.with_value(|m| m.get(id).cloned()) {
+        if let Some(delivery) = self.with(|st| {
+            let m = &st.by_id;
+            m.get(id).cloned()
+        }) {
             if d == Delivery::Sent && delivery.get_untracked() != Delivery::Sent {
                 self.written.update(|n| *n += 1);
             }
             delivery.set(d);
         }
-        if d == Delivery::Sent && self.outbox.with_value(|o| o.contains(id)) {
+        if d == Delivery::Sent
+            && self.with(|st| {
+                let o = &st.outbox;
+                o.contains(id)
+            })
+        {
             // Older messages still waiting were passed by this one: they stay on screen with
             // their Retry, but a reload will not bring them back after newer ones.
-            self.outbox.update_value(|o| {
-                let older: Vec<ClientMsgId> = o
-                    .pending()
-                    .iter()
-                    .map(|p| p.client_msg_id.clone())
-                    .take_while(|p| p != id)
-                    .collect();
-                for p in older.iter().chain([id]) {
-                    o.settle(p);
+            self.edit(|st| {
+                let o = &mut st.outbox;
+                {
+                    let older: Vec<ClientMsgId> = o
+                        .pending()
+                        .iter()
+                        .map(|p| p.client_msg_id.clone())
+                        .take_while(|p| p != id)
+                        .collect();
+                    for p in older.iter().chain([id]) {
+                        o.settle(p);
+                    }
                 }
             });
         }
@@ -1050,19 +1120,28 @@ impl Chat {
                 }
             }
         });
-        if self.outbox_restored.get_value() {
+        if self.with(|st| st.outbox_restored) {
             return;
         }
-        self.outbox_restored.set_value(true);
-        let pending: Vec<Pending> = self.outbox.with_value(|o| o.pending().to_vec());
+        self.edit(|st| st.outbox_restored = true);
+        let pending: Vec<Pending> = self.with(|st| {
+            let o = &st.outbox;
+            o.pending().to_vec()
+        });
         for p in pending {
-            let stored = self
-                .timeline
-                .with_value(|t| t.has_message(Role::Visitor, &p.client_msg_id));
-            let shown = self.by_id.with_value(|m| m.contains_key(&p.client_msg_id));
+            let stored = self.with(|st| {
+                let t = &st.timeline;
+                t.has_message(Role::Visitor, &p.client_msg_id)
+            });
+            let shown = self.with(|st| {
+                let m = &st.by_id;
+                m.contains_key(&p.client_msg_id)
+            });
             if stored {
-                self.outbox
-                    .update_value(|o| drop(o.settle(&p.client_msg_id)));
+                self.edit(|st| {
+                    let o = &mut st.outbox;
+                    drop(o.settle(&p.client_msg_id))
+                });
             } else if !shown {
                 self.push(
                     Role::Visitor,
@@ -1079,13 +1158,17 @@ impl Chat {
     /// The outbox's messages whose lines say "Sending…" (not those an earlier page view left
     /// as "Not sent": the visitor decides about those), with their lines' delivery.
     fn on_their_way(&self) -> Vec<(Pending, ArcRwSignal<Delivery>)> {
-        let pending: Vec<Pending> = self.outbox.with_value(|o| o.pending().to_vec());
+        let pending: Vec<Pending> = self.with(|st| {
+            let o = &st.outbox;
+            o.pending().to_vec()
+        });
         pending
             .into_iter()
             .filter_map(|p| {
-                let d = self
-                    .by_id
-                    .with_value(|m| m.get(&p.client_msg_id).cloned())?;
+                let d = self.with(|st| {
+                    let m = &st.by_id;
+                    m.get(&p.client_msg_id).cloned()
+                })?;
                 (d.get_untracked() == Delivery::Pending).then_some((p, d))
             })
             .collect()
@@ -1104,18 +1187,20 @@ impl Chat {
     /// After a history replay, a conversation that is back with the bot needs no socket; one
     /// that turns out to be queued or with an agent keeps it as its live session.
     fn close_if_with_bot(&self) {
-        if self.last_seq() < self.replay_until.get_value() {
+        if self.last_seq() < self.with(|st| st.replay_until) {
             return;
         }
-        self.history_pending.set_value(false);
+        self.edit(|st| st.history_pending = false);
         self.restore_outbox();
         if self.state.get_untracked().transport() == Transport::BotHttp {
             self.close_socket();
-        } else if self.session.with_value(Option::is_none)
-            && let (Some(c), Some(conversation_id)) =
-                (self.credential.get_value(), self.conversation.get_value())
+        } else if self.with(|st| Option::is_none(&st.session))
+            && let (Some(c), Some(conversation_id)) = (
+                self.with(|st| st.credential.clone()),
+                self.with(|st| st.conversation.clone()),
+            )
         {
-            self.history_pending.set_value(false);
+            self.edit(|st| st.history_pending = false);
             self.keep_session(VisitorSession {
                 conversation_id,
                 token: c.token,
@@ -1126,19 +1211,19 @@ impl Chat {
 
     /// Remembers the live session, so a reload reconnects and replays the conversation.
     fn keep_session(&self, session: VisitorSession) {
-        if self.persist.get_value()
+        if self.with(|st| st.persist)
             && let Some(storage) = local_storage()
         {
             let _ = storage.set_item(SESSION_KEY, &wire::write_session(&session));
         }
-        self.session.set_value(Some(session));
+        self.edit(|st| st.session = Some(session));
     }
 
     fn close_socket(&self) {
         self.drive(connection::Input::Stop);
-        self.session.set_value(None);
-        self.history_pending.set_value(false);
-        if self.persist.get_value()
+        self.edit(|st| st.session = None);
+        self.edit(|st| st.history_pending = false);
+        if self.with(|st| st.persist)
             && let Some(s) = local_storage()
         {
             let _ = s.remove_item(SESSION_KEY);
@@ -1151,15 +1236,20 @@ impl Chat {
     pub fn apply_event(&self, event: Event) {
         let before = self.state.get_untracked();
         let step = self
-            .timeline
-            .try_update_value(|t| t.apply(event.clone()))
+            .try_edit(|st| {
+                let t = &mut st.timeline;
+                t.apply(event.clone())
+            })
             .unwrap_or(Step::Duplicate);
         match step {
             Step::Duplicate => return,
             Step::AddedRejected(r) => leptos::logging::warn!("baton: {r}"),
             Step::Added => {}
         }
-        let applied = self.timeline.with_value(|t| t.state().clone());
+        let applied = self.with(|st| {
+            let t = &st.timeline;
+            t.state().clone()
+        });
         let next = match (&applied, &before) {
             // The stored outcome has no live position; keep the one the queue frames told.
             (
@@ -1195,7 +1285,7 @@ impl Chat {
         if next != before {
             self.state.set(next.clone());
         }
-        if event.seq > self.replay_until.get_value() {
+        if event.seq > self.with(|st| st.replay_until) {
             self.follow(&before, &next);
         } else {
             self.close_if_with_bot();
@@ -1218,9 +1308,12 @@ impl Chat {
                 ..
             } => {
                 let ours = *role == Role::Visitor
-                    && client_msg_id
-                        .as_ref()
-                        .is_some_and(|id| self.by_id.with_value(|m| m.contains_key(id)));
+                    && client_msg_id.as_ref().is_some_and(|id| {
+                        self.with(|st| {
+                            let m = &st.by_id;
+                            m.contains_key(id)
+                        })
+                    });
                 match client_msg_id {
                     // The echo of our own message (another tab would show it).
                     Some(id) if ours => self.mark(id, Delivery::Sent),
@@ -1265,7 +1358,7 @@ impl Chat {
     fn follow(&self, before: &ConversationState, after: &ConversationState) {
         if before.transport() == Transport::AgentSocket && after.transport() == Transport::BotHttp {
             if matches!(after, ConversationState::Ended { .. }) {
-                self.handback.set_value(true);
+                self.edit(|st| st.handback = true);
             }
             self.close_socket();
             // What was on its way to the agent and never acknowledged will not arrive now:

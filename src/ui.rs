@@ -120,7 +120,7 @@ fn Launcher() -> impl IntoView {
 #[component]
 fn Panel() -> impl IntoView {
     let chat = expect_context::<Chat>();
-    let title = chat.settings.with_value(|s| s.title.clone());
+    let title = chat.title();
     let label = title.clone();
     let on_keydown = move |ev: ev::KeyboardEvent| {
         if ev.key() == "Escape" {
@@ -191,7 +191,7 @@ fn StatusLine() -> impl IntoView {
             requesting,
             chat.moved_on.get(),
             configured,
-            |at| format_local(at, &chat.locale.get_value()),
+            |at| format_local(at, &chat.locale()),
             &|t| chat.t(t),
         )?;
         Some(match requesting {
@@ -544,7 +544,7 @@ fn OverflowMenu() -> impl IntoView {
             &chat.state.get(),
             chat.requesting.get(),
             chat.offload.get().as_ref(),
-            |at| format_local(at, &chat.locale.get_value()),
+            |at| format_local(at, &chat.locale()),
             &|t| chat.t(t),
         )
     });

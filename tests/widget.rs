@@ -10,7 +10,7 @@ use baton_protocol::state::{AgentRef, ConversationState, EndedBy};
 use baton_protocol::status::{OffloadState, OffloadStatus};
 use baton_protocol::ws::{Event, EventBody, HandoverResponse, Role};
 use baton_widget::{Chat, Settings, mount_in};
-use leptos::prelude::{GetUntracked, Set, SetValue};
+use leptos::prelude::{GetUntracked, Set};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
@@ -883,7 +883,7 @@ async fn a_message_typed_while_the_history_loads_comes_after_it() {
     // A returning visitor (a credential, no live session) opens the panel: the history is
     // replayed over a socket (here to a closed port, so it ends with the socket).
     let w = mount(NOWHERE);
-    w.chat.credential.set_value(Some(Credential {
+    w.chat.set_credential(Some(Credential {
         visitor_id: VisitorId("v-1".into()),
         token: "t".into(),
     }));
