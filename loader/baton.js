@@ -16,6 +16,11 @@
   var title = script.getAttribute("data-title") || "Chat";
   var chosen = script.getAttribute("data-locale");
   var locale = chosen || navigator.language || "";
+  // The two labels needed before (or without) the site's texts, in the built-in languages.
+  var own = {
+    de: ["Chat öffnen", "Chat ist nicht verfügbar"],
+    ar: ["فتح الدردشة", "الدردشة غير متاحة"]
+  }[locale.split(/[-_]/)[0].toLowerCase()] || ["Open chat", "Chat is unavailable"];
 
   function start() {
     var host = document.createElement("div");
@@ -28,7 +33,7 @@
     var launcher = document.createElement("button");
     launcher.type = "button";
     launcher.className = "baton-launcher";
-    launcher.setAttribute("aria-label", "Open chat");
+    launcher.setAttribute("aria-label", own[0]);
     launcher.setAttribute("data-placeholder", "");
     var ns = "http://www.w3.org/2000/svg";
     var svg = document.createElementNS(ns, "svg");
@@ -87,7 +92,7 @@
         });
       })
       .catch(function (e) {
-        launcher.setAttribute("aria-label", "Chat is unavailable");
+        launcher.setAttribute("aria-label", own[1]);
         launcher.disabled = true;
         console.error("Baton: could not load the chat widget", e);
       });

@@ -25,8 +25,11 @@ use baton_protocol::ws::{
 };
 use baton_protocol::{MAX_TEXT_BYTES, PROTOCOL_VERSION};
 
-use baton_browser::{BrowserStorage, FetchError, Socket, fetch_text, new_client_msg_id};
+use baton_browser::{
+    BrowserStorage, EventStream, FetchError, Socket, fetch_text, new_client_msg_id,
+};
 use baton_client::connection::{self, Action, Connection};
+use baton_client::media::Media;
 use baton_client::outbox::{Outbox, Pending};
 use baton_client::timeline::{Step, Timeline};
 use baton_client::wire::{self, BotItem};
@@ -59,6 +62,8 @@ pub struct Line {
     pub delivery: ArcRwSignal<Delivery>,
     /// Bot buttons.
     pub buttons: Vec<Button>,
+    /// A bot line's image and carousel.
+    pub media: Media,
 }
 
 /// Widget settings from the script tag.
@@ -142,6 +147,8 @@ struct Inner {
     notice_basis: Option<(OffloadState, Option<bool>)>,
     /// When the status was last fetched (ms since the epoch).
     status_at: f64,
+    /// The status pushed live while the panel is open with the bot.
+    status_stream: Option<EventStream>,
     next_key: u64,
     /// The conversation as the events applied so far leave it.
     timeline: Timeline,
@@ -288,6 +295,30 @@ impl Chat {
         });
     }
 
+    /// Follows the status live (`GET /api/v1/status/events`) while `on`: the panel is open
+    /// and the chat is with the bot (the visitor socket carries it otherwise), so the menu
+    /// item, leave-a-message and the status line follow a supervisor's switch or the
+    /// opening hours as they change.
+    pub fn follow_status(&self, on: bool) {
+        if !on {
+            let stream = self.try_edit(|st| st.status_stream.take()).flatten();
+            drop(stream);
+            return;
+        }
+        if self.with(|st| st.status_stream.is_some()) {
+            return;
+        }
+        let chat = *self;
+        let url = self.url(&format!("/api/v1/status/events?locale={}", self.locale()));
+        // Without one (an old browser), the status is read when the panel or menu opens.
+        let stream = EventStream::open(&url, move |text| {
+            if let Ok(status) = wire::read_status(&text) {
+                chat.take_status(status);
+            }
+        });
+        self.edit(|st| st.status_stream = stream.ok());
+    }
+
     /// A newer offloading status. While queued, once it differs from the one the handover
     /// answer was given under (an agent came online since, or the last one left), its text
     /// takes the answer's place (which may have been the bot's own).
@@ -328,6 +359,7 @@ impl Chat {
                 outbox_restored: false,
                 notice_basis: None,
                 status_at: f64::NEG_INFINITY,
+                status_stream: None,
                 next_key: 0,
                 timeline: Timeline::new(),
                 session: None,
@@ -450,13 +482,14 @@ impl Chat {
         if self.with(|st| st.fetching_credential) {
             // Never a second request while one is under way: two credentials would split the
             // conversation in two.
-            return Err("The chat server is slow to answer. Please try again.".into());
+            return Err(self.t(Text::Slow));
         }
         self.edit(|st| st.fetching_credential = true);
         let got = fetch_text(&self.url("/api/v1/visitor"), Some("{}".into()), None).await;
         self.edit(|st| st.fetching_credential = false);
-        let c = wire::read_credentials(&got.map_err(|e| e.message)?)
-            .map_err(|e| baton_browser::unexpected(&e).message)?;
+        let c = got
+            .and_then(|t| wire::read_credentials(&t).map_err(|e| baton_browser::unexpected(&e)))
+            .map_err(|e| self.fetch_error(e))?;
         let c = Credential {
             visitor_id: c.visitor_id,
             token: c.token,
@@ -489,12 +522,27 @@ impl Chat {
         }
     }
 
+    /// A failed request as the visitor is told it, in the widget's language. A refusal of
+    /// what was entered keeps the server's own, more precise sentence when the widget is
+    /// in English (the language the server writes them in).
     fn fetch_error(&self, e: FetchError) -> String {
         if e.status == Some(401) {
             self.forget_credential();
             return self.t(Text::SessionExpired);
         }
-        e.message
+        match e.code.as_deref() {
+            Some(code) => self.refused(wire::error_code_named(code), e.message),
+            None => self.t(Text::Unreachable),
+        }
+    }
+
+    /// A refusal with its code and the server's sentence, as the visitor is told it.
+    fn refused(&self, code: ErrorCode, message: String) -> String {
+        let text = crate::texts::refusal(code);
+        if matches!(text, Text::CheckInput | Text::NotAllowed) && self.locale().starts_with("en") {
+            return message;
+        }
+        self.t(text)
     }
 
     /// The texts' language, for the server (none when unknown).
@@ -513,6 +561,7 @@ impl Chat {
     }
 
     /// Appends a line and returns its delivery handle.
+    #[allow(clippy::too_many_arguments)] // a line's fields, each named at the call
     pub fn push(
         &self,
         role: Role,
@@ -520,6 +569,7 @@ impl Chat {
         author: Option<String>,
         client_msg_id: Option<ClientMsgId>,
         buttons: Vec<Button>,
+        media: Media,
         delivery: Delivery,
     ) -> ArcRwSignal<Delivery> {
         let key = self.with(|st| st.next_key);
@@ -544,6 +594,7 @@ impl Chat {
             client_msg_id,
             delivery: delivery.clone(),
             buttons,
+            media,
         };
         self.lines.update(|l| l.push(Arc::new(line)));
         delivery
@@ -669,6 +720,7 @@ impl Chat {
             None,
             Some(id.clone()),
             vec![],
+            Media::default(),
             Delivery::Pending,
         );
         self.deliver(id, message, source, delivery);
@@ -756,7 +808,8 @@ impl Chat {
             }),
         };
         let answer = fetch_text(
-            &self.url("/webhooks/rest/webhook"),
+            // Baton's own sentences (the bot unreachable) in the widget's language.
+            &self.url(&format!("/webhooks/rest/webhook?locale={}", self.locale())),
             Some(wire::write_bot_request(&req)),
             Some(&credential.token),
         )
@@ -786,13 +839,14 @@ impl Chat {
             if let Some(d) = item.handover {
                 directive = Some(d);
             }
-            if item.text.is_some() || item.buttons.is_some() {
+            if item.text.is_some() || item.buttons.is_some() || !item.media.is_empty() {
                 self.push(
                     Role::Bot,
                     item.text.unwrap_or_default(),
                     None,
                     None,
                     item.buttons.unwrap_or_default(),
+                    item.media,
                     Delivery::Sent,
                 );
             }
@@ -1055,7 +1109,7 @@ impl Chat {
                     self.mark(&id, Delivery::Failed);
                 }
                 if code != ErrorCode::Unknown {
-                    self.error.set(Some(message));
+                    self.error.set(Some(self.refused(code, message)));
                 }
             }
             VisitorServerFrame::Status { status } => {
@@ -1149,6 +1203,7 @@ impl Chat {
                     None,
                     Some(p.client_msg_id.clone()),
                     vec![],
+                    Media::default(),
                     Delivery::Failed,
                 );
             }
@@ -1293,7 +1348,15 @@ impl Chat {
     }
 
     fn push_system(&self, text: String) {
-        self.push(Role::System, text, None, None, vec![], Delivery::Sent);
+        self.push(
+            Role::System,
+            text,
+            None,
+            None,
+            vec![],
+            Media::default(),
+            Delivery::Sent,
+        );
     }
 
     /// The transcript line an event shows, if any; `before` is the state it arrived in.
@@ -1305,8 +1368,11 @@ impl Chat {
                 client_msg_id,
                 agent,
                 buttons,
+                image,
+                attachment,
                 ..
             } => {
+                let media = baton_client::media::stored(image.as_deref(), attachment.as_ref());
                 let ours = *role == Role::Visitor
                     && client_msg_id.as_ref().is_some_and(|id| {
                         self.with(|st| {
@@ -1317,8 +1383,8 @@ impl Chat {
                 match client_msg_id {
                     // The echo of our own message (another tab would show it).
                     Some(id) if ours => self.mark(id, Delivery::Sent),
-                    // A bot item with only an image, attachment or custom payload.
-                    _ if text.is_empty() && buttons.is_empty() => {}
+                    // A bot item with only a custom payload (or what cannot be shown).
+                    _ if text.is_empty() && buttons.is_empty() && media.is_empty() => {}
                     _ => {
                         let author = agent.as_ref().map(|a| a.name.clone());
                         self.push(
@@ -1327,6 +1393,7 @@ impl Chat {
                             author,
                             client_msg_id.clone(),
                             buttons.clone(),
+                            media,
                             Delivery::Sent,
                         );
                     }

@@ -5,6 +5,21 @@
 use baton_protocol::state::ConversationState;
 use baton_protocol::status::{OffloadState, OffloadStatus};
 use baton_protocol::texts::{Text, fill};
+use baton_protocol::ws::ErrorCode;
+
+/// What the widget tells the visitor when the server refused something, in the widget's
+/// language (the server's own sentences are English and for developers).
+pub fn refusal(code: ErrorCode) -> Text {
+    match code {
+        ErrorCode::RateLimited => Text::RateLimited,
+        ErrorCode::Forbidden | ErrorCode::InvalidState | ErrorCode::Conflict => Text::NotAllowed,
+        ErrorCode::BadRequest | ErrorCode::BadFrame | ErrorCode::Empty | ErrorCode::TooLarge => {
+            Text::CheckInput
+        }
+        ErrorCode::Unauthorized => Text::SessionExpired,
+        ErrorCode::NotFound | ErrorCode::Internal | ErrorCode::Unknown => Text::ServerError,
+    }
+}
 
 /// The status line under the header, or `None` while the bot simply answers.
 /// `notice` is the server's text for the latest handover outcome; `next_open` formats a

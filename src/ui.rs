@@ -5,6 +5,7 @@ use leptos::ev;
 use leptos::prelude::*;
 use wasm_bindgen::JsValue;
 
+use baton_client::media::{Card, CardButton};
 use baton_protocol::bot::HandoverDirective;
 use baton_protocol::state::ConversationState;
 use baton_protocol::status::OffloadState;
@@ -27,6 +28,13 @@ pub fn App() -> impl IntoView {
             chat.load_history();
             chat.refresh_status();
         }
+    });
+    // Live status while the panel is open with the bot (the socket carries it otherwise).
+    Effect::new(move |_| {
+        let with_bot = chat
+            .state
+            .with(|s| s.transport() == baton_protocol::state::Transport::BotHttp);
+        chat.follow_status(chat.open.get() && with_bot);
     });
     view! {
         <div
@@ -334,6 +342,45 @@ fn Transcript() -> impl IntoView {
     }
 }
 
+/// One card of a bot's carousel: its buttons answer the bot, its links open a new tab.
+fn card(card: Card) -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let image = card.image_url.map(|src| {
+        // The title says what it shows.
+        view! { <img class="baton-card__image" src=src alt="" referrerpolicy="no-referrer"/> }
+    });
+    let subtitle = card
+        .subtitle
+        .map(|s| view! { <p class="baton-card__subtitle">{s}</p> });
+    let buttons = card
+        .buttons
+        .into_iter()
+        .map(|b| match b {
+            CardButton::Reply(b) => {
+                let title = b.title.clone();
+                view! {
+                    <button type="button" class="baton-chip" on:click=move |_| chat.send_button(&b)>
+                        {title}
+                    </button>
+                }
+                .into_any()
+            }
+            CardButton::Link { title, url } => view! {
+                <a class="baton-chip" href=url target="_blank" rel="noopener noreferrer">{title}</a>
+            }
+            .into_any(),
+        })
+        .collect_view();
+    view! {
+        <li class="baton-card">
+            {image}
+            <p class="baton-card__title">{card.title}</p>
+            {subtitle}
+            <div class="baton-message__buttons">{buttons}</div>
+        </li>
+    }
+}
+
 /// One transcript line.
 #[component]
 fn Message(line: std::sync::Arc<Line>) -> impl IntoView {
@@ -373,10 +420,25 @@ fn Message(line: std::sync::Arc<Line>) -> impl IntoView {
             .collect_view();
         view! { <div class="baton-message__buttons">{chips}</div> }
     });
+    let text = (!line.text.is_empty())
+        .then(|| view! { <p class="baton-message__text">{line.text.clone()}</p> });
+    let image = line.media.image.clone().map(|src| {
+        view! {
+            <img class="baton-message__image" src=src alt=chat.t(Text::Image)
+                referrerpolicy="no-referrer"/>
+        }
+    });
+    let cards = (!line.media.cards.is_empty()).then(|| {
+        let cards = line.media.cards.iter().cloned().map(card).collect_view();
+        // Scrolls sideways: focusable, so the arrow keys scroll it too.
+        view! { <ul class="baton-cards" tabindex="0" aria-label=chat.t(Text::Cards)>{cards}</ul> }
+    });
     view! {
         <li class=class>
             <span class="baton-message__author">{who}</span>
-            <p class="baton-message__text">{line.text.clone()}</p>
+            {text}
+            {image}
+            {cards}
             {buttons}
             {move || match delivery.get() {
                 Delivery::Sent => None,

@@ -379,6 +379,7 @@ async fn a_long_transcript_keeps_a_bounded_dom_and_shows_earlier_lines_on_reques
             None,
             None,
             vec![],
+            Default::default(),
             baton_widget::store::Delivery::Sent,
         );
     }
@@ -433,6 +434,130 @@ async fn party_text_is_never_interpreted_as_html() {
     assert!(w.find(".baton-transcript b").is_none());
 }
 
+#[wasm_bindgen_test]
+async fn a_bot_picture_and_cards_are_drawn_with_web_addresses_only() {
+    let w = mount(NOWHERE);
+    w.chat.open.set(true);
+    let answer = r#"[
+      {"recipient_id": "v", "text": "Our plans", "image": "https://a.example/p.png"},
+      {"recipient_id": "v", "attachment": {"type": "template", "payload": {"template_type": "generic", "elements": [
+        {"title": "Basic <b>x</b>", "subtitle": "For one site", "image_url": "javascript:alert(1)",
+         "buttons": [{"type": "postback", "title": "Choose", "payload": "/pricing"},
+                     {"type": "web_url", "title": "Details", "url": "https://a.example/d"},
+                     {"type": "web_url", "title": "Evil", "url": "javascript:alert(1)"}]},
+        {"title": "Pro", "image_url": "https://a.example/pro.png"}]}}},
+      {"recipient_id": "v", "image": "javascript:alert(1)"}
+    ]"#;
+    w.chat
+        .on_bot_answer(baton_client::wire::read_bot_answer(answer).unwrap());
+    tick().await;
+    // The picture, with the site's text alternative; the bad one is not drawn at all.
+    let images = w.root.query_selector_all(".baton-message__image").unwrap();
+    assert_eq!(images.length(), 1);
+    let img: Element = images.item(0).unwrap().unchecked_into();
+    assert_eq!(img.get_attribute("src").unwrap(), "https://a.example/p.png");
+    assert_eq!(
+        img.get_attribute("alt").unwrap(),
+        "Image from the assistant"
+    );
+    assert_eq!(
+        w.root
+            .query_selector_all(".baton-message")
+            .unwrap()
+            .length(),
+        2
+    );
+    // The cards: a focusable, labelled row; titles as text, never HTML.
+    let row = w.get(".baton-cards");
+    assert_eq!(row.get_attribute("tabindex").as_deref(), Some("0"));
+    assert_eq!(
+        row.get_attribute("aria-label").as_deref(),
+        Some("Options from the assistant")
+    );
+    let titles = w.root.query_selector_all(".baton-card__title").unwrap();
+    assert_eq!(titles.length(), 2);
+    assert_eq!(
+        titles.item(0).unwrap().text_content().unwrap(),
+        "Basic <b>x</b>"
+    );
+    assert!(w.find(".baton-cards b").is_none());
+    assert_eq!(w.text(".baton-card__subtitle"), "For one site");
+    let card_images = w.root.query_selector_all(".baton-card__image").unwrap();
+    assert_eq!(card_images.length(), 1, "javascript: is dropped");
+    let link = w.get(".baton-card a.baton-chip");
+    assert_eq!(link.text_content().unwrap(), "Details");
+    assert_eq!(link.get_attribute("href").unwrap(), "https://a.example/d");
+    assert_eq!(link.get_attribute("target").unwrap(), "_blank");
+    assert_eq!(link.get_attribute("rel").unwrap(), "noopener noreferrer");
+    assert_eq!(
+        w.root.query_selector_all(".baton-card a").unwrap().length(),
+        1
+    );
+
+    // The same from a stored event (a reload, the visitor socket), read as the socket reads it.
+    let frame = r#"{"type": "event", "event": {"seq": 1, "ts": "t", "type": "message", "role": "bot",
+        "text": "", "attachment": {"type": "image", "payload": {"src": "https://a.example/s.png"}}}}"#;
+    w.chat
+        .on_frame(baton_client::wire::read_visitor_server_frame(frame).unwrap());
+    tick().await;
+    let images = w.root.query_selector_all(".baton-message__image").unwrap();
+    assert_eq!(images.length(), 2);
+    let stored: Element = images.item(1).unwrap().unchecked_into();
+    assert_eq!(
+        stored.get_attribute("src").unwrap(),
+        "https://a.example/s.png"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn refusals_are_told_in_the_widget_s_language_by_their_code() {
+    use baton_protocol::ws::{ErrorCode, VisitorServerFrame};
+    // German texts: the server's English sentence gives way to the site's text by code.
+    let de = default_texts()
+        .replacen("{\"v\":1,", "{\"v\":1,\"locale\":\"de\",", 1)
+        .replace(
+            "That was a lot at once. Please wait a moment and try again.",
+            "Langsam bitte.",
+        )
+        .replace("That is not possible right now.", "Geht gerade nicht.");
+    let w = mount_with(detached(NOWHERE), &de);
+    w.chat.open.set(true);
+    for (code, expected) in [
+        (ErrorCode::RateLimited, "Langsam bitte."),
+        (ErrorCode::Forbidden, "Geht gerade nicht."),
+        (ErrorCode::InvalidState, "Geht gerade nicht."),
+    ] {
+        w.chat.on_frame(VisitorServerFrame::Error {
+            code,
+            message: "English words for developers".into(),
+            client_msg_id: None,
+        });
+        tick().await;
+        assert_eq!(w.text(".baton-error"), expected, "{code:?}");
+    }
+    // In English, a refusal of what was entered keeps the server's precise sentence.
+    let en = default_texts().replacen("{\"v\":1,", "{\"v\":1,\"locale\":\"en\",", 1);
+    let e = mount_with(detached(NOWHERE), &en);
+    e.chat.open.set(true);
+    e.chat.on_frame(VisitorServerFrame::Error {
+        code: ErrorCode::BadRequest,
+        message: "the e-mail address is not valid".into(),
+        client_msg_id: None,
+    });
+    tick().await;
+    assert_eq!(e.text(".baton-error"), "the e-mail address is not valid");
+    e.chat.on_frame(VisitorServerFrame::Error {
+        code: ErrorCode::Internal,
+        message: "database is locked".into(),
+        client_msg_id: None,
+    });
+    tick().await;
+    assert_eq!(
+        e.text(".baton-error"),
+        "Something went wrong on our side. Please try again."
+    );
+}
+
 fn status(state: OffloadState) -> OffloadStatus {
     OffloadStatus {
         v: 2,
@@ -458,6 +583,7 @@ fn request(seq: u64, outcome: ConversationState) -> Vec<Event> {
                 skill: None,
                 page_url: None,
                 slots: vec![],
+                locale: None,
             },
         },
         Event {

@@ -14,11 +14,15 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CloseEvent, Event, MessageEvent, Request, RequestInit, Response, WebSocket};
 
-/// A failed request: the HTTP status when the server answered, and a sentence for people.
+/// A failed request: the HTTP status when the server answered, its error code, and a
+/// sentence for people (in English: an app puts it in its visitor's language by the code).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FetchError {
     /// The HTTP status, or `None` when the server could not be reached.
     pub status: Option<u16>,
+    /// The server's error code (`rate_limited`…); `unexpected` for an answer that is not
+    /// what the protocol says; `None` when the server could not be reached.
+    pub code: Option<String>,
     /// What went wrong, for people.
     pub message: String,
 }
@@ -33,6 +37,7 @@ impl From<String> for FetchError {
     fn from(message: String) -> Self {
         Self {
             status: None,
+            code: None,
             message,
         }
     }
@@ -67,7 +72,11 @@ fn decode<R: DeserializeOwned>(text: &str) -> Result<R, FetchError> {
 
 /// The error for an answer that is not what the protocol says.
 pub fn unexpected(why: &str) -> FetchError {
-    format!("The chat server sent something unexpected: {why}").into()
+    FetchError {
+        status: None,
+        code: Some("unexpected".into()),
+        message: format!("The chat server sent something unexpected: {why}"),
+    }
 }
 
 /// POSTs `body` (JSON text) or GETs without one, and returns the answer's text. A 4xx/5xx
@@ -107,10 +116,17 @@ pub async fn fetch_text(
         .as_string()
         .unwrap_or_default();
     if !resp.ok() {
+        let (code, message) = match baton_client::wire::read_api_error(&text) {
+            Some((code, message)) => (code, message),
+            None => (
+                "unexpected".into(),
+                format!("The chat server answered {}.", resp.status()),
+            ),
+        };
         return Err(FetchError {
             status: Some(resp.status()),
-            message: baton_client::wire::read_api_error(&text)
-                .unwrap_or_else(|| format!("The chat server answered {}.", resp.status())),
+            code: Some(code),
+            message,
         });
     }
     Ok(text)
@@ -194,6 +210,37 @@ impl Socket {
     /// Sends a text frame; false when the socket is not open.
     pub fn send_text(&self, text: &str) -> bool {
         self.ws.ready_state() == WebSocket::OPEN && self.ws.send_with_str(text).is_ok()
+    }
+}
+
+/// A Server-Sent Events stream (`EventSource`): each message's data handed over as it came.
+/// The browser reconnects by itself after a drop. Dropping it closes the stream.
+pub struct EventStream {
+    source: web_sys::EventSource,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+}
+
+impl EventStream {
+    /// Opens `url` (no credentials are sent: the stream is public).
+    pub fn open(url: &str, mut on_data: impl FnMut(String) + 'static) -> Result<Self, String> {
+        let source = web_sys::EventSource::new(url).map_err(js_err)?;
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            if let Some(text) = e.data().as_string() {
+                on_data(text);
+            }
+        });
+        source.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        Ok(Self {
+            source,
+            _on_message: on_message,
+        })
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        self.source.set_onmessage(None);
+        self.source.close();
     }
 }
 

@@ -10,12 +10,14 @@
 //!   seq and by `client_msg_id`;
 //! - [`ids`]: idempotency keys that are never empty;
 //! - [`json`] and [`wire`]: the visitor side of the wire without serde's decoders (the
-//!   widget's size budget), checked against the protocol's serde encoding.
+//!   widget's size budget), checked against the protocol's serde encoding;
+//! - [`media`]: a bot line's image and carousel, from Rasa's shapes, web addresses only.
 
 pub mod backoff;
 pub mod connection;
 pub mod ids;
 pub mod json;
+pub mod media;
 pub mod outbox;
 pub mod timeline;
 pub mod wire;

@@ -146,6 +146,7 @@ mod tests {
                     skill: None,
                     page_url: None,
                     slots: vec![],
+                    locale: None,
                 },
             ),
             ev(

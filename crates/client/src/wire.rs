@@ -5,8 +5,11 @@
 //! that what they write serde reads as the value written.
 //!
 //! Where serde would refuse a frame with a wrong-typed optional member, these functions read
-//! the member as absent. `attachment` and `custom` of a message event are not read: the
-//! widget shows neither (a bot answer's `custom` is read for its handover directive).
+//! the member as absent. A message event's `custom` is not read: the widget does not show
+//! it (a bot answer's `custom` is read for its handover directive). Its `attachment` is
+//! kept as its JSON text in a `serde_json::Value::String` (`crate::media::stored` reads it):
+//! a `Value` tree would link serde_json's map into the widget. So an attachment read here
+//! is not the serde value; nothing writes it back.
 
 use baton_protocol::bot::{
     BotRequest, Button, HandoverDirective, HandoverReason, MessageSource, OutcomeText, Routing,
@@ -20,6 +23,7 @@ use baton_protocol::ws::{
 };
 
 use crate::json::{Json, Obj};
+use crate::media::{Media, media};
 use crate::outbox::Pending;
 
 /// Why a frame or body could not be read.
@@ -82,8 +86,13 @@ fn reason(v: Option<&Json>) -> Option<HandoverReason> {
 }
 
 fn error_code(v: &Json) -> Option<ErrorCode> {
+    v.str().map(error_code_named)
+}
+
+/// An error code by its wire name (`Unknown` for one this build does not know).
+pub fn error_code_named(name: &str) -> ErrorCode {
     use ErrorCode::*;
-    Some(match v.str()? {
+    match name {
         "bad_request" => BadRequest,
         "bad_frame" => BadFrame,
         "too_large" => TooLarge,
@@ -96,7 +105,7 @@ fn error_code(v: &Json) -> Option<ErrorCode> {
         "forbidden" => Forbidden,
         "rate_limited" => RateLimited,
         _ => Unknown,
-    })
+    }
 }
 
 fn agent_ref(v: &Json) -> Result<AgentRef, Error> {
@@ -159,7 +168,9 @@ pub fn event(v: &Json) -> Result<Event, Error> {
             agent: v.field("agent").map(agent_ref).transpose()?,
             buttons: buttons(v.get("buttons")),
             image: opt_str(v, "image"),
-            attachment: None,
+            attachment: v
+                .field("attachment")
+                .map(|a| serde_json::Value::String(a.to_string())),
             custom: None,
         },
         Some("handover_requested") => EventBody::HandoverRequested {
@@ -171,6 +182,8 @@ pub fn event(v: &Json) -> Result<Event, Error> {
             page_url: opt_str(v, "page_url"),
             // Never sent to visitors.
             slots: Vec::new(),
+            // The widget knows its own.
+            locale: None,
         },
         Some("handover_outcome") => EventBody::HandoverOutcome {
             outcome: conversation_state(field("outcome")?)?,
@@ -274,8 +287,9 @@ pub fn write_visitor_frame(frame: &VisitorFrame) -> String {
 // ---- HTTP bodies ----
 
 /// The JSON error body of a 4xx/5xx answer: its `message`.
-pub fn read_api_error(text: &str) -> Option<String> {
-    parse(text).ok()?.str_at("message")
+pub fn read_api_error(text: &str) -> Option<(String, String)> {
+    let v = parse(text).ok()?;
+    Some((v.str_at("error")?, v.str_at("message")?))
 }
 
 /// Reads `POST /api/v1/visitor`.
@@ -512,6 +526,8 @@ pub struct BotItem {
     pub text: Option<String>,
     /// Quick-reply buttons.
     pub buttons: Option<Vec<Button>>,
+    /// Its image and carousel.
+    pub media: Media,
     /// The handover directive its `custom` carries.
     pub handover: Option<HandoverDirective>,
 }
@@ -525,6 +541,7 @@ pub fn read_bot_answer(text: &str) -> Result<Vec<BotItem>, Error> {
         .map(|item| BotItem {
             text: opt_str(item, "text"),
             buttons: item.field("buttons").map(|b| buttons(Some(b))),
+            media: media(opt_str(item, "image").as_deref(), item.field("attachment")),
             handover: item.field("custom").and_then(directive_in_custom),
         })
         .collect())

@@ -89,6 +89,7 @@ fn bodies() -> Vec<EventBody> {
             skill: Some("de".into()),
             page_url: Some("https://shop.example/cart?a=1&b=2".into()),
             slots: vec![],
+            locale: None,
         },
         EventBody::HandoverRequested {
             reason: HandoverReason::Other,
@@ -98,6 +99,7 @@ fn bodies() -> Vec<EventBody> {
             skill: None,
             page_url: None,
             slots: vec![],
+            locale: None,
         },
         EventBody::HandoverCancelled,
         EventBody::AgentJoined { agent: agent() },
@@ -344,8 +346,8 @@ fn http_bodies_agree_with_serde() {
         message: "Too many requests.".into(),
     };
     assert_eq!(
-        wire::read_api_error(&serde_json::to_string(&error).unwrap()).as_deref(),
-        Some("Too many requests.")
+        wire::read_api_error(&serde_json::to_string(&error).unwrap()),
+        Some(("rate_limited".into(), "Too many requests.".into()))
     );
     assert_eq!(wire::read_api_error("<html>"), None);
 }

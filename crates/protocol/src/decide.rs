@@ -65,6 +65,8 @@ pub enum Command {
         directive: HandoverDirective,
         /// The page the visitor is on.
         page_url: Option<String>,
+        /// The widget's language (the server's closest texts), when known.
+        locale: Option<String>,
     },
     /// The visitor leaves the queue.
     Cancel,
@@ -308,6 +310,7 @@ pub fn decide(view: &View, command: &Command, cx: &Context<'_>) -> Result<Vec<Ev
         Command::RequestHandover {
             directive,
             page_url,
+            locale,
         } => {
             if matches!(
                 view.state,
@@ -346,6 +349,7 @@ pub fn decide(view: &View, command: &Command, cx: &Context<'_>) -> Result<Vec<Ev
                 64,
             )?;
             check_page_url(page_url.as_deref())?;
+            check_optional("locale", locale.as_deref(), 35)?;
             if directive.slots.len() > MAX_SLOTS {
                 return Err(Refusal::new(
                     ErrorCode::BadRequest,
@@ -369,6 +373,7 @@ pub fn decide(view: &View, command: &Command, cx: &Context<'_>) -> Result<Vec<Ev
                         .map(str::to_owned),
                     page_url: page_url.clone(),
                     slots: directive.slots.clone(),
+                    locale: locale.clone(),
                 },
                 EventBody::HandoverOutcome { outcome },
             ])

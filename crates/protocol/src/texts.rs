@@ -133,6 +133,23 @@ texts! {
     TooLong = "too_long" ["limit"],
     /// The server no longer knows this visitor.
     SessionExpired = "session_expired",
+    /// The chat server cannot be reached (the widget's own fetch failed).
+    Unreachable = "unreachable",
+    /// The chat server is slow to hand out a visitor credential.
+    Slow = "slow",
+    /// The server failed, or answered something the widget cannot read.
+    ServerError = "server_error",
+    /// A rate limit refused the request.
+    RateLimited = "rate_limited",
+    /// The request is not allowed now (e.g. "Request live agent" before the site's rule
+    /// offers it).
+    NotAllowed = "not_allowed",
+    /// The server refused what was entered (e.g. the leave-a-message form).
+    CheckInput = "check_input",
+    /// A bot image's text alternative (Rasa images carry none).
+    Image = "image",
+    /// The label of a bot carousel (a row of cards).
+    Cards = "cards",
 }
 
 /// `text` with its `{placeholders}` filled from `values` (unknown ones are left as written).

@@ -90,6 +90,10 @@ pub enum EventBody {
         /// What the bot collected from the visitor, for the agent.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         slots: Vec<Slot>,
+        /// The language of the visitor's widget (`de`, `ar`…: the server's closest texts),
+        /// in which the queue's texts and notices reach the visitor.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        locale: Option<String>,
     },
     /// The request was answered: queued, closed, disabled or unavailable.
     HandoverOutcome {

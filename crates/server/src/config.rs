@@ -262,13 +262,13 @@ pub struct QueueRules {
     /// Assignment: wait for offline agents too (`queue`) or only online ones (`unavailable`).
     pub when_no_agents: Option<NoAgentsPolicy>,
     /// Queued, an agent of this queue online.
-    pub waiting: Option<String>,
+    pub waiting: Option<Localised>,
     /// Queued, none of this queue's agents online.
-    pub waiting_no_agents: Option<String>,
+    pub waiting_no_agents: Option<Localised>,
     /// Refused: no agent of this queue online and it takes online agents only.
-    pub unavailable: Option<String>,
+    pub unavailable: Option<Localised>,
     /// A notice in the transcript when an agent takes the chat; `{agent}` is its name.
-    pub assigned: Option<String>,
+    pub assigned: Option<Localised>,
 }
 
 impl Config {
@@ -397,10 +397,10 @@ struct RawAgent {
 #[serde(deny_unknown_fields)]
 struct RawQueue {
     when_no_agents: Option<NoAgentsPolicy>,
-    waiting: Option<Spanned<String>>,
-    waiting_no_agents: Option<Spanned<String>>,
-    unavailable: Option<Spanned<String>>,
-    assigned: Option<Spanned<String>>,
+    waiting: Option<Spanned<toml::Value>>,
+    waiting_no_agents: Option<Spanned<toml::Value>>,
+    unavailable: Option<Spanned<toml::Value>>,
+    assigned: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Default, Deserialize)]
@@ -878,29 +878,63 @@ fn names(
     Ok(out)
 }
 
-/// A queue's text: not empty, and only the placeholders it can fill.
+/// A queue's text, or its texts by language: each not empty, and with only the
+/// placeholders it can fill.
 fn queue_text(
     src: &Source<'_>,
-    v: &Spanned<String>,
+    v: &Spanned<toml::Value>,
     allowed: &[&str],
-) -> Result<String, ConfigError> {
-    let text = v.get_ref().trim();
-    if text.is_empty() {
-        return Err(src.error(Some(v.span()), "a queue's text may not be empty"));
+) -> Result<Localised, ConfigError> {
+    let span = v.span();
+    let one = |lang: &str, text: &toml::Value| -> Result<(String, String), ConfigError> {
+        let toml::Value::String(text) = text else {
+            return Err(src.error(
+                Some(span.clone()),
+                "a queue's text is a text, or a table of texts by language \
+                 (`{ en = \"…\", de = \"…\" }`)",
+            ));
+        };
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(src.error(Some(span.clone()), "a queue's text may not be empty"));
+        }
+        if let Some(bad) = texts::used_placeholders(text)
+            .into_iter()
+            .find(|p| !allowed.contains(p))
+        {
+            return Err(src.error(
+                Some(span.clone()),
+                match allowed {
+                    [] => {
+                        format!("`{{{bad}}}` is not filled here (this text has no placeholders)")
+                    }
+                    _ => format!("`{{{bad}}}` is not filled here (it may use: {{agent}})"),
+                },
+            ));
+        }
+        Ok((lang.to_owned(), text.to_owned()))
+    };
+    match v.get_ref() {
+        toml::Value::Table(by_lang) => {
+            if by_lang.is_empty() {
+                return Err(src.error(Some(span), "a queue's texts by language may not be empty"));
+            }
+            by_lang
+                .iter()
+                .map(|(lang, text)| {
+                    if !is_language_tag(lang) {
+                        return Err(src.error(
+                            Some(span.clone()),
+                            format!("`{lang}` is not a language tag like `en` or `pt-BR`"),
+                        ));
+                    }
+                    one(lang, text)
+                })
+                .collect::<Result<_, _>>()
+                .map(Localised)
+        }
+        text => Ok(Localised(vec![one("", text)?])),
     }
-    if let Some(bad) = texts::used_placeholders(text)
-        .into_iter()
-        .find(|p| !allowed.contains(p))
-    {
-        return Err(src.error(
-            Some(v.span()),
-            match allowed {
-                [] => format!("`{{{bad}}}` is not filled here (this text has no placeholders)"),
-                _ => format!("`{{{bad}}}` is not filled here (it may use: {{agent}})"),
-            },
-        ));
-    }
-    Ok(text.to_owned())
 }
 
 /// `["*"]` means any origin; otherwise each entry is `scheme://host[:port]`.
@@ -1205,7 +1239,7 @@ mod tests {
         let sales = c.queue("sales");
         assert_eq!(sales.when_no_agents, Some(NoAgentsPolicy::Unavailable));
         assert_eq!(
-            sales.assigned.as_deref(),
+            sales.assigned.as_ref().map(|t| t.get("de", "en")),
             Some("{agent} from sales is here.")
         );
         assert_eq!(sales.waiting, None, "falls back to [texts]");

@@ -38,7 +38,7 @@ pub struct ConnLimits {
     pub max_connections: usize,
     /// Time to send a request's headers.
     pub header_timeout: Duration,
-    /// A keep-alive connection with nothing to read for this long is closed.
+    /// A connection with nothing read or written for this long is closed.
     pub idle_timeout: Duration,
 }
 
@@ -54,13 +54,24 @@ pub fn raise_file_limit() -> Option<u64> {
     }
 }
 
-/// A TCP stream that remembers when it last read anything, and holds its connection permit
+/// A TCP stream that remembers when it last read or wrote anything, and holds its connection permit
 /// for as long as it lives (also after a WebSocket upgrade took it over).
 struct Watched {
     inner: TcpStream,
     start: Instant,
-    last_read_ms: Arc<AtomicU64>,
+    last_heard_ms: Arc<AtomicU64>,
     _permit: OwnedSemaphorePermit,
+}
+
+impl Watched {
+    /// Bytes the client took count as life too: a status stream only ever writes. A client
+    /// that stops reading fills its buffers, writes stall, and the idle timeout applies.
+    fn wrote(&self, r: &Poll<std::io::Result<usize>>) {
+        if matches!(r, Poll::Ready(Ok(n)) if *n > 0) {
+            let ms = self.start.elapsed().as_millis() as u64;
+            self.last_heard_ms.store(ms, Ordering::Relaxed);
+        }
+    }
 }
 
 impl AsyncRead for Watched {
@@ -73,7 +84,7 @@ impl AsyncRead for Watched {
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             let ms = self.start.elapsed().as_millis() as u64;
-            self.last_read_ms.store(ms, Ordering::Relaxed);
+            self.last_heard_ms.store(ms, Ordering::Relaxed);
         }
         r
     }
@@ -85,7 +96,9 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.wrote(&r);
+        r
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -101,7 +114,9 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.wrote(&r);
+        r
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -148,12 +163,12 @@ pub async fn serve(
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let last_read_ms = Arc::new(AtomicU64::new(0));
+        let last_heard_ms = Arc::new(AtomicU64::new(0));
         let start = Instant::now();
         let io = TokioIo::new(Watched {
             inner: tcp,
             start,
-            last_read_ms: last_read_ms.clone(),
+            last_heard_ms: last_heard_ms.clone(),
             _permit: permit,
         });
         let app = app.clone();
@@ -169,14 +184,14 @@ pub async fn serve(
         tokio::spawn(async move {
             tokio::pin!(conn);
             loop {
-                let last = Duration::from_millis(last_read_ms.load(Ordering::Relaxed));
+                let last = Duration::from_millis(last_heard_ms.load(Ordering::Relaxed));
                 let deadline = start + last + idle;
                 tokio::select! {
                     _ = &mut conn => return,
                     _ = tokio::time::sleep_until(deadline.into()) => {
-                        let last = Duration::from_millis(last_read_ms.load(Ordering::Relaxed));
+                        let last = Duration::from_millis(last_heard_ms.load(Ordering::Relaxed));
                         if start.elapsed() >= last + idle {
-                            // Nothing read for the whole idle time: drop the connection.
+                            // Nothing read or written for the whole idle time: drop it.
                             return;
                         }
                     }

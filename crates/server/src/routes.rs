@@ -220,6 +220,7 @@ pub fn app(svc: Arc<Service>) -> Router {
         )
         .route("/webhooks/rest/webhook", post(webhook))
         .route("/api/v1/status", get(status))
+        .route("/api/v1/status/events", get(status_events))
         .route("/api/v1/widget", get(widget_settings))
         .route("/api/v1/visitor", post(new_visitor))
         .route("/api/v1/handover", post(handover))
@@ -362,13 +363,19 @@ async fn webhook(
     State(svc): Svc,
     peer: Peer,
     headers: HeaderMap,
+    q: Result<Query<LocaleQuery>, QueryRejection>,
     body: Result<Json<BotRequest>, JsonRejection>,
 ) -> Result<Json<Vec<BotMessage>>, ApiErr> {
     let ip = ip_of(&svc, peer, &headers);
     svc.limits.ip(ip).map_err(limited)?;
     let Json(req) = body?;
     let bearer = bearer(&headers).map(str::to_owned);
-    let answer = detached(async move { svc.bot_turn(&req, bearer.as_deref(), ip).await }).await?;
+    let locale = q.ok().and_then(|q| q.0.locale);
+    let answer = detached(async move {
+        svc.bot_turn(&req, bearer.as_deref(), ip, locale.as_deref())
+            .await
+    })
+    .await?;
     Ok(Json(answer))
 }
 
@@ -391,6 +398,80 @@ async fn status(
     svc.localize(&mut status, q.ok().and_then(|q| q.0.locale).as_deref());
     Ok(Json(status))
 }
+
+/// How long one status stream lasts: a browser's `EventSource` then reconnects by itself,
+/// so a client that vanished without a word holds its connection this long at most.
+const STATUS_STREAM_LIFETIME: Duration = Duration::from_secs(300);
+
+/// `GET /api/v1/status/events`: the offloading status as Server-Sent Events, for widgets
+/// still with the bot (queued and agent chats hear it on the visitor socket). The status
+/// now, then each change of what the visitor would be told, in the widget's language;
+/// comments keep the connection alive in between.
+async fn status_events(
+    State(svc): Svc,
+    peer: Peer,
+    headers: HeaderMap,
+    q: Result<Query<LocaleQuery>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiErr> {
+    use axum::response::sse::{Event as Sse, KeepAlive};
+    svc.limits
+        .ip(ip_of(&svc, peer, &headers))
+        .map_err(limited)?;
+    let locale = q.ok().and_then(|q| q.0.locale);
+    let keep_alive = KeepAlive::new().interval(STATUS_KEEP_ALIVE.min(svc.config.idle_timeout / 3));
+    let mut changes = svc.status_changes();
+    changes.mark_changed();
+    let shutdown = svc.shutdown_signal();
+    let until = tokio::time::Instant::now() + STATUS_STREAM_LIFETIME;
+    let key = |s: &OffloadStatus| {
+        (
+            s.state,
+            s.agents_online,
+            s.next_open_at.clone(),
+            s.message.clone(),
+        )
+    };
+    let stream = futures_util::stream::unfold(
+        (svc, changes, shutdown, None),
+        move |(svc, mut changes, mut shutdown, mut last)| {
+            let locale = locale.clone();
+            async move {
+                loop {
+                    tokio::select! {
+                        r = changes.changed() => r.ok()?,
+                        _ = shutdown.changed() => return None,
+                        _ = tokio::time::sleep_until(until) => return None,
+                    }
+                    // The first is read fresh: the watch is empty until the first re-check.
+                    let told = changes.borrow_and_update().clone();
+                    let mut status = match told {
+                        Some(s) if last.is_some() => s,
+                        _ => svc.status().await.ok()?,
+                    };
+                    svc.localize(&mut status, locale.as_deref());
+                    if last.as_ref() == Some(&key(&status)) {
+                        continue;
+                    }
+                    last = Some(key(&status));
+                    let event = Sse::default()
+                        .json_data(&status)
+                        .expect("a status serialises");
+                    return Some((
+                        Ok::<_, std::convert::Infallible>(event),
+                        (svc, changes, shutdown, last),
+                    ));
+                }
+            }
+        },
+    );
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::response::sse::Sse::new(stream).keep_alive(keep_alive),
+    ))
+}
+
+/// A comment this often keeps a status stream open: well within the idle timeout.
+const STATUS_KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// The site owner's texts for the widget (it ships none of its own).
 async fn widget_settings(

@@ -28,7 +28,7 @@ use crate::auth::{self, LoginThrottle, Passwords};
 use crate::bot::{Bot, BotAnswer, BuiltinBot, RasaUpstream, Trigger};
 use crate::bus::{self, Bus, Notice, Topic};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{AtClosing, Config};
+use crate::config::{AtClosing, Config, Localised};
 use crate::hours::Opening;
 use crate::limits::Limiter;
 use crate::metrics;
@@ -89,6 +89,9 @@ pub struct Service {
     /// recomputed when agent presence changes anywhere and every few seconds (opening hours,
     /// leases that ran out), and pushed to every visitor socket when it changes.
     status_told: watch::Sender<Option<OffloadStatus>>,
+    /// Who was online when `status_told` was last set: a queued visitor's line follows its
+    /// own queue's agents, which can come and go while the site-wide status stays the same.
+    online_told: std::sync::Mutex<Option<Online>>,
 }
 
 /// What each agent online serves.
@@ -242,6 +245,7 @@ impl Service {
             shutdown: watch::channel(false).0,
             switch: std::sync::Mutex::new(None),
             status_told: watch::channel(None).0,
+            online_told: std::sync::Mutex::new(None),
         });
         svc.ensure_agents().await?;
         tokio::spawn(crate::queue::run(svc.clone()));
@@ -553,6 +557,7 @@ impl Service {
                 page_url,
                 reason_text,
                 slots,
+                locale,
             } => Some(crate::store::Handover {
                 id: handover_id,
                 queue: queue
@@ -564,6 +569,7 @@ impl Service {
                 page_url: page_url.clone(),
                 reason_text: reason_text.clone(),
                 slots: slots.clone(),
+                locale: locale.clone(),
                 requested_ms: commit.now_ms,
                 accepted_ms: None,
                 ended_ms: None,
@@ -762,6 +768,7 @@ impl Service {
         req: &BotRequest,
         bearer: Option<&str>,
         ip: std::net::IpAddr,
+        locale: Option<&str>,
     ) -> Result<Vec<BotMessage>, Refusal> {
         let conv = self.webhook_conversation(&req.sender, bearer, ip).await?;
         self.visitor_limit(&conv.visitor_id)?;
@@ -802,7 +809,7 @@ impl Service {
             message: req.message.trim().to_owned(),
             metadata: req.metadata.clone(),
         };
-        self.run_bot(&conv, seq, forwarded).await
+        self.run_bot(&conv, seq, forwarded, locale).await
     }
 
     /// Asks the bot about the visitor message at `seq`, stores the answer (or a notice that
@@ -812,7 +819,16 @@ impl Service {
         conv: &Conversation,
         seq: u64,
         req: BotRequest,
+        locale: Option<&str>,
     ) -> Result<Vec<BotMessage>, Refusal> {
+        // Baton's own sentences follow the widget's language (`?locale=`), else the one the
+        // page told the bot.
+        let locale = locale.or_else(|| {
+            req.metadata
+                .as_ref()
+                .and_then(|m| m.wcp.as_ref())
+                .and_then(|w| w.locale.as_deref())
+        });
         let memory = if self.bot.remembers() {
             self.store.bot_memory(&conv.id).await.map_err(internal)?
         } else {
@@ -852,7 +868,10 @@ impl Service {
                     if directive.reason_text.is_none() && self.bot.kind() == "rasa" {
                         directive.reason_text = Some(Trigger::Upstream.as_str().into());
                     }
-                    if let Err(r) = self.execute_handover(&conv.id, directive, page_url).await {
+                    if let Err(r) = self
+                        .execute_handover(&conv.id, directive, page_url, locale)
+                        .await
+                    {
                         tracing::warn!("the bot's handover for {} failed: {r}", conv.id);
                     }
                 }
@@ -860,12 +879,6 @@ impl Service {
             }
             Err(e) => {
                 tracing::warn!("bot ({}) failed for {}: {e}", self.bot.kind(), conv.id);
-                // In the widget's language, when it said one.
-                let locale = req
-                    .metadata
-                    .as_ref()
-                    .and_then(|m| m.wcp.as_ref())
-                    .and_then(|w| w.locale.as_deref());
                 let notice = self.config.texts_for(locale).1.bot_unavailable.clone();
                 self.execute(
                     &conv.id,
@@ -897,12 +910,16 @@ impl Service {
         id: &ConversationId,
         directive: HandoverDirective,
         page_url: Option<String>,
+        locale: Option<&str>,
     ) -> Result<Executed, Refusal> {
+        // The language the visitor's texts come in: the closest one the server has.
+        let locale = locale.map(|l| self.config.texts_for(Some(l)).0.to_owned());
         self.execute(
             id,
             Command::RequestHandover {
                 directive,
                 page_url,
+                locale,
             },
             None,
         )
@@ -975,7 +992,9 @@ impl Service {
             directive.agent_available.clone(),
             directive.agent_unavailable.clone(),
         );
-        let ex = self.execute_handover(&conv.id, directive, page_url).await?;
+        let ex = self
+            .execute_handover(&conv.id, directive, page_url, locale)
+            .await?;
         // A handover the visitor started ends whatever the bot had open (a flow, a yes/no
         // question): after the agent chat the bot starts afresh, reload or not.
         if !ex.events.is_empty() && self.bot.remembers() {
@@ -997,11 +1016,11 @@ impl Service {
         let conv = self.fresh(&conv.id).await?;
         let state = self.live_state(&conv).await?;
         // The texts of the handover's queue, else the site's in the widget's language.
-        let t = self.config.texts_for(locale).1;
+        let (lang, t) = self.config.texts_for(locale);
         let q = self
             .config
             .queue(conv.handover.as_ref().map_or("", |h| h.queue.as_str()));
-        let or = |own: &Option<String>, site: &String| own.as_ref().unwrap_or(site).clone();
+        let or = |own: &Option<Localised>, site: &String| self.queue_text(own, site, lang);
         let message = match &state {
             ConversationState::Queued {
                 agents_online: Some(false),
@@ -1261,6 +1280,42 @@ impl Service {
         }
     }
 
+    /// The status as one visitor is told it: in its language and, while it has a handover,
+    /// for that handover's queue (`route`: queue and skill): whether one of its agents is
+    /// online, in the queue's own texts.
+    pub async fn status_for(
+        &self,
+        mut status: OffloadStatus,
+        route: Option<&(String, Option<String>)>,
+        locale: Option<&str>,
+    ) -> OffloadStatus {
+        match route {
+            Some((queue, skill)) if status.state == OffloadState::Open => {
+                let served = match self.agents_online_for(queue, skill.as_deref()).await {
+                    Ok(n) => n > 0,
+                    Err(_) => status.agents_online.unwrap_or(true),
+                };
+                let (lang, t) = self.config.texts_for(locale);
+                let q = self.config.queue(queue);
+                status.agents_online = Some(served);
+                status.message = Some(if served {
+                    self.queue_text(&q.waiting, &t.waiting, lang)
+                } else {
+                    self.queue_text(&q.waiting_no_agents, &t.waiting_no_agents, lang)
+                });
+            }
+            _ => self.localize(&mut status, locale),
+        }
+        status
+    }
+
+    /// A queue's own text in `lang`, else the site's.
+    fn queue_text(&self, own: &Option<Localised>, site: &str, lang: &str) -> String {
+        own.as_ref()
+            .map_or(site, |l| l.get(lang, &self.config.texts_locale))
+            .to_owned()
+    }
+
     /// Puts a status's sentence in a visitor's language.
     pub fn localize(&self, status: &mut OffloadStatus, locale: Option<&str>) {
         if locale.is_some() {
@@ -1305,6 +1360,13 @@ impl Service {
             return;
         };
         let (state, queued) = (status.state, status.queue_length);
+        let online = self.online().await.ok();
+        let moved = {
+            let mut told = self.online_told.lock().unwrap_or_else(|p| p.into_inner());
+            let moved = *told != online;
+            *told = online;
+            moved
+        };
         let key = |s: &OffloadStatus| {
             (
                 s.state,
@@ -1314,7 +1376,7 @@ impl Service {
             )
         };
         self.status_told.send_if_modified(|told| {
-            if told.as_ref().map(key) == Some(key(&status)) {
+            if !moved && told.as_ref().map(key) == Some(key(&status)) {
                 return false;
             }
             *told = Some(status);
@@ -1340,6 +1402,7 @@ impl Service {
         conv: &Conversation,
         client_msg_id: &ClientMsgId,
         text: &str,
+        locale: Option<&str>,
     ) -> Result<Stored, Refusal> {
         self.visitor_limit(&conv.visitor_id)?;
         let ex = self
@@ -1362,6 +1425,7 @@ impl Service {
         if ex.view.state.bot_answers() {
             let svc = self.clone();
             let conv = ex.before.clone();
+            let locale = locale.map(str::to_owned);
             let req = BotRequest {
                 sender: conv.visitor_id.clone(),
                 message: text.trim().to_owned(),
@@ -1377,7 +1441,7 @@ impl Service {
                 }),
             };
             tokio::spawn(async move {
-                if let Err(r) = svc.run_bot(&conv, seq, req).await {
+                if let Err(r) = svc.run_bot(&conv, seq, req, locale.as_deref()).await {
                     tracing::warn!("bot turn for {} failed: {r}", conv.id);
                 }
             });
@@ -1653,11 +1717,21 @@ impl Service {
     pub async fn accept(&self, staff: &Staff, id: &ConversationId) -> Result<(), Refusal> {
         let conv = self.fresh(id).await?;
         may_see(staff, &conv)?;
-        let notice = conv
-            .handover
-            .as_ref()
-            .and_then(|h| self.config.queue(&h.queue).assigned.as_deref())
-            .map(|t| baton_protocol::texts::fill(t, &[("agent", &staff.agent.name)]));
+        // In the visitor's language, when its widget said one.
+        let notice = conv.handover.as_ref().and_then(|h| {
+            let default = &self.config.texts_locale;
+            let lang = h.locale.as_deref().unwrap_or(default);
+            let text = self
+                .config
+                .queue(&h.queue)
+                .assigned
+                .as_ref()?
+                .get(lang, default);
+            Some(baton_protocol::texts::fill(
+                text,
+                &[("agent", &staff.agent.name)],
+            ))
+        });
         self.execute(
             id,
             Command::Accept {

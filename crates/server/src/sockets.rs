@@ -17,7 +17,7 @@ use baton_protocol::decide::{self, Refusal};
 use baton_protocol::ids::ConversationId;
 use baton_protocol::state::ConversationState;
 use baton_protocol::ws::{
-    AgentFrame, AgentServerFrame, ConversationSummary, ErrorCode, Event, VisitorFrame,
+    AgentFrame, AgentServerFrame, ConversationSummary, ErrorCode, Event, EventBody, VisitorFrame,
     VisitorServerFrame, close,
 };
 use serde::Serialize;
@@ -291,6 +291,11 @@ pub async fn visitor(
         ConversationState::Queued { position, .. } => *position,
         _ => None,
     };
+    // The queue (and skill) of its handover: the status it is told is that queue's.
+    let mut route = conv
+        .handover
+        .as_ref()
+        .map(|h| (h.queue.clone(), h.skill.clone()));
     let welcome = VisitorServerFrame::Welcome {
         v: PROTOCOL_VERSION,
         conversation_id: id.clone(),
@@ -299,14 +304,15 @@ pub async fn visitor(
     };
     // The welcome, the offloading status as it is now (then whenever it changes), and the
     // replay.
-    // In the widget's language.
-    let told = |s: Option<baton_protocol::status::OffloadStatus>| {
-        s.map(|mut s| {
-            svc.localize(&mut s, locale.as_deref());
-            VisitorServerFrame::Status { status: s }
-        })
+    // In the widget's language, for its handover's queue.
+    let told = async |s: Option<baton_protocol::status::OffloadStatus>,
+                      route: &Option<(String, Option<String>)>| {
+        let s = s?;
+        let status = svc.status_for(s, route.as_ref(), locale.as_deref()).await;
+        Some(VisitorServerFrame::Status { status })
     };
-    let now = told(status.borrow_and_update().clone());
+    let now = status.borrow_and_update().clone();
+    let now = told(now, &route).await;
     if !send(&mut ws, &welcome).await {
         return;
     }
@@ -342,7 +348,7 @@ pub async fn visitor(
                     Incoming::Frame(VisitorFrame::Ping) => Some(VisitorServerFrame::Pong),
                     Incoming::Frame(VisitorFrame::Cancel) => svc.cancel(&id).await.err().map(|r| visitor_error(r, None)),
                     Incoming::Frame(VisitorFrame::Message { client_msg_id, text }) => {
-                        Some(match svc.visitor_message(&conv, &client_msg_id, &text).await {
+                        Some(match svc.visitor_message(&conv, &client_msg_id, &text, locale.as_deref()).await {
                             Ok(stored) => VisitorServerFrame::Ack { client_msg_id, seq: stored.seq },
                             Err(r) => visitor_error(r, Some(client_msg_id)),
                         })
@@ -357,6 +363,15 @@ pub async fn visitor(
                 }
             }
             notice = notices.recv() => {
+                if let Notice::Events { events, .. } = &notice {
+                    // A new request may go to another queue.
+                    for e in events {
+                        if let EventBody::HandoverRequested { queue, skill, .. } = &e.body {
+                            let queue = queue.clone().unwrap_or_else(|| decide::DEFAULT_QUEUE.into());
+                            route = Some((queue, skill.clone()));
+                        }
+                    }
+                }
                 let open = match notice {
                     Notice::Events { head_seq, events, .. } if head_seq > sent => {
                         match contiguous(events, sent, head_seq) {
@@ -382,8 +397,8 @@ pub async fn visitor(
                 }
             }
             Ok(()) = status.changed() => {
-                let now = told(status.borrow_and_update().clone());
-                if let Some(now) = now && !send(&mut ws, &now).await {
+                let now = status.borrow_and_update().clone();
+                if let Some(now) = told(now, &route).await && !send(&mut ws, &now).await {
                     return;
                 }
             }

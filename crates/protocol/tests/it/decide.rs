@@ -137,6 +137,7 @@ fn commands() -> Vec<(&'static str, Command)> {
                     ..HandoverDirective::default()
                 },
                 page_url: Some("https://shop.example.com/".into()),
+                locale: Some("de".into()),
             },
         ),
         ("cancel", Command::Cancel),
@@ -260,6 +261,7 @@ fn requested(reason: HandoverReason) -> EventBody {
         skill: None,
         page_url: None,
         slots: vec![],
+        locale: None,
     }
 }
 
@@ -358,6 +360,7 @@ fn deciding_then_applying_walks_the_main_path() {
         Command::RequestHandover {
             directive: HandoverDirective::default(),
             page_url: None,
+            locale: None,
         },
         Command::Accept {
             agent: dana(),
@@ -445,6 +448,7 @@ fn routing_names_are_trimmed_and_an_empty_skill_is_none() {
                     ..HandoverDirective::default()
                 },
                 page_url: None,
+                locale: None,
             },
             &cx,
         )

@@ -264,10 +264,12 @@ fn durable_events() {
                 skill: Some("refunds".into()),
                 page_url: Some("https://shop.example.com/cart".into()),
                 slots: vec![],
+                locale: Some("de".into()),
             },
         ),
         json!({"seq":5,"ts":"2026-11-21T15:00:00.000Z","type":"handover_requested","reason":"user_request",
-               "message_to_agent":"note","queue":"billing","skill":"refunds","page_url":"https://shop.example.com/cart"}),
+               "message_to_agent":"note","queue":"billing","skill":"refunds","page_url":"https://shop.example.com/cart",
+               "locale":"de"}),
     );
     // Version 1 events, without the fields added since, still decode.
     let v1: Event = serde_json::from_value(
@@ -621,6 +623,7 @@ fn http_bodies() {
             skill: None,
             page_url: None,
             slots: vec![],
+            locale: None,
         },
     );
     assert!(

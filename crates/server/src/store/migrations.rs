@@ -114,6 +114,8 @@ pub const SQLITE: &[&str] = &[
     CREATE INDEX left_messages_open ON left_messages(created_ms) WHERE done_ms IS NULL;",
     // 7: where an agent account is managed from: `config` or `cli` (`baton-server agent`).
     "ALTER TABLE agents ADD COLUMN managed_by TEXT NOT NULL DEFAULT 'config';",
+    // 8: the language of the visitor's widget, for the queue's texts and the console.
+    "ALTER TABLE handovers ADD COLUMN locale TEXT;",
 ];
 
 /// PostgreSQL.
@@ -226,6 +228,8 @@ pub const POSTGRES: &[&str] = &[
     CREATE INDEX left_messages_open ON left_messages(created_ms) WHERE done_ms IS NULL;",
     // 7: as SQLITE[6].
     "ALTER TABLE agents ADD COLUMN managed_by TEXT NOT NULL DEFAULT 'config';",
+    // 8: as SQLITE[7].
+    "ALTER TABLE handovers ADD COLUMN locale TEXT;",
 ];
 
 #[cfg(test)]

@@ -94,6 +94,8 @@ pub struct Handover {
     pub reason_text: Option<String>,
     /// What the bot collected from the visitor.
     pub slots: Vec<Slot>,
+    /// The visitor's language (the server's closest texts), when the widget said one.
+    pub locale: Option<String>,
     /// When it was asked for (Unix ms).
     pub requested_ms: i64,
     /// When an agent accepted it.

@@ -36,7 +36,7 @@ macro_rules! select_conversations {
             "c.next_open_at, c.agent_id, c.agent_name, c.last_visitor_text, ",
             "h.id AS h_id, h.queue AS h_queue, h.skill AS h_skill, h.reason AS h_reason, ",
             "h.message_to_agent AS h_message_to_agent, h.page_url AS h_page_url, ",
-            "h.reason_text AS h_reason_text, h.slots AS h_slots, ",
+            "h.reason_text AS h_reason_text, h.slots AS h_slots, h.locale AS h_locale, ",
             "h.requested_ms AS h_requested_ms, h.accepted_ms AS h_accepted_ms, ",
             "h.ended_ms AS h_ended_ms, h.agent_id AS h_agent_id, h.outcome AS h_outcome ",
             $tail
@@ -76,6 +76,7 @@ fn conversation_from(r: &AnyRow) -> Result<Conversation, StoreError> {
                 Some(json) => serde_json::from_str(&json)
                     .map_err(|e| StoreError::Db(format!("stored slots do not decode: {e}")))?,
             },
+            locale: r.try_get("h_locale")?,
             requested_ms: r.try_get("h_requested_ms")?,
             accepted_ms: r.try_get("h_accepted_ms")?,
             ended_ms: r.try_get("h_ended_ms")?,
@@ -272,6 +273,7 @@ struct HandoverInsert {
     message_to_agent: Option<String>,
     page_url: Option<String>,
     slots: Option<String>,
+    locale: Option<String>,
     outcome: &'static str,
 }
 
@@ -319,6 +321,7 @@ impl HandoverPlan {
                     skill,
                     page_url,
                     slots,
+                    locale,
                 } => {
                     if plan.insert.is_some() || plan.update.is_some() {
                         return None;
@@ -340,6 +343,7 @@ impl HandoverPlan {
                         message_to_agent: message_to_agent.clone(),
                         page_url: page_url.clone(),
                         slots: slots_json(slots),
+                        locale: locale.clone(),
                         outcome: outcome.unwrap_or("requested"),
                     });
                 }
@@ -617,11 +621,11 @@ impl Store for SqlStore {
                 }
                 sql.push_str(&format!(" {WHERE} RETURNING id, handover_id)"));
                 if plan.insert.is_some() {
-                    let p: Vec<String> = (0..10).map(|_| next()).collect();
+                    let p: Vec<String> = (0..11).map(|_| next()).collect();
                     sql.push_str(&format!(
                         ", h AS (INSERT INTO handovers (id, conversation_id, request_seq, queue, skill, \
-                         reason, reason_text, message_to_agent, page_url, slots, requested_ms, outcome) \
-                         SELECT u.handover_id, u.id, {} FROM u)",
+                         reason, reason_text, message_to_agent, page_url, slots, locale, requested_ms, \
+                         outcome) SELECT u.handover_id, u.id, {} FROM u)",
                         p.join(", ")
                     ));
                 }
@@ -653,6 +657,7 @@ impl Store for SqlStore {
                         .bind(h.message_to_agent.clone())
                         .bind(h.page_url.clone())
                         .bind(h.slots.clone())
+                        .bind(h.locale.clone())
                         .bind(c.now_ms)
                         .bind(h.outcome);
                 }
@@ -704,6 +709,7 @@ impl Store for SqlStore {
                         skill,
                         page_url,
                         slots,
+                        locale,
                     } => {
                         // The outcome decided in the same commit goes in with the row.
                         let outcome = c.events.iter().find_map(|x| match &x.body {
@@ -714,8 +720,8 @@ impl Store for SqlStore {
                         });
                         let row = sqlx::query(
                             "INSERT INTO handovers (conversation_id, request_seq, queue, skill, reason,
-                                 reason_text, message_to_agent, page_url, slots, requested_ms, outcome)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                                 reason_text, message_to_agent, page_url, slots, locale, requested_ms, outcome)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
                         )
                         .bind(conv.clone())
                         .bind(i64_of(e.seq))
@@ -730,6 +736,7 @@ impl Store for SqlStore {
                         .bind(message_to_agent.clone())
                         .bind(page_url.clone())
                         .bind(slots_json(slots))
+                        .bind(locale.clone())
                         .bind(c.now_ms)
                         .bind(outcome.unwrap_or("requested"))
                         .fetch_one(&mut *tx)

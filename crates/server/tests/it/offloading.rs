@@ -368,3 +368,118 @@ async fn a_visitor_leaves_a_message_and_agents_list_it_and_mark_it_done() {
     let (_, all) = list(Some(dana.token.clone()), true).await;
     assert_eq!(all[0]["done_by"], "Dana");
 }
+
+/// Reads Server-Sent Events off a streaming response: the `data:` of each event, and how
+/// many keep-alive comments came before it.
+struct Events {
+    resp: reqwest::Response,
+    buf: String,
+    comments: usize,
+}
+
+impl Events {
+    async fn open(url: &str) -> Self {
+        let resp = reqwest::Client::new()
+            .get(url)
+            .header("Origin", "https://shop.example.com")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            resp.headers()["content-type"].to_str().unwrap(),
+            "text/event-stream"
+        );
+        Self {
+            resp,
+            buf: String::new(),
+            comments: 0,
+        }
+    }
+
+    /// The next event's status; `None` when the stream ended.
+    async fn next(&mut self) -> Option<baton_protocol::status::OffloadStatus> {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let data: String = block
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(str::trim_start)
+                    .collect();
+                if data.is_empty() {
+                    self.comments += 1;
+                    continue;
+                }
+                return Some(serde_json::from_str(&data).unwrap());
+            }
+            let chunk = tokio::time::timeout(std::time::Duration::from_secs(20), self.resp.chunk())
+                .await
+                .expect("the stream says something within 20 s")
+                .unwrap()?;
+            self.buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+}
+
+/// A widget still with the bot follows the status over Server-Sent Events: the status now,
+/// then each change (a supervisor's switch, an agent coming online) in its language, kept
+/// open by comments past the idle timeout, answered with CORS for the site's origin.
+#[tokio::test]
+async fn a_widget_with_the_bot_hears_status_changes_as_server_sent_events() {
+    let s = start(&format!(
+        "{STAFF}\n[server]\nidle_timeout = \"2s\"\nallowed_origins = [\"https://shop.example.com\"]\n"
+    ))
+    .await;
+    let mut events = Events::open(&s.url("/api/v1/status/events?locale=de")).await;
+    assert_eq!(
+        events.resp.headers()["access-control-allow-origin"],
+        "https://shop.example.com"
+    );
+    let now = events.next().await.unwrap();
+    assert_eq!(
+        (now.state, now.agents_online),
+        (OffloadState::Open, Some(false))
+    );
+    assert!(
+        now.message
+            .unwrap()
+            .starts_with("Zurzeit ist kein Mitarbeiter"),
+        "in German"
+    );
+
+    // Nothing changes for longer than the idle timeout: comments keep it open.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    // An agent comes online.
+    let dana = s.login_as("dana@x", "pw-dana").await;
+    let _console = s.agent_ws(&dana.token).await;
+    let online = events.next().await.unwrap();
+    assert_eq!(online.agents_online, Some(true));
+    assert!(events.comments >= 1, "kept alive by comments");
+
+    // A supervisor switches live chat off, then on again.
+    let boss = s.login_as("boss@x", "pw-boss").await;
+    let (code, body) = switch(&s, Some(&boss.token), json!({"enabled": false})).await;
+    assert_eq!(code, 200, "{body}");
+    let off = events.next().await.unwrap();
+    assert_eq!(off.state, OffloadState::Disabled);
+    let german = s.service().config.texts_for(Some("de")).1.disabled.clone();
+    assert_eq!(off.message.as_deref(), Some(german.as_str()));
+    let (code, body) = switch(&s, Some(&boss.token), json!({"enabled": true})).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(events.next().await.unwrap().state, OffloadState::Open);
+
+    // Another origin is refused before any stream starts.
+    let other = reqwest::Client::new()
+        .get(s.url("/api/v1/status/events"))
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 403);
+
+    // Shutting down ends the stream.
+    let service = s.service().clone();
+    service.shut_down();
+    assert!(events.next().await.is_none(), "the stream ended");
+}

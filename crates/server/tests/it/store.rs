@@ -100,6 +100,7 @@ fn ask(queue: &str) -> Command {
             ..HandoverDirective::default()
         },
         page_url: Some("https://shop.example.com/".into()),
+        locale: Some("de".into()),
     }
 }
 
@@ -245,6 +246,7 @@ async fn handover_rows_follow_the_events_and_the_queue_is_ordered(store: &dyn St
         h(&third).page_url.as_deref(),
         Some("https://shop.example.com/")
     );
+    assert_eq!(h(&third).locale.as_deref(), Some("de"));
     assert_eq!(h(&third).outcome, "queued");
 
     // The first is accepted: it leaves the queue, the others move up.
