@@ -35,6 +35,24 @@ pub struct OffloadStatus {
     pub message: Option<String>,
 }
 
+impl OffloadStatus {
+    /// Whether a visitor would be told the same (the queue's length aside, which changes
+    /// with every request and is not pushed).
+    pub fn tells_the_same(&self, other: &Self) -> bool {
+        (
+            self.state,
+            self.agents_online,
+            &self.next_open_at,
+            &self.message,
+        ) == (
+            other.state,
+            other.agents_online,
+            &other.next_open_at,
+            &other.message,
+        )
+    }
+}
+
 /// What a handover does when no agent is online.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -423,14 +423,6 @@ async fn status_events(
     changes.mark_changed();
     let shutdown = svc.shutdown_signal();
     let until = tokio::time::Instant::now() + STATUS_STREAM_LIFETIME;
-    let key = |s: &OffloadStatus| {
-        (
-            s.state,
-            s.agents_online,
-            s.next_open_at.clone(),
-            s.message.clone(),
-        )
-    };
     let stream = futures_util::stream::unfold(
         (svc, changes, shutdown, None),
         move |(svc, mut changes, mut shutdown, mut last)| {
@@ -449,10 +441,13 @@ async fn status_events(
                         _ => svc.status().await.ok()?,
                     };
                     svc.localize(&mut status, locale.as_deref());
-                    if last.as_ref() == Some(&key(&status)) {
+                    if last
+                        .as_ref()
+                        .is_some_and(|l: &OffloadStatus| l.tells_the_same(&status))
+                    {
                         continue;
                     }
-                    last = Some(key(&status));
+                    last = Some(status.clone());
                     let event = Sse::default()
                         .json_data(&status)
                         .expect("a status serialises");

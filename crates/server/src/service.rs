@@ -1367,16 +1367,8 @@ impl Service {
             *told = online;
             moved
         };
-        let key = |s: &OffloadStatus| {
-            (
-                s.state,
-                s.agents_online,
-                s.next_open_at.clone(),
-                s.message.clone(),
-            )
-        };
         self.status_told.send_if_modified(|told| {
-            if !moved && told.as_ref().map(key) == Some(key(&status)) {
+            if !moved && told.as_ref().is_some_and(|t| t.tells_the_same(&status)) {
                 return false;
             }
             *told = Some(status);
