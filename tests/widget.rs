@@ -662,14 +662,14 @@ async fn each_offloading_state_shows_its_own_message() {
             position: Some(1),
             agents_online: Some(true),
         },
-        "Please wait for a couple of minutes while a live agent connects.",
+        "Please wait for a couple of minutes while a live agent connects to this chat session.",
         OffloadState::Open,
         1,
     ));
     tick().await;
     assert_eq!(
         w.text(".baton-status"),
-        "Please wait for a couple of minutes while a live agent connects. You are next in line."
+        "Please wait for a couple of minutes while a live agent connects to this chat session. You are next in line."
     );
     assert_eq!(w.text(".baton-panel__subtitle"), "Waiting for an agent");
 

@@ -97,6 +97,12 @@ enum Screen {
 }
 
 async fn browser(driver: &Driver, screen: Screen) -> Client {
+    browser_speaking(driver, screen, None).await
+}
+
+/// [`browser`], whose visitor's browser prefers the language `lang` (`navigator.language`).
+async fn browser_speaking(driver: &Driver, screen: Screen, lang: Option<&str>) -> Client {
+    let accept = lang.map(|l| format!("--accept-lang={l}"));
     let mut args = vec![
         "--headless=new",
         "--no-sandbox",
@@ -111,6 +117,9 @@ async fn browser(driver: &Driver, screen: Screen) -> Client {
     let mut options = json!({
         "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
     });
+    if let Some(a) = &accept {
+        args.push(a);
+    }
     match screen {
         Screen::Desktop => args.push("--window-size=1280,800"),
         Screen::Phone => {
@@ -236,11 +245,17 @@ async fn sites_with(extra: &str) -> Sites {
     sites_at(extra, None).await
 }
 
-/// [`sites_with`], with Baton's clock standing at `now_ms` when given.
+/// A picture the site owner's page serves (`/tent.svg`), for the bot's answers to show.
+const TENT_SVG: &str = "<svg xmlns='http://www.w3.org/2000/svg' width='120' height='80' viewBox='0 0 120 80'>\
+<rect width='120' height='80' fill='#dfe9df'/><path d='M10 72 L60 10 L110 72 Z' fill='#2f6b3a'/></svg>";
+
+/// [`sites_with`], with Baton's clock standing at `now_ms` when given. `{host}` in `extra`
+/// stands for the site owner's origin.
 async fn sites_at(extra: &str, now_ms: Option<i64>) -> Sites {
     let data = tempfile::tempdir().unwrap();
     let host_port = free_port();
     let host_origin = format!("http://localhost:{host_port}");
+    let extra = extra.replace("{host}", &host_origin);
     let mut cfg = baton_server::Config::load_str(
         std::path::Path::new("e2e.toml"),
         // Only the site owner's origin may embed the widget (plus Baton's own pages).
@@ -288,6 +303,12 @@ async fn sites_at(extra: &str, now_ms: Option<i64>) -> Sites {
             axum::routing::get(move || {
                 let (csp, page) = (csp_ar.clone(), page_ar.clone());
                 async move { ([("content-security-policy", csp)], Html(page)).into_response() }
+            }),
+        )
+        .route(
+            "/tent.svg",
+            axum::routing::get(|| async {
+                ([("content-type", "image/svg+xml")], TENT_SVG).into_response()
             }),
         )
         .route(
@@ -1386,6 +1407,8 @@ async fn on_another_origin_a_supervisor_switches_live_chat_off_while_a_visitor_w
 /// Outside opening hours with Baton's clock fixed (Friday 2026-11-20, 20:00 in Berlin), for a
 /// visitor in New York, by keyboard: asking the bot for a person says the team is away and
 /// when it is back, in the visitor's own zone and to the minute; the menu says the same.
+/// Then a visitor in Tokyo whose browser speaks German reads it in German and Tokyo time on a
+/// phone, and leaves a message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_another_origin_closed_hours_show_the_next_opening_in_the_visitor_s_zone() {
     // Appended inside the e2e [texts], then the hours.
@@ -1434,6 +1457,49 @@ async fn on_another_origin_closed_hours_show_the_next_opening_in_the_visitor_s_z
     assert!(reason.contains("Monday, November 23"), "{reason}");
     visitor.no_csp_violations().await;
 
+    // A visitor in Tokyo whose browser speaks German (the page names no language), on a
+    // phone by touch: the widget speaks German, tells the next opening in Tokyo's time and
+    // in German, and offers to leave a message, which is stored.
+    let tokyo = Visitor(browser_speaking(&driver, Screen::Phone, Some("de-DE")).await);
+    tokyo
+        .0
+        .issue_cmd(Cdp::time_zone("Asia/Tokyo"))
+        .await
+        .unwrap();
+    tokyo.open(&sites.page).await;
+    tokyo.say("Ich möchte mit einem Menschen sprechen").await;
+    let status = eventually("the closed status in German", || async {
+        let s = tokyo.status().await;
+        s.contains("Wir sind wieder da").then_some(s)
+    })
+    .await;
+    // Monday 08:00 in Berlin is 16:00 in Tokyo.
+    assert!(
+        status.contains("Montag, 23. November 2026 um 16:00"),
+        "{status}"
+    );
+    tokyo.click(".baton-leave:not([hidden]) .baton-link").await;
+    for (field, value) in [
+        ("#baton-leave-name", "Kenji"),
+        ("#baton-leave-email", "kenji@example.jp"),
+        ("#baton-leave-text", "Bitte rufen Sie mich am Montag an."),
+    ] {
+        let input = eventually(field, || tokyo.find(field)).await;
+        input.send_keys(value).await.unwrap();
+    }
+    axe(
+        &tokyo.0,
+        "#baton-widget",
+        "closed, leaving a message in German",
+    )
+    .await;
+    tokyo.click(".baton-leave__form button[type=submit]").await;
+    tokyo
+        .wait_text(".baton-leave__sent", "Ihre Nachricht ist bei unserem Team")
+        .await;
+    tokyo.no_csp_violations().await;
+
+    tokyo.0.close().await.unwrap();
     visitor.0.close().await.unwrap();
     drop(driver);
     sites.server.stop().await.unwrap();
@@ -1509,7 +1575,8 @@ async fn on_another_origin_an_arabic_page_gets_an_arabic_right_to_left_widget() 
 }
 
 /// The preview page: a site owner forces each state in its widget by mouse and reads the
-/// configured sentence for it, without any agent; a trigger button reaches the real bot.
+/// configured sentence for it, without any agent; the trigger buttons reach the real bot
+/// (the fallback's question after two misses, a flow, an explicit request mid-flow).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_preview_page_rehearses_every_state_without_agents() {
     let sites = sites().await;
@@ -1565,6 +1632,36 @@ async fn the_preview_page_rehearses_every_state_without_agents() {
         owner.status().await.is_empty().then_some(())
     })
     .await;
+    // Not understood twice: the fallback asks first, and "No" stays with the bot.
+    press("say:xyzzy plugh").await;
+    owner
+        .wait_text(
+            ".baton-message--bot .baton-message__text",
+            "Sorry, I didn't get that.",
+        )
+        .await;
+    press("say:xyzzy plugh").await;
+    owner
+        .wait_text(
+            ".baton-message--bot .baton-message__text",
+            "Do you want to talk to a human agent?",
+        )
+        .await;
+    owner.chip("No").await.click().await.unwrap();
+    owner
+        .wait_text(
+            ".baton-message--bot .baton-message__text",
+            "I'm still here.",
+        )
+        .await;
+    // A flow starts with its first question; asking for a person mid-flow hands over.
+    press("say:Please contact me").await;
+    owner
+        .wait_text(
+            ".baton-message--bot .baton-message__text",
+            "What's your name?",
+        )
+        .await;
     press("say:I want to talk to a person").await;
     owner
         .wait_text(
@@ -1635,6 +1732,163 @@ async fn on_another_origin_the_menu_item_waits_for_its_policy() {
     visitor.no_csp_violations().await;
 
     visitor.0.close().await.unwrap();
+    drop(driver);
+    sites.server.stop().await.unwrap();
+}
+
+/// The bot's pictures and cards on the site owner's page, on a phone by keyboard and on a
+/// desktop by mouse: the picture loads (from the host's origin, under its strict CSP), the
+/// cards are a labelled list the keyboard reaches, a card's button answers like a typed
+/// message; then a supervisor switches live chat off and both widgets, still with the bot,
+/// offer to leave a message at once (the status arrives as Server-Sent Events), and take the
+/// offer back when live chat is on again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_another_origin_the_bot_shows_pictures_and_cards_and_the_status_follows_live() {
+    let sites = sites_with(
+        r#"[[bot.intents]]
+name = "plans"
+examples = ["show me the plans", "plans"]
+answer = "Here are our plans."
+image = "{host}/tent.svg"
+carousel = [
+  { title = "Basic", subtitle = "For one site.", buttons = [{ title = "Choose Basic", payload = "/pricing" }] },
+  { title = "Pro", subtitle = "For many sites.", image_url = "{host}/tent.svg", buttons = [{ title = "Choose Pro", payload = "/pricing" }] },
+]
+[[bot.intents]]
+name = "pricing"
+examples = ["what does it cost", "price"]
+answer = "Baton is free and open source."
+"#,
+    )
+    .await;
+    let driver = start_chromedriver().await;
+    let phone = Visitor(browser(&driver, Screen::Phone).await);
+    let desk = Visitor(browser(&driver, Screen::Desktop).await);
+    let supervisor = Agent(browser(&driver, Screen::Desktop).await);
+
+    // On a phone, by keyboard.
+    phone.0.goto(&sites.page).await.unwrap();
+    eventually("the wasm launcher", || {
+        phone.find(".baton-launcher:not([data-placeholder])")
+    })
+    .await;
+    phone.tab_to("baton-launcher", false).await;
+    phone.press(&[Key::Enter.into()]).await;
+    phone.wait_focus("baton-composer__input").await;
+    for c in "show me the plans".chars() {
+        phone.press(&[c]).await;
+    }
+    phone.press(&[Key::Enter.into()]).await;
+    phone
+        .wait_text(
+            ".baton-message--bot .baton-message__text",
+            "Here are our plans.",
+        )
+        .await;
+    let seen = eventually("the picture and both cards, loaded", || async {
+        let v = phone
+            .in_widget(
+                "const img = r.querySelector('.baton-message--bot img.baton-message__image'); \
+                 const cards = r.querySelector('.baton-cards'); \
+                 if (!img || !img.complete || !cards) return null; \
+                 return [img.naturalWidth, img.getAttribute('alt'), cards.getAttribute('aria-label'), \
+                   [...cards.querySelectorAll('.baton-card__title')].map(e => e.textContent), \
+                   [...cards.querySelectorAll('img')].length];",
+            )
+            .await;
+        (!v.is_null()).then_some(v)
+    })
+    .await;
+    assert_eq!(
+        seen,
+        json!([
+            120,
+            "Image from the assistant",
+            "Options from the assistant",
+            ["Basic", "Pro"],
+            1
+        ]),
+        "the picture loads with its alt text; the cards are a labelled list with their titles"
+    );
+    axe(&phone.0, "#baton-widget", "with a picture and cards").await;
+    // The keyboard reaches the list, then its first button, which answers like a message.
+    phone.tab_to("baton-cards", true).await;
+    phone.press(&[Key::Tab.into()]).await;
+    assert_eq!(phone.focused().await, "baton-chip||Choose Basic");
+    phone.press(&[Key::Enter.into()]).await;
+    phone
+        .wait_text(
+            ".baton-message--visitor .baton-message__text",
+            "Choose Basic",
+        )
+        .await;
+    phone
+        .wait_text(
+            ".baton-message--bot .baton-message__text",
+            "free and open source",
+        )
+        .await;
+
+    // On a desktop, by mouse.
+    desk.open(&sites.page).await;
+    desk.say("plans").await;
+    desk.chip("Choose Pro").await.click().await.unwrap();
+    desk.wait_text(
+        ".baton-message--bot .baton-message__text",
+        "free and open source",
+    )
+    .await;
+    assert!(
+        desk.find(".baton-leave:not([hidden])").await.is_none(),
+        "nothing to leave while live chat is open"
+    );
+
+    // A supervisor switches live chat off: both bot-phase widgets are told at once.
+    supervisor.log_in(&sites.console).await;
+    supervisor
+        .wait_text(".console-offloading", "Live chat open")
+        .await;
+    supervisor
+        .find(".console-switch")
+        .await
+        .click()
+        .await
+        .unwrap();
+    supervisor
+        .wait_text(".console-offloading", "Live chat switched off")
+        .await;
+    for (who, v) in [("phone", &phone), ("desktop", &desk)] {
+        eventually(&format!("the {who} offers to leave a message"), || {
+            v.find(".baton-leave:not([hidden]) .baton-link")
+        })
+        .await;
+    }
+    axe(&desk.0, "#baton-widget", "offering to leave a message").await;
+    // On again: the offer goes, live.
+    supervisor
+        .find(".console-switch")
+        .await
+        .click()
+        .await
+        .unwrap();
+    supervisor
+        .wait_text(".console-offloading", "Live chat open")
+        .await;
+    for (who, v) in [("phone", &phone), ("desktop", &desk)] {
+        eventually(&format!("the {who} takes the offer back"), || async {
+            v.find(".baton-leave:not([hidden])")
+                .await
+                .is_none()
+                .then_some(())
+        })
+        .await;
+    }
+    phone.no_csp_violations().await;
+    desk.no_csp_violations().await;
+
+    phone.0.close().await.unwrap();
+    desk.0.close().await.unwrap();
+    supervisor.0.close().await.unwrap();
     drop(driver);
     sites.server.stop().await.unwrap();
 }

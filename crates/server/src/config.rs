@@ -1193,6 +1193,11 @@ mod tests {
                 4,
                 "not an http(s):// URL",
             ),
+            (
+                "[[bot.intents]]\nname = \"plans\"\nexamples = [\"x\"]\nanswer = \"y\"\ncarousel = [\n  { title = \"Basic\", buttons = [{ title = \"Choose\", payload = \"/pricing\" }] },\n]\n".to_owned(),
+                6,
+                "no [[bot.intents]] is named `pricing`",
+            ),
             (flow("ask = \"e\"\ntype = \"email\"\nsay = \"?\""), 3, "needs `invalid"),
             (flow("ask = \"e\"\ntype = \"date\"\nsay = \"?\""), 5, "not a slot type"),
             (flow("ask = \"e\"\nhandover = true"), 3, "a step does one thing"),

@@ -375,8 +375,15 @@ impl<'a> Turn<'a> {
         };
         // "I'd rather talk to a person" is no answer, even to a question that takes any text:
         // hand over with what is filled so far.
-        if let Some(step) = confident.and_then(|s| self.cfg().intents[s.intent].handover.as_ref()) {
-            self.handover(Trigger::ExplicitRequest, step);
+        if let Some(intent) = confident
+            .map(|s| &self.cfg().intents[s.intent])
+            .filter(|i| i.handover.is_some())
+        {
+            // Its answer first, as outside a flow ("Let me check whether someone…").
+            self.respond(&intent.answer, vec![]);
+            if let Some(step) = &intent.handover {
+                self.handover(Trigger::ExplicitRequest, step);
+            }
             return true;
         }
         match validate(kind, msg, &self.locale(), self.cfg().default_locale()) {
@@ -963,6 +970,107 @@ mod tests {
         assert!(directive(&chat.say("xyzzy")).is_some());
     }
 
+    /// Every trigger the built-in bot starts, through whole conversations: the handover it
+    /// records (its `reason_text`), and no handover once its switch is off. The menu item and
+    /// a Rasa upstream's directive are not the bot's: `it/handover.rs` and `it/bot.rs`.
+    #[test]
+    fn every_bot_trigger_is_recorded_and_its_switch_turns_it_off() {
+        const QUIET: &str = "[bot.fallback]\nsuggestions = 0\nconfirm = false\n";
+        // Your own intents replace the built-in ones: a "person" intent that only answers.
+        const NO_PEOPLE: &str = "[[bot.intents]]\nname = \"human\"\n\
+            examples = [\"talk to a person\", \"I want to talk to a person\"]\n\
+            answer = \"Nobody here but me.\"\n[bot.fallback]\nafter_misses = 0\n";
+        let flow = ["call me back", "Ada", "ada@example.org"];
+        let invalid = ["call me back", "Ada", "nope", "still no", "no idea"];
+        let cases: &[(&str, &str, &[&str], Option<&str>)] = &[
+            (
+                "asked for, in English",
+                "",
+                &["I want to talk to a person"],
+                Some("explicit_request"),
+            ),
+            (
+                "asked for, in German",
+                "",
+                &["Kann ich mit einem Mitarbeiter sprechen?"],
+                Some("explicit_request"),
+            ),
+            (
+                "the suggestions' person button",
+                "",
+                &["/baton_human"],
+                Some("explicit_request"),
+            ),
+            (
+                "asking, switched off",
+                NO_PEOPLE,
+                &["I want to talk to a person"],
+                None,
+            ),
+            (
+                "human assistance",
+                "[bot.fallback]\nsuggestions = 0\nconfirm = false\nhuman_assistance = true\n",
+                &["xyzzy"],
+                Some("not_understood"),
+            ),
+            ("human assistance off (default)", QUIET, &["xyzzy"], None),
+            (
+                "two misses",
+                QUIET,
+                &["xyzzy", "plugh"],
+                Some("fallback_misses"),
+            ),
+            (
+                "misses, switched off",
+                "[bot.fallback]\nafter_misses = 0\n",
+                &["xyzzy", "plugh", "frob"],
+                None,
+            ),
+            (
+                "two misses, confirmed",
+                "[bot.fallback]\nsuggestions = 0\n",
+                &["xyzzy", "plugh", "yes"],
+                Some("fallback_misses"),
+            ),
+            (
+                "two misses, declined",
+                "[bot.fallback]\nsuggestions = 0\n",
+                &["xyzzy", "plugh", "/baton_no"],
+                None,
+            ),
+            (
+                "three invalid answers",
+                QUIET,
+                &invalid,
+                Some("fallback_invalid"),
+            ),
+            (
+                "invalid answers, switched off",
+                "[bot.fallback]\nafter_invalid = 0\n",
+                &invalid,
+                None,
+            ),
+            (
+                "the end of a flow",
+                QUIET,
+                &[flow[0], flow[1], flow[2], "Help with Baton"],
+                Some("flow"),
+            ),
+            ("a flow not finished yet", QUIET, &flow, None),
+        ];
+        for (what, toml, messages, expected) in cases {
+            let bot = bot_with(toml);
+            let mut chat = Chat::new(&bot);
+            let mut handed = None;
+            for m in messages.iter() {
+                if let Some(d) = directive(&chat.say(m)) {
+                    handed = Some(d.reason_text.unwrap_or_default());
+                }
+            }
+            assert_eq!(handed.as_deref(), *expected, "{what}");
+        }
+    }
+
     #[test]
     fn confirmation_asks_first_and_no_returns_to_the_bot() {
         let bot = bot_with("[bot.fallback]\nsuggestions = 0\n");
@@ -1116,8 +1224,14 @@ mod tests {
         for _ in 0..5 {
             assert!(directive(&chat.say("nope")).is_none());
         }
-        // Asking for a person in the middle of a flow hands over with what is filled.
-        let d = directive(&chat.say("I want to talk to a human")).unwrap();
+        // Asking for a person in the middle of a flow hands over with what is filled, with
+        // the intent's answer as outside a flow.
+        let asked = chat.say("I want to talk to a human");
+        assert_eq!(
+            texts(&asked),
+            ["Let me check whether someone from the team can take over."]
+        );
+        let d = directive(&asked).unwrap();
         assert_eq!(d.reason_text.as_deref(), Some("explicit_request"));
         assert_eq!(d.slots[0].value, "Ada");
         // Also where any text would do as an answer, and by the intent's button.

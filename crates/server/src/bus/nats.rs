@@ -55,11 +55,20 @@ impl NatsBus {
             .subscribe(format!("{prefix}.>"))
             .await
             .map_err(|e| format!("cannot subscribe on NATS: {e}"))?;
-        // The subscription is registered with the server before anyone publishes to us.
         client
             .flush()
             .await
             .map_err(|e| format!("NATS did not answer: {e}"))?;
+        // A flush only puts the SUB on the wire; the server may still take another
+        // connection's PUB first. A request nobody answers comes back ("no responders") only
+        // after the server has read everything before it on this connection, so once it
+        // does, the subscription is in place for every publisher.
+        let probe = format!("_baton_ready.{}", crate::auth::random_hex(8));
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            client.request(probe, Default::default()),
+        )
+        .await;
         let strip = format!("{prefix}.");
         let local = fanout.clone();
         let pump = tokio::spawn(async move {

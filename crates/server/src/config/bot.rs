@@ -432,6 +432,7 @@ impl BotConfig {
         let cx = Cx {
             src,
             locales: self.locales.clone(),
+            picks: Default::default(),
         };
         if let Some(t) = b.not_understood {
             self.not_understood = cx.text(&t, "not_understood")?;
@@ -575,6 +576,19 @@ impl BotConfig {
             }
             self.flows = out;
         }
+        // Every `/intent` a button of this file sends names an intent (a typo, or intents
+        // replaced without their buttons, would otherwise answer "not understood").
+        for (intent, span) in cx.picks.borrow().iter() {
+            if !self.intents.iter().any(|i| i.name == *intent) {
+                return Err(src.error(
+                    Some(span.clone()),
+                    format!(
+                        "this button sends `/{intent}`, but no [[bot.intents]] is named `{intent}` \
+                         (a payload starting with `/` picks the intent of that name)"
+                    ),
+                ));
+            }
+        }
         // Every flow an intent names exists (intents or flows may come from either file).
         for intent in &self.intents {
             if let Some(flow) = &intent.flow
@@ -597,10 +611,12 @@ impl BotConfig {
     }
 }
 
-/// What parsing a value needs: the file (for lines) and the configured languages.
+/// What parsing a value needs: the file (for lines) and the configured languages; it
+/// collects the `/intent` payloads of the file's buttons, checked once every intent is known.
 struct Cx<'a, 'b> {
     src: &'a Source<'b>,
     locales: Vec<String>,
+    picks: std::cell::RefCell<Vec<(String, std::ops::Range<usize>)>>,
 }
 
 impl Cx<'_, '_> {
@@ -736,6 +752,13 @@ impl Cx<'_, '_> {
                 let payload = b.payload.get_ref().trim();
                 if payload.is_empty() {
                     return Err(self.err(b.payload.span(), "a button's payload may not be empty"));
+                }
+                if let Some(intent) = payload.strip_prefix('/')
+                    && !intent.starts_with("baton_")
+                {
+                    self.picks
+                        .borrow_mut()
+                        .push((intent.to_owned(), b.payload.span()));
                 }
                 Ok(ButtonSpec {
                     title: self.text(&b.title, "title")?,

@@ -539,7 +539,9 @@ async fn agents_come_and_go(s: &TestServer) {
     assert_eq!(now.agents_online, Some(true));
     assert_eq!(
         now.message.as_deref(),
-        Some("Please wait for a couple of minutes while a live agent connects.")
+        Some(
+            "Please wait for a couple of minutes while a live agent connects to this chat session."
+        )
     );
     // The console closes: back to "no agents".
     drop(agent);

@@ -69,7 +69,7 @@ async fn every_sentence_comes_in_the_widget_s_language() {
     assert!(status.message.unwrap().starts_with("لا يوجد موظفون"));
 }
 
-const SALES: &str = r#"
+pub const SALES: &str = r#"
 [[agents]]
 email = "sam@x"
 name = "Sam"

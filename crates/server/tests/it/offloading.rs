@@ -483,3 +483,117 @@ async fn a_widget_with_the_bot_hears_status_changes_as_server_sent_events() {
     service.shut_down();
     assert!(events.next().await.is_none(), "the stream ended");
 }
+
+/// On PostgreSQL and NATS, with the visitor on one replica and the staff on the other: a
+/// queued visitor's line follows its own queue's agents, and a widget still with the bot
+/// hears presence and the switch as Server-Sent Events.
+#[tokio::test]
+async fn a_queue_s_line_and_the_live_status_cross_replicas_on_postgres_and_nats() {
+    let cfg = format!(
+        "{}{STAFF}\n[server]\nallowed_origins = [\"https://shop.example.com\"]\n",
+        crate::languages::SALES
+    );
+    let a = start_with(Backend::PostgresNats, &cfg, Deps::default()).await;
+    let b = crate::harness::replica_of(&a, &cfg).await;
+    // Visitor one, on replica b, asks the bot for sales (in German) and waits.
+    let v = b.visitor().await;
+    let (code, body) = b
+        .post_as(
+            "/webhooks/rest/webhook?locale=de",
+            Some(&v.token),
+            &json!({"sender": v.id, "message": "vertrieb bitte"}),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let conv = b.service().visitor_by_token(&v.token).await.unwrap();
+    assert!(matches!(conv.view.state, ConversationState::Queued { .. }));
+    let head = conv.view.head_seq;
+    let mut ws =
+        Ws::connect(&b.ws_url(&format!("/api/v1/visitor/ws?token={}&locale=de", v.token))).await;
+    ws.send(&VisitorFrame::Hello { last_seq: head }).await;
+    let first = next_status(&mut ws).await;
+    assert_eq!(
+        (first.agents_online, first.message.as_deref()),
+        (Some(false), Some("Der Vertrieb ist gerade nicht da."))
+    );
+    // Visitor two, on replica b, is still with the bot and follows the site's status.
+    let mut events = Events::open(&b.url("/api/v1/status/events")).await;
+    assert_eq!(events.next().await.unwrap().agents_online, Some(false));
+
+    // Support's agent comes online on replica a: the site has someone, sales has not.
+    let dirk = a.login_as("dirk@x", "pw-support").await;
+    let _dirk = a.agent_ws(&dirk.token).await;
+    assert_eq!(events.next().await.unwrap().agents_online, Some(true));
+    // Sales' agent comes online on replica a: now the queued visitor hears of it.
+    let sam = a.login_as("sam@x", "pw-sales").await;
+    let _sam = a.agent_ws(&sam.token).await;
+    loop {
+        let now = next_status(&mut ws).await;
+        if now.agents_online == Some(true) {
+            assert_eq!(
+                now.message.as_deref(),
+                Some("Der Vertrieb ist gleich für Sie da.")
+            );
+            break;
+        }
+        assert_eq!(
+            now.message.as_deref(),
+            Some("Der Vertrieb ist gerade nicht da."),
+            "with only support's agent online"
+        );
+    }
+
+    // The supervisor, on replica a, switches live chat off: the bot-phase widget on b is told.
+    let boss = a.login_as("boss@x", "pw-boss").await;
+    let (code, body) = switch(&a, Some(&boss.token), json!({"enabled": false})).await;
+    assert_eq!(code, 200, "{body}");
+    let off = loop {
+        let s = events.next().await.unwrap();
+        if s.state != OffloadState::Open {
+            break s;
+        }
+    };
+    assert_eq!(off.state, OffloadState::Disabled);
+    drop(events);
+    drop(ws);
+    b.stop().await;
+    a.stop().await;
+}
+
+/// The next status frame on a visitor's socket.
+async fn next_status(ws: &mut Ws) -> baton_protocol::status::OffloadStatus {
+    loop {
+        if let VisitorServerFrame::Status { status } = ws.recv::<VisitorServerFrame>().await {
+            return status;
+        }
+    }
+}
+
+/// Opening time by itself (a fixed clock, Monday 08:59 in Berlin): a widget with the bot is
+/// told "closed" with the next opening, and at 09:00 "open", pushed without asking.
+#[tokio::test]
+async fn opening_time_is_pushed_to_widgets_with_the_bot() {
+    let mon_0859 = 1_795_420_740_000;
+    let clock = Arc::new(ManualClock::at(mon_0859));
+    let s = start_with(
+        Backend::Sqlite,
+        "[server]\nallowed_origins = [\"https://shop.example.com\"]\n\
+         [offloading]\nhours = [\"mon-fri 09:00-17:00\"]\ntime_zone = \"Europe/Berlin\"\n",
+        Deps {
+            clock: Some(clock.clone()),
+            ..Deps::default()
+        },
+    )
+    .await;
+    let mut events = Events::open(&s.url("/api/v1/status/events")).await;
+    let closed = events.next().await.unwrap();
+    assert_eq!(closed.state, OffloadState::Closed);
+    assert_eq!(
+        closed.next_open_at.as_deref(),
+        Some("2026-11-23T09:00:00+01:00")
+    );
+    clock.advance(60_000);
+    let open = events.next().await.unwrap();
+    assert_eq!(open.state, OffloadState::Open);
+    assert_eq!(open.next_open_at, None);
+}
