@@ -1413,7 +1413,9 @@ impl Chat {
                 self.push_system(line);
             }
             EventBody::HandoverCancelled => self.push_system(self.t(Text::LeftQueue)),
-            EventBody::HandoverRequested { .. }
+            // The server's notice says it (a message of its own).
+            EventBody::AgentLeft { .. }
+            | EventBody::HandoverRequested { .. }
             | EventBody::HandoverOutcome { .. }
             | EventBody::ReturnedToBot
             | EventBody::Unknown => {}

@@ -1229,3 +1229,47 @@ fn every_state_has_its_own_sentence() {
         "waiting is still news after the visitor writes"
     );
 }
+
+#[wasm_bindgen_test]
+async fn when_the_agent_leaves_the_visitor_reads_the_notice_and_waits_again() {
+    let w = mount(NOWHERE);
+    w.chat.open.set(true);
+    for e in request(
+        1,
+        ConversationState::Queued {
+            position: Some(1),
+            agents_online: Some(true),
+        },
+    ) {
+        w.chat.apply_event(e);
+    }
+    // As the visitor socket reads them: Dana joins, then her console is gone for good.
+    for frame in [
+        r#"{"type": "event", "event": {"seq": 3, "ts": "t", "type": "agent_joined", "agent": {"id": "a", "name": "Dana"}}}"#,
+        r#"{"type": "event", "event": {"seq": 4, "ts": "t", "type": "message", "role": "system", "text": "Dana has left the chat. You are back in the queue."}}"#,
+        r#"{"type": "event", "event": {"seq": 5, "ts": "t", "type": "agent_left", "agent": {"id": "a", "name": "Dana"}}}"#,
+    ] {
+        w.chat
+            .on_frame(baton_client::wire::read_visitor_server_frame(frame).unwrap());
+    }
+    tick().await;
+    assert!(
+        matches!(
+            w.chat.state.get_untracked(),
+            ConversationState::Queued { .. }
+        ),
+        "{:?}",
+        w.chat.state.get_untracked()
+    );
+    w.wait_for_text(
+        ".baton-transcript__list li:last-child",
+        "Dana has left the chat. You are back in the queue.",
+    )
+    .await;
+    assert_eq!(w.text(".baton-panel__subtitle"), "Waiting for an agent");
+    assert!(
+        !w.text(".baton-status").contains("Dana"),
+        "no longer chatting with Dana: {}",
+        w.text(".baton-status")
+    );
+}

@@ -192,6 +192,9 @@ pub fn event(v: &Json) -> Result<Event, Error> {
         Some("agent_joined") => EventBody::AgentJoined {
             agent: agent_ref(field("agent")?)?,
         },
+        Some("agent_left") => EventBody::AgentLeft {
+            agent: agent_ref(field("agent")?)?,
+        },
         Some("chat_ended") => EventBody::ChatEnded {
             by: ended_by(field("by")?).ok_or_else(|| missing("by"))?,
         },

@@ -358,6 +358,11 @@ fn line(e: Event) -> Option<impl IntoView> {
             "Handover".into(),
             format!("{} joined", agent.name),
         ),
+        EventBody::AgentLeft { agent } => (
+            "system",
+            "Handover".into(),
+            format!("{} went offline; the chat is back in the queue", agent.name),
+        ),
         EventBody::ChatEnded { .. } => (
             "system",
             "Handover".into(),

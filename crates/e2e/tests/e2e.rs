@@ -1892,3 +1892,83 @@ answer = "Baton is free and open source."
     drop(driver);
     sites.server.stop().await.unwrap();
 }
+
+/// An agent who closes the console mid-chat does not strand the visitor: once the grace
+/// period for reloads is over, the visitor (on a phone, on the site owner's page) reads that
+/// Dana left and waits again, and Sam picks the chat up with the whole transcript.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_another_origin_an_agent_who_leaves_hands_the_chat_to_the_next_one() {
+    let sites = sites_with(
+        "[offloading]\nconsole_grace = \"1s\"\n\
+         [[agents]]\nemail = \"dana@shop.example\"\nname = \"Dana\"\npassword = \"dana-pass\"\n\
+         [[agents]]\nemail = \"sam@shop.example\"\nname = \"Sam\"\npassword = \"sam-pass\"\n",
+    )
+    .await;
+    let driver = start_chromedriver().await;
+    let dana = Agent(browser(&driver, Screen::Desktop).await);
+    let visitor = Visitor(browser(&driver, Screen::Phone).await);
+    dana.log_in_as(&sites.console, "dana@shop.example", "dana-pass")
+        .await;
+    visitor.open(&sites.page).await;
+    visitor.say("hello").await;
+    visitor
+        .wait_text(".baton-message--bot .baton-message__text", "demo assistant")
+        .await;
+    visitor.click("button[aria-label='More options']").await;
+    visitor.click("[role=menuitem]").await;
+    visitor.wait_status(WAITING).await;
+    let id = visitor.visitor_id().await;
+    dana.accept_as(&id, "Dana").await;
+    dana.reply("Hi, I'm Dana.").await;
+    visitor
+        .wait_text(
+            ".baton-message--agent .baton-message__text",
+            "Hi, I'm Dana.",
+        )
+        .await;
+    visitor.say("my tent pole broke").await;
+    dana.wait_text(".console-message__text", "my tent pole broke")
+        .await;
+
+    // Dana's console goes away (her browser closes).
+    dana.0.close().await.unwrap();
+    visitor
+        .wait_text(
+            ".baton-message--system .baton-message__text",
+            "Dana has left the chat.",
+        )
+        .await;
+    eventually("no longer chatting with Dana", || async {
+        (!visitor.status().await.contains("Dana")).then_some(())
+    })
+    .await;
+    axe(&visitor.0, "#baton-widget", "after the agent left").await;
+
+    // Sam finds it waiting and takes it, with everything said so far.
+    let sam = Agent(browser(&driver, Screen::Desktop).await);
+    sam.log_in_as(&sites.console, "sam@shop.example", "sam-pass")
+        .await;
+    sam.accept_as(&id, "Sam").await;
+    for line in [
+        "hello",
+        "Hi, I'm Dana.",
+        "my tent pole broke",
+        "Dana has left the chat.",
+    ] {
+        sam.wait_text(".console-message__text", line).await;
+    }
+    visitor.wait_status("Sam").await;
+    sam.reply("Sam here, I have the whole story.").await;
+    visitor
+        .wait_text(
+            ".baton-message--agent .baton-message__text",
+            "Sam here, I have the whole story.",
+        )
+        .await;
+    visitor.no_csp_violations().await;
+
+    visitor.0.close().await.unwrap();
+    sam.0.close().await.unwrap();
+    drop(driver);
+    sites.server.stop().await.unwrap();
+}

@@ -12,7 +12,7 @@
 //! Neither does I/O, reads a clock or looks anything up, so every rule is a unit test.
 
 use crate::bot::{BotMessage, HandoverDirective, HandoverReason};
-use crate::ids::ClientMsgId;
+use crate::ids::{AgentId, ClientMsgId};
 use crate::state::{AgentRef, ConversationState, EndedBy, Input, OffloadDecision, Rejected};
 use crate::status::{Offload, OffloadState};
 use crate::ws::{ErrorCode, Event, EventBody, Role};
@@ -93,6 +93,16 @@ pub enum Command {
     },
     /// Baton ends a waiting or agent chat (its agent was removed, for instance).
     EndBySystem,
+    /// The agent of a chat went offline: the visitor is told `notice`, and the chat goes
+    /// back to its queue, or ends when `end` (the site's choice).
+    AgentGone {
+        /// The agent that went offline (nothing happens if another agent has it by now).
+        agent: AgentId,
+        /// What the visitor reads.
+        notice: String,
+        /// End the chat instead of queueing it again.
+        end: bool,
+    },
     /// Offloading closed or was switched off while the visitor waited: the request is
     /// answered again with the new situation (closed or disabled), and the bot takes over.
     Unqueue,
@@ -446,6 +456,22 @@ pub fn decide(view: &View, command: &Command, cx: &Context<'_>) -> Result<Vec<Ev
             // Still open, or no longer waiting: nothing to tell.
             _ => vec![],
         }),
+        Command::AgentGone { agent, notice, end } => match &view.state {
+            S::AgentJoined { agent: owner } if owner.id == *agent => {
+                let gone = if *end {
+                    EventBody::ChatEnded {
+                        by: EndedBy::System,
+                    }
+                } else {
+                    EventBody::AgentLeft {
+                        agent: owner.clone(),
+                    }
+                };
+                Ok(vec![EventBody::text(Role::System, notice.clone()), gone])
+            }
+            // Taken over, ended or transferred meanwhile: nothing to do.
+            _ => Ok(vec![]),
+        },
         Command::EndBySystem => match view.state {
             S::Queued { .. } | S::AgentJoined { .. } => Ok(vec![EventBody::ChatEnded {
                 by: EndedBy::System,
@@ -486,6 +512,7 @@ fn input_of(body: &EventBody) -> Option<Result<Input, &'static str>> {
         }
         EventBody::HandoverCancelled => Input::VisitorCancelled,
         EventBody::AgentJoined { agent } => Input::AgentAccepted(agent.clone()),
+        EventBody::AgentLeft { .. } => Input::AgentLeft,
         EventBody::ChatEnded { by } => Input::ChatEnded(*by),
         EventBody::ReturnedToBot => Input::ReturnToBot,
         EventBody::Message { .. } | EventBody::Unknown => return None,

@@ -113,6 +113,8 @@ pub enum Input {
     AgentAccepted(AgentRef),
     /// The visitor withdrew the request while queued.
     VisitorCancelled,
+    /// The agent went offline; the chat waits again.
+    AgentLeft,
     /// The chat was ended.
     ChatEnded(EndedBy),
     /// The visitor talks to the bot again after an ended chat.
@@ -194,6 +196,7 @@ impl Input {
             Self::Offload(OffloadDecision::NoAgents) => "offload_no_agents",
             Self::QueueUpdate(_) => "queue_update",
             Self::AgentAccepted(_) => "agent_accepted",
+            Self::AgentLeft => "agent_left",
             Self::VisitorCancelled => "visitor_cancelled",
             Self::ChatEnded(_) => "chat_ended",
             Self::ReturnToBot => "return_to_bot",
@@ -240,6 +243,11 @@ pub fn transition(state: &ConversationState, input: &Input) -> Result<Conversati
             agent: agent.clone(),
         },
         (S::Queued { .. }, I::VisitorCancelled) => S::Bot,
+        // Its agent went offline: waiting again (the position follows as a queue update).
+        (S::AgentJoined { .. }, I::AgentLeft) => S::Queued {
+            position: None,
+            agents_online: None,
+        },
         (S::Queued { .. } | S::AgentJoined { .. }, I::ChatEnded(by)) => S::Ended { by: *by },
 
         (S::Ended { .. } | S::Closed { .. } | S::Disabled | S::Unavailable, I::ReturnToBot) => {

@@ -91,6 +91,10 @@ texts! {
     EndedBySystem = "ended_by_system",
     /// Transcript: the visitor left the queue.
     LeftQueue = "left_queue",
+    /// Transcript (written by the server): the agent went offline; back in the queue.
+    AgentLeft = "agent_left" ["agent"],
+    /// Transcript (written by the server): the agent went offline; the chat ended.
+    AgentLeftEnded = "agent_left_ended" ["agent"],
     /// The launcher, closed.
     OpenChat = "open_chat",
     /// The launcher and the close button, open.

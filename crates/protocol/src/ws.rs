@@ -107,6 +107,12 @@ pub enum EventBody {
         /// The agent.
         agent: AgentRef,
     },
+    /// The agent went offline (its last console closed, the grace period over): the chat is
+    /// back in its queue, at the place its request had, with its whole transcript.
+    AgentLeft {
+        /// The agent who left.
+        agent: AgentRef,
+    },
     /// The agent chat ended; the bot answers again.
     ChatEnded {
         /// Who ended it.
@@ -160,6 +166,7 @@ impl EventBody {
             EventBody::HandoverOutcome { .. } => "handover_outcome",
             EventBody::HandoverCancelled => "handover_cancelled",
             EventBody::AgentJoined { .. } => "agent_joined",
+            EventBody::AgentLeft { .. } => "agent_left",
             EventBody::ChatEnded { .. } => "chat_ended",
             EventBody::ReturnedToBot => "returned_to_bot",
             EventBody::Unknown => "unknown",

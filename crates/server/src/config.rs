@@ -98,6 +98,22 @@ pub struct Offloading {
     pub when_no_agents: NoAgentsPolicy,
     /// What happens to chats still queued when the hours close.
     pub at_closing: AtClosing,
+    /// How long an agent stays online after its last console closed (a reload, a flaky
+    /// network) before its chats count as left.
+    pub console_grace: Duration,
+    /// What happens to an agent's chats when the agent went offline.
+    pub agent_gone: AgentGone,
+}
+
+/// What happens to a chat whose agent went offline.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentGone {
+    /// Back to its queue, at the place its request had, with its whole transcript.
+    #[default]
+    Requeue,
+    /// The chat ends and the bot answers again.
+    End,
 }
 
 /// What happens to a queued chat at closing time.
@@ -440,6 +456,8 @@ struct RawOffloading {
     time_zone: Option<Spanned<String>>,
     closed: Option<Vec<Spanned<String>>>,
     at_closing: Option<AtClosing>,
+    console_grace: Option<Spanned<String>>,
+    agent_gone: Option<AgentGone>,
     when_no_agents: Option<NoAgentsPolicy>,
     request_item: Option<Spanned<String>>,
 }
@@ -575,6 +593,8 @@ fn resolve(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
             hours: Hours::default(),
             when_no_agents: NoAgentsPolicy::Queue,
             at_closing: AtClosing::Keep,
+            console_grace: Duration::from_secs(20),
+            agent_gone: AgentGone::Requeue,
         },
         request_item: RequestItem::Always,
         texts: Texts {
@@ -696,6 +716,10 @@ fn overlay(src: &Source<'_>, cfg: &mut Config, raw: RawConfig) -> Result<(), Con
                 RequestItem::parse(item.get_ref()).map_err(|e| src.error(Some(item.span()), e))?;
         }
         set(&mut cfg.offloading.at_closing, o.at_closing);
+        set(&mut cfg.offloading.agent_gone, o.agent_gone);
+        if let Some(g) = o.console_grace {
+            cfg.offloading.console_grace = duration(src, &g)?;
+        }
         match (o.time_zone, o.utc_offset) {
             (Some(zone), Some(offset)) => {
                 return Err(src.error(

@@ -269,6 +269,7 @@ impl Service {
                     svc.presence_changed();
                 }
                 svc.recheck_status().await;
+                svc.recheck_agents().await;
             }
         });
         let weak = Arc::downgrade(&svc);
@@ -616,8 +617,10 @@ impl Service {
                 EventBody::HandoverOutcome {
                     outcome: ConversationState::Queued { .. },
                 } => {}
-                // Leaving the queue: accepted, cancelled, or answered again (closed, disabled).
-                EventBody::HandoverCancelled
+                // Back in the queue after its agent went offline; or leaving it: accepted,
+                // cancelled, or answered again (closed, disabled).
+                EventBody::AgentLeft { .. }
+                | EventBody::HandoverCancelled
                 | EventBody::AgentJoined { .. }
                 | EventBody::HandoverOutcome { .. } => {
                     queue = queue.or_else(|| before.handover.as_ref().map(|h| h.queue.clone()));
@@ -1802,13 +1805,70 @@ impl Service {
         Ok(())
     }
 
-    /// Forgets a console connection.
-    pub async fn presence_down(&self, connection: &str) {
-        if let Err(e) = self.store.drop_presence(connection).await {
+    /// A console connection closed: its agent stays online for the grace period (a reload
+    /// comes back within it), then counts as gone.
+    pub async fn presence_down(self: &Arc<Self>, connection: &str) {
+        let grace = self.config.offloading.console_grace;
+        if let Err(e) = self
+            .store
+            .drop_presence(connection, self.now_ms() + grace.as_millis() as i64)
+            .await
+        {
             tracing::warn!("presence: {e}");
         }
         self.presence_changed();
         self.bus.publish(Topic::Presence, Notice::Presence).await;
+        // When the grace period is over, every replica looks again at once (the status its
+        // visitors see, and the chats of an agent who did not come back).
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(grace + std::time::Duration::from_millis(100)).await;
+            if let Some(svc) = weak.upgrade() {
+                svc.presence_changed();
+                svc.bus.publish(Topic::Presence, Notice::Presence).await;
+            }
+        });
+    }
+
+    /// Chats whose agent went offline (no console lease left, the grace period over): the
+    /// visitor is told, in its language, and the chat goes back to its queue with its whole
+    /// transcript, or ends (`[offloading] agent_gone`). Every replica may run this; a chat
+    /// changes once (the decider does nothing for a chat no longer with that agent).
+    pub async fn recheck_agents(&self) {
+        let stranded = match self.store.stranded(self.now_ms()).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("agents: cannot list chats whose agent left: {e}");
+                return;
+            }
+        };
+        let end = self.config.offloading.agent_gone == crate::config::AgentGone::End;
+        for conv in stranded {
+            let ConversationState::AgentJoined { agent } = &conv.view.state else {
+                continue;
+            };
+            let locale = conv.handover.as_ref().and_then(|h| h.locale.as_deref());
+            let texts = self.config.texts_for(locale).1;
+            let text = texts.get(if end {
+                baton_protocol::texts::Text::AgentLeftEnded
+            } else {
+                baton_protocol::texts::Text::AgentLeft
+            });
+            let command = Command::AgentGone {
+                agent: agent.id.clone(),
+                notice: text.replace("{agent}", &agent.name),
+                end,
+            };
+            match self.execute(&conv.id, command, None).await {
+                Ok(_) => tracing::info!(
+                    "agents: {} went offline; conversation {} {}",
+                    agent.name,
+                    conv.id.0,
+                    if end { "ended" } else { "is queued again" }
+                ),
+                Err(r) => tracing::warn!("agents: conversation {}: {}", conv.id.0, r.message),
+            }
+        }
     }
 }
 

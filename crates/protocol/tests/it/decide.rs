@@ -171,6 +171,22 @@ fn commands() -> Vec<(&'static str, Command)> {
             },
         ),
         ("Dana ends", Command::End { agent: dana() }),
+        (
+            "Dana gone",
+            Command::AgentGone {
+                agent: dana().id,
+                notice: "Dana has left the chat.".into(),
+                end: false,
+            },
+        ),
+        (
+            "Dana gone (end)",
+            Command::AgentGone {
+                agent: dana().id,
+                notice: "Dana has left the chat.".into(),
+                end: true,
+            },
+        ),
         ("Baton ends", Command::EndBySystem),
         ("unqueue", Command::Unqueue),
     ]

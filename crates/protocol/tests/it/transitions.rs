@@ -48,6 +48,7 @@ fn inputs() -> Vec<Input> {
         Input::QueueUpdate(Some(2)),
         Input::AgentAccepted(agent()),
         Input::VisitorCancelled,
+        Input::AgentLeft,
         Input::ChatEnded(EndedBy::Agent),
         Input::ReturnToBot,
     ]

@@ -385,6 +385,9 @@ pub trait Store: Send + Sync + 'static {
     fn recent_accepts(&self, since_ms: i64, limit: u32) -> Fut<'_, Vec<(String, i64, i64)>>;
     /// The conversations an agent is chatting in.
     fn owned_by<'a>(&'a self, agent: &'a AgentId) -> Fut<'a, Vec<Conversation>>;
+    /// The agent chats whose agent holds no console lease at `now_ms` (offline, the grace
+    /// period over), oldest first.
+    fn stranded(&self, now_ms: i64) -> Fut<'_, Vec<Conversation>>;
 
     // ---- agents and sessions ----
 
@@ -433,8 +436,9 @@ pub trait Store: Send + Sync + 'static {
         replica: &'a str,
         lease_until_ms: i64,
     ) -> Fut<'a, ()>;
-    /// Forgets one console connection.
-    fn drop_presence<'a>(&'a self, connection: &'a str) -> Fut<'a, ()>;
+    /// A console connection closed: its lease ends at `until_ms` (now plus the grace period
+    /// for reloads) unless it ends sooner.
+    fn drop_presence<'a>(&'a self, connection: &'a str, until_ms: i64) -> Fut<'a, ()>;
     /// The agents holding an unexpired lease (each once), with what they serve.
     fn agents_online(&self, now_ms: i64) -> Fut<'_, Vec<(AgentId, Scope)>>;
 

@@ -382,6 +382,8 @@ impl HandoverPlan {
                     },
                     &mut plan,
                 )?,
+                // Rare (an agent went offline): the general path clears the row's agent.
+                EventBody::AgentLeft { .. } => return None,
                 _ => {}
             }
         }
@@ -789,6 +791,16 @@ impl Store for SqlStore {
                         .execute(&mut *tx)
                         .await?;
                     }
+                    // Waiting again, at the place its request had (`requested_ms` is kept).
+                    EventBody::AgentLeft { .. } => {
+                        sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "UPDATE handovers SET outcome = 'queued', accepted_ms = NULL, agent_id = NULL
+                             WHERE id = {current}"
+                        )))
+                        .bind(conv.clone())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                     _ => {}
                 }
             }
@@ -910,6 +922,23 @@ impl Store for SqlStore {
                 .fetch_one(&self.read)
                 .await?;
             count(&row)
+        })
+    }
+
+    fn stranded(&self, now_ms: i64) -> Fut<'_, Vec<Conversation>> {
+        Box::pin(async move {
+            sqlx::query(select_conversations!(
+                "FROM conversations c LEFT JOIN handovers h ON h.id = c.handover_id
+                 WHERE c.state = 'agent_joined' AND c.agent_id NOT IN
+                     (SELECT agent_id FROM agent_presence WHERE lease_until_ms > $1)
+                 ORDER BY h.accepted_ms, c.id"
+            ))
+            .bind(now_ms)
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(conversation_from)
+            .collect()
         })
     }
 
@@ -1171,10 +1200,19 @@ impl Store for SqlStore {
         })
     }
 
-    fn drop_presence<'a>(&'a self, connection: &'a str) -> Fut<'a, ()> {
+    fn drop_presence<'a>(&'a self, connection: &'a str, until_ms: i64) -> Fut<'a, ()> {
         Box::pin(async move {
-            sqlx::query("DELETE FROM agent_presence WHERE connection_id = $1")
-                .bind(connection.to_owned())
+            sqlx::query(
+                "UPDATE agent_presence SET lease_until_ms = $2
+                 WHERE connection_id = $1 AND lease_until_ms > $2",
+            )
+            .bind(connection.to_owned())
+            .bind(until_ms)
+            .execute(&self.write)
+            .await?;
+            // Leases long over are history.
+            sqlx::query("DELETE FROM agent_presence WHERE lease_until_ms < $1")
+                .bind(until_ms - 3_600_000)
                 .execute(&self.write)
                 .await?;
             Ok(())

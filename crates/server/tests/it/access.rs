@@ -479,9 +479,12 @@ async fn logins_cost_the_same_for_unknown_e_mails_and_never_block_other_requests
     }
 }
 
+/// A short grace period for a closed console (tests that wait for an agent to go offline).
+pub const GRACE_1S: &str = "[offloading]\nconsole_grace = \"1s\"\n";
+
 #[tokio::test]
 async fn presence_is_shared_through_the_store() {
-    let s = start_with(Backend::PostgresNats, "", Deps::default()).await;
+    let s = start_with(Backend::PostgresNats, GRACE_1S, Deps::default()).await;
     let status = || async { s.get_json("/api/v1/status").await["agents_online"].as_bool() };
     assert_eq!(status().await, Some(false));
     let login = s.login().await;

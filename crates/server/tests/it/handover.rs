@@ -515,12 +515,17 @@ async fn told(ws: &mut Ws) -> baton_protocol::status::OffloadStatus {
 
 #[tokio::test]
 async fn a_queued_visitor_hears_when_agents_come_and_go() {
-    agents_come_and_go(&start("").await).await;
+    agents_come_and_go(&start(crate::access::GRACE_1S).await).await;
 }
 
 #[tokio::test]
 async fn a_queued_visitor_hears_when_agents_come_and_go_on_postgres_and_nats() {
-    let s = start_with(Backend::PostgresNats, "", Deps::default()).await;
+    let s = start_with(
+        Backend::PostgresNats,
+        crate::access::GRACE_1S,
+        Deps::default(),
+    )
+    .await;
     agents_come_and_go(&s).await;
     s.stop().await;
 }
@@ -543,7 +548,7 @@ async fn agents_come_and_go(s: &TestServer) {
             "Please wait for a couple of minutes while a live agent connects to this chat session."
         )
     );
-    // The console closes: back to "no agents".
+    // The console closes: back to "no agents" once the grace period for reloads is over.
     drop(agent);
     let later = told(&mut ws).await;
     assert_eq!(later.agents_online, Some(false));

@@ -168,15 +168,18 @@ pub fn config(dir: &Path, config_text: &str) -> Config {
 /// A second replica of a PostgreSQL + NATS server: the same database and bus subjects, its
 /// own process state. Stop it before `of` (which drops the database).
 pub async fn replica_of(of: &TestServer, config_text: &str) -> TestServer {
+    replica_of_with(of, config_text, Deps::default()).await
+}
+
+/// [`replica_of`], with parts replaced.
+pub async fn replica_of_with(of: &TestServer, config_text: &str, deps: Deps) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), config_text);
     let theirs = &of.service().config;
     cfg.database = theirs.database.clone();
     cfg.bus = theirs.bus.clone();
     cfg.bus_prefix = theirs.bus_prefix.clone();
-    let running = baton_server::spawn_with(cfg, Deps::default())
-        .await
-        .unwrap();
+    let running = baton_server::spawn_with(cfg, deps).await.unwrap();
     TestServer {
         running,
         dir,

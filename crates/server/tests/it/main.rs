@@ -11,6 +11,7 @@ mod hardening;
 mod harness;
 mod languages;
 mod offloading;
+mod presence;
 mod replicas;
 mod routing;
 mod sockets;

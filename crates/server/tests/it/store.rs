@@ -584,8 +584,24 @@ async fn presence_leases_expire(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(online(T0 + 20_000).await.len(), 2, "renewed");
-    store.drop_presence("k3").await.unwrap();
-    assert_eq!(online(T0 + 20_000).await, ["a_p1:"]);
+    // Closed with a grace period: online until it is over, never longer than the lease.
+    store.drop_presence("k3", T0 + 25_000).await.unwrap();
+    assert_eq!(
+        online(T0 + 20_000).await.len(),
+        2,
+        "within the grace period"
+    );
+    assert_eq!(
+        online(T0 + 25_000).await,
+        ["a_p1:"],
+        "the grace period is over"
+    );
+    store.drop_presence("k2", T0 + 90_000).await.unwrap();
+    assert_eq!(
+        online(T0 + 31_000).await,
+        Vec::<String>::new(),
+        "no longer than the lease"
+    );
 }
 
 macro_rules! backend_suite {

@@ -1,0 +1,269 @@
+//! Agents going away: a console that closes keeps its agent online for the grace period (a
+//! reload), then the agent's chats are handed back to their queue, at the place their
+//! request had, with the whole transcript; or they end, as the site chooses. No chat is left
+//! with an agent who is not there.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_protocol::ids::{ClientMsgId, ConversationId};
+use baton_protocol::state::ConversationState;
+use baton_protocol::ws::*;
+use baton_server::Deps;
+use baton_server::clock::ManualClock;
+
+use crate::harness::{Backend, TestServer, Visitor, Ws, start_with};
+
+const STAFF: &str = r#"
+[[agents]]
+email = "dana@x"
+name = "Dana"
+password = "pw-dana"
+
+[[agents]]
+email = "sam@x"
+name = "Sam"
+password = "pw-sam"
+
+[offloading]
+console_grace = "20s"
+"#;
+
+/// Thursday 2026-11-19, 16:00 UTC.
+const T0: i64 = 1_795_104_000_000;
+
+fn texts(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::Message { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A visitor that asked for a person and waits, with its socket open.
+async fn queued_visitor(s: &TestServer, first: &str) -> (Visitor, ConversationId, Ws) {
+    let v = s.visitor().await;
+    s.bot(&v, first).await;
+    let session = s.handover(&v).await.session.expect("queued");
+    let ws = s.visitor_ws(&v, session.head_seq).await;
+    (v, session.conversation_id, ws)
+}
+
+/// `console` takes `id` and writes a line in it.
+async fn accept_and_write(console: &mut Ws, id: &ConversationId, text: &str) {
+    console
+        .send(&AgentFrame::Accept {
+            conversation_id: id.clone(),
+        })
+        .await;
+    console
+        .recv_until(|f: &AgentServerFrame| matches!(f, AgentServerFrame::Transcript { .. }))
+        .await;
+    console
+        .send(&AgentFrame::Message {
+            conversation_id: id.clone(),
+            client_msg_id: ClientMsgId::from(format!("a_{}", id.0).as_str()),
+            text: text.into(),
+        })
+        .await;
+    console
+        .recv_until(|f: &AgentServerFrame| matches!(f, AgentServerFrame::Ack { .. }))
+        .await;
+}
+
+/// Reads the visitor's socket until the notice that its agent left and the chat's new
+/// state; returns the notice.
+async fn told_agent_left(ws: &mut Ws) -> String {
+    let mut notice = None;
+    loop {
+        if let VisitorServerFrame::Event { event } = ws.recv::<VisitorServerFrame>().await {
+            match event.body {
+                EventBody::Message {
+                    role: Role::System,
+                    text,
+                    ..
+                } => notice = Some(text),
+                EventBody::AgentLeft { agent } => {
+                    assert_eq!(agent.name, "Dana");
+                    return notice.expect("the notice comes first");
+                }
+                EventBody::ChatEnded { by } => {
+                    assert_eq!(by, baton_protocol::state::EndedBy::System);
+                    return notice.expect("the notice comes first");
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_agent_gone_offline_hands_the_chat_back_to_its_queue_with_its_transcript() {
+    requeued(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_agent_gone_offline_hands_the_chat_back_on_postgres_and_nats() {
+    requeued(Backend::PostgresNats).await;
+}
+
+async fn requeued(backend: Backend) {
+    let clock = Arc::new(ManualClock::at(T0));
+    let s = start_with(
+        backend,
+        STAFF,
+        Deps {
+            clock: Some(clock.clone()),
+            ..Deps::default()
+        },
+    )
+    .await;
+    let dana = s.login_as("dana@x", "pw-dana").await;
+    let mut console = s.agent_ws(&dana.token).await;
+    let (v, id, mut ws) = queued_visitor(&s, "hello").await;
+    accept_and_write(&mut console, &id, "Hi, I'm Dana.").await;
+    // Someone else asks for a person meanwhile: they wait behind the first request.
+    let (_w, other, mut other_ws) = queued_visitor(&s, "what does it cost").await;
+
+    // Dana's console closes (a reload, a lost network…): within the grace period nothing
+    // changes for the visitor.
+    drop(console);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    clock.advance(10_000);
+    s.service().recheck_agents().await;
+    let conv = s.service().visitor_by_token(&v.token).await.unwrap();
+    assert!(
+        matches!(&conv.view.state, ConversationState::AgentJoined { agent } if agent.name == "Dana"),
+        "still with Dana within the grace period: {:?}",
+        conv.view.state
+    );
+
+    // The grace period is over (the console's 30 s lease is not): Dana is gone. The visitor
+    // is told, and waits again, first in line, ahead of the one who asked later.
+    clock.advance(11_000);
+    s.service().recheck_agents().await;
+    let notice = told_agent_left(&mut ws).await;
+    assert_eq!(
+        notice,
+        "Dana has left the chat. You are back in the queue, and the next agent will see \
+         everything you wrote."
+    );
+    let conv = s.service().visitor_by_token(&v.token).await.unwrap();
+    assert!(
+        matches!(conv.view.state, ConversationState::Queued { .. }),
+        "{:?}",
+        conv.view.state
+    );
+    ws.recv_until(|f: &VisitorServerFrame| {
+        matches!(
+            f,
+            VisitorServerFrame::Queue {
+                position: Some(1),
+                ..
+            }
+        )
+    })
+    .await;
+    other_ws
+        .recv_until(|f: &VisitorServerFrame| {
+            matches!(
+                f,
+                VisitorServerFrame::Queue {
+                    position: Some(2),
+                    ..
+                }
+            )
+        })
+        .await;
+    // Running the check again changes nothing.
+    let head = conv.view.head_seq;
+    s.service().recheck_agents().await;
+    assert_eq!(
+        s.service()
+            .visitor_by_token(&v.token)
+            .await
+            .unwrap()
+            .view
+            .head_seq,
+        head
+    );
+
+    // Sam sees both waiting, the first one first, and takes it with its whole transcript.
+    let sam = s.login_as("sam@x", "pw-sam").await;
+    let mut sam_ws = Ws::connect(&s.ws_url(&format!("/api/v1/agent/ws?token={}", sam.token))).await;
+    let AgentServerFrame::Welcome { waiting, .. } = sam_ws.recv().await else {
+        panic!("welcome first")
+    };
+    let order: Vec<_> = waiting.iter().map(|c| c.conversation_id.clone()).collect();
+    assert_eq!(order, [id.clone(), other.clone()]);
+    sam_ws
+        .send(&AgentFrame::Accept {
+            conversation_id: id.clone(),
+        })
+        .await;
+    let AgentServerFrame::Transcript { events, .. } = sam_ws
+        .recv_until(|f: &AgentServerFrame| matches!(f, AgentServerFrame::Transcript { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    let said = texts(&events);
+    assert_eq!(said[0], "hello");
+    assert!(said.contains(&"Hi, I'm Dana.".to_owned()), "{said:?}");
+    assert!(said.contains(&notice), "{said:?}");
+    ws.recv_until(|f: &VisitorServerFrame| {
+        matches!(f, VisitorServerFrame::Event { event } if matches!(&event.body, EventBody::AgentJoined { agent } if agent.name == "Sam"))
+    })
+    .await;
+    drop((ws, other_ws, sam_ws));
+    s.stop().await;
+}
+
+/// `agent_gone = "end"`, on PostgreSQL and NATS with the agent on one replica and the
+/// visitor on the other: the chat ends with the notice, and the bot answers again.
+#[tokio::test]
+async fn an_agent_gone_offline_ends_the_chat_when_configured_across_replicas() {
+    let clock = Arc::new(ManualClock::at(T0));
+    let cfg = format!("{STAFF}agent_gone = \"end\"\n");
+    let a = start_with(
+        Backend::PostgresNats,
+        &cfg,
+        Deps {
+            clock: Some(clock.clone()),
+            ..Deps::default()
+        },
+    )
+    .await;
+    let b = crate::harness::replica_of_with(
+        &a,
+        &cfg,
+        Deps {
+            clock: Some(clock.clone()),
+            ..Deps::default()
+        },
+    )
+    .await;
+    let dana = a.login_as("dana@x", "pw-dana").await;
+    let mut console = a.agent_ws(&dana.token).await;
+    let (v, id, mut ws) = queued_visitor(&b, "hello").await;
+    accept_and_write(&mut console, &id, "Hi, I'm Dana.").await;
+    drop(console);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    clock.advance(21_000);
+    // Replica b notices (any replica may).
+    b.service().recheck_agents().await;
+    let notice = told_agent_left(&mut ws).await;
+    assert_eq!(
+        notice,
+        "Dana has left the chat. The assistant is here to help again."
+    );
+    let conv = b.service().visitor_by_token(&v.token).await.unwrap();
+    assert!(matches!(conv.view.state, ConversationState::Ended { .. }));
+    let reply = b.bot(&v, "hello").await;
+    assert!(reply[0].text.as_deref().unwrap().contains("demo assistant"));
+    drop(ws);
+    b.stop().await;
+    a.stop().await;
+}
