@@ -103,6 +103,9 @@ pub struct Offloading {
     pub console_grace: Duration,
     /// What happens to an agent's chats when the agent went offline.
     pub agent_gone: AgentGone,
+    /// How many chats an agent may have at once, unless its account says otherwise; 0 is
+    /// no limit.
+    pub max_chats: u32,
 }
 
 /// What happens to a chat whose agent went offline.
@@ -270,6 +273,8 @@ pub struct AgentAccount {
     pub scope: Scope,
     /// Agent or supervisor.
     pub role: AgentRole,
+    /// Its own limit of chats at once (`None`: `[offloading] max_chats`).
+    pub max_chats: Option<u32>,
 }
 
 /// One queue's rules and texts; `None` follows `[offloading]` and `[texts]`.
@@ -407,6 +412,7 @@ struct RawAgent {
     queues: Option<Vec<Spanned<String>>>,
     skills: Option<Vec<Spanned<String>>>,
     role: Option<AgentRole>,
+    max_chats: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -458,6 +464,7 @@ struct RawOffloading {
     at_closing: Option<AtClosing>,
     console_grace: Option<Spanned<String>>,
     agent_gone: Option<AgentGone>,
+    max_chats: Option<Spanned<i64>>,
     when_no_agents: Option<NoAgentsPolicy>,
     request_item: Option<Spanned<String>>,
 }
@@ -595,6 +602,7 @@ fn resolve(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
             at_closing: AtClosing::Keep,
             console_grace: Duration::from_secs(20),
             agent_gone: AgentGone::Requeue,
+            max_chats: 5,
         },
         request_item: RequestItem::Always,
         texts: Texts {
@@ -717,6 +725,9 @@ fn overlay(src: &Source<'_>, cfg: &mut Config, raw: RawConfig) -> Result<(), Con
         }
         set(&mut cfg.offloading.at_closing, o.at_closing);
         set(&mut cfg.offloading.agent_gone, o.agent_gone);
+        if let Some(n) = o.max_chats {
+            cfg.offloading.max_chats = chat_limit(src, &n)?;
+        }
         if let Some(g) = o.console_grace {
             cfg.offloading.console_grace = duration(src, &g)?;
         }
@@ -830,6 +841,7 @@ fn overlay(src: &Source<'_>, cfg: &mut Config, raw: RawConfig) -> Result<(), Con
                         skills: names(src, "skill", a.skills.unwrap_or_default())?,
                     },
                     role: a.role.unwrap_or_default(),
+                    max_chats: a.max_chats.map(|n| chat_limit(src, &n)).transpose()?,
                 })
             })
             .collect::<Result<_, ConfigError>>()?;
@@ -859,6 +871,19 @@ fn overlay(src: &Source<'_>, cfg: &mut Config, raw: RawConfig) -> Result<(), Con
         cfg.bot.overlay(src, b)?;
     }
     Ok(())
+}
+
+/// A number of chats at once: 0 (no limit) to 100.
+fn chat_limit(src: &Source<'_>, n: &Spanned<i64>) -> Result<u32, ConfigError> {
+    u32::try_from(*n.get_ref())
+        .ok()
+        .filter(|n| *n <= 100)
+        .ok_or_else(|| {
+            src.error(
+                Some(n.span()),
+                "`max_chats` is a number of chats at once, 0 (no limit) to 100",
+            )
+        })
 }
 
 /// Parses `30s`, `10m`, `12h` and the like; zero is refused.
@@ -1387,6 +1412,12 @@ mod tests {
         let e = load("[server]\n\nlisten = \"localhost\"\n").unwrap_err();
         assert!(e.starts_with("baton.toml:3:"), "{e}");
         assert!(e.contains("not an address"), "{e}");
+
+        let e =
+            load("[[agents]]\nemail = \"a@x\"\nname = \"A\"\npassword = \"pw\"\nmax_chats = 101\n")
+                .unwrap_err();
+        assert!(e.starts_with("baton.toml:5:"), "{e}");
+        assert!(e.contains("0 (no limit) to 100"), "{e}");
 
         let e = load("[offloading]\nenabeld = true\n").unwrap_err();
         assert!(e.starts_with("baton.toml:2:"), "{e}");

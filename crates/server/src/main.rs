@@ -69,6 +69,9 @@ enum AgentAction {
         /// Skills it has, comma-separated.
         #[arg(long, value_delimiter = ',')]
         skills: Vec<String>,
+        /// Chats it may have at once, 0 (no limit) to 100 (default: `[offloading] max_chats`).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(0..=100))]
+        max_chats: Option<u32>,
     },
     /// Lists every account.
     List,
@@ -123,6 +126,7 @@ async fn agent_action(store: &dyn Store, action: AgentAction, now: i64) -> Resul
             role,
             queues,
             skills,
+            max_chats,
         } => {
             let email = email.trim().to_owned();
             if !email.contains('@') || name.trim().is_empty() {
@@ -164,6 +168,7 @@ async fn agent_action(store: &dyn Store, action: AgentAction, now: i64) -> Resul
                     skills: names(skills, "skill")?,
                 },
                 role,
+                max_chats,
             };
             let stored = store.upsert_agent(&record, now).await.map_err(db)?;
             store.set_managed_by(&stored.id, "cli").await.map_err(db)?;
@@ -171,7 +176,8 @@ async fn agent_action(store: &dyn Store, action: AgentAction, now: i64) -> Resul
         }
         AgentAction::List => {
             let cli = store.agents_managed_by("cli").await.map_err(db)?;
-            let mut out = String::from("email\tname\trole\tqueues\tskills\tmanaged by\n");
+            let mut out =
+                String::from("email\tname\trole\tqueues\tskills\tmax chats\tmanaged by\n");
             for a in store.agents().await.map_err(db)? {
                 let list = |l: &[String], none: &str| {
                     if l.is_empty() {
@@ -181,12 +187,13 @@ async fn agent_action(store: &dyn Store, action: AgentAction, now: i64) -> Resul
                     }
                 };
                 out.push_str(&format!(
-                    "{}\t{}\t{}\t{}\t{}\t{}\n",
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
                     a.email,
                     a.name,
                     a.role.as_str(),
                     list(&a.scope.queues, "every queue"),
                     list(&a.scope.skills, "-"),
+                    a.max_chats.map_or("-".to_owned(), |n| n.to_string()),
                     if cli.iter().any(|c| c.id == a.id) {
                         "cli"
                     } else {

@@ -1491,6 +1491,7 @@ impl Service {
                 && same_login
                 && e.scope == a.scope
                 && e.role == a.role
+                && e.max_chats == a.max_chats
             {
                 continue;
             }
@@ -1508,6 +1509,7 @@ impl Service {
                 password_hash,
                 scope: a.scope.clone(),
                 role: a.role,
+                max_chats: a.max_chats,
             };
             let stored = self.store.upsert_agent(&record, now).await?;
             // A new name or password ends the old sessions; new queues apply at the next
@@ -1712,6 +1714,25 @@ impl Service {
     pub async fn accept(&self, staff: &Staff, id: &ConversationId) -> Result<(), Refusal> {
         let conv = self.fresh(id).await?;
         may_see(staff, &conv)?;
+        // At most `max_chats` at once (the agent's own, else the site's; 0: no limit).
+        let limit = staff.max_chats.unwrap_or(self.config.offloading.max_chats) as usize;
+        let already = matches!(&conv.view.state, ConversationState::AgentJoined { agent } if agent.id == staff.agent.id);
+        if limit > 0 && !already {
+            let owned = self
+                .store
+                .owned_by(&staff.agent.id)
+                .await
+                .map_err(internal)?
+                .len();
+            if owned >= limit {
+                return Err(Refusal::new(
+                    ErrorCode::Conflict,
+                    format!(
+                        "you have {owned} chats open, your limit: end one before you take another"
+                    ),
+                ));
+            }
+        }
         // In the visitor's language, when its widget said one.
         let notice = conv.handover.as_ref().and_then(|h| {
             let default = &self.config.texts_locale;

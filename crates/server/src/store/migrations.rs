@@ -116,6 +116,8 @@ pub const SQLITE: &[&str] = &[
     "ALTER TABLE agents ADD COLUMN managed_by TEXT NOT NULL DEFAULT 'config';",
     // 8: the language of the visitor's widget, for the queue's texts and the console.
     "ALTER TABLE handovers ADD COLUMN locale TEXT;",
+    // 9: an agent's own limit of chats at once (NULL: the site's).
+    "ALTER TABLE agents ADD COLUMN max_chats INTEGER;",
 ];
 
 /// PostgreSQL.
@@ -230,6 +232,8 @@ pub const POSTGRES: &[&str] = &[
     "ALTER TABLE agents ADD COLUMN managed_by TEXT NOT NULL DEFAULT 'config';",
     // 8: as SQLITE[7].
     "ALTER TABLE handovers ADD COLUMN locale TEXT;",
+    // 9: an agent's own limit of chats at once (NULL: the site's).
+    "ALTER TABLE agents ADD COLUMN max_chats INTEGER;",
 ];
 
 #[cfg(test)]

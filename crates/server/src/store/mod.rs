@@ -170,6 +170,8 @@ pub struct AgentRecord {
     pub scope: Scope,
     /// Agent or supervisor.
     pub role: AgentRole,
+    /// How many chats it may have at once; `None` follows `[offloading] max_chats`.
+    pub max_chats: Option<u32>,
 }
 
 /// Which handovers an agent serves: those of its queues (every queue when it names none)
@@ -220,6 +222,8 @@ pub struct Staff {
     pub scope: Scope,
     /// Agent or supervisor.
     pub role: AgentRole,
+    /// Its own limit of chats at once, if any.
+    pub max_chats: Option<u32>,
 }
 
 impl AgentRecord {

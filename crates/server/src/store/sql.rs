@@ -113,7 +113,7 @@ fn event_from(r: &AnyRow) -> Result<Event, StoreError> {
 /// The columns an agent is read with (a macro, so queries stay literal strings).
 macro_rules! agent_columns {
     () => {
-        "id, email, name, password_hash, queues, skills, role"
+        "id, email, name, password_hash, queues, skills, role, max_chats"
     };
 }
 
@@ -128,6 +128,9 @@ fn agent_from(r: &AnyRow) -> Result<AgentRecord, StoreError> {
             "supervisor" => AgentRole::Supervisor,
             _ => AgentRole::Agent,
         },
+        max_chats: r
+            .try_get::<Option<i64>, _>("max_chats")?
+            .map(|n| n.clamp(0, i64::from(u32::MAX)) as u32),
     })
 }
 
@@ -985,11 +988,12 @@ impl Store for SqlStore {
         Box::pin(async move {
             let row = sqlx::query(concat!(
                 "INSERT INTO agents (id, email, name, password_hash, created_ms, removed_ms,
-                     queues, skills, role)
-                 VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8)
+                     queues, skills, role, max_chats)
+                 VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8, $9)
                  ON CONFLICT (email) DO UPDATE SET name = excluded.name,
                      password_hash = excluded.password_hash, removed_ms = NULL,
                      queues = excluded.queues, skills = excluded.skills, role = excluded.role,
+                     max_chats = excluded.max_chats,
                      managed_by = 'config'
                  RETURNING ",
                 agent_columns!()
@@ -1002,6 +1006,7 @@ impl Store for SqlStore {
             .bind(json_list(&a.scope.queues))
             .bind(json_list(&a.scope.skills))
             .bind(a.role.as_str())
+            .bind(a.max_chats.map(i64::from))
             .fetch_one(&self.write)
             .await?;
             agent_from(&row)
@@ -1150,6 +1155,7 @@ impl Store for SqlStore {
                         agent: a.as_ref(),
                         scope: a.scope,
                         role: a.role,
+                        max_chats: a.max_chats,
                     })
                 })
                 .transpose()

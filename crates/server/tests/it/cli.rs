@@ -53,6 +53,8 @@ async fn agents_are_added_listed_changed_and_removed_from_the_command_line() {
             "sales,billing",
             "--skills",
             "german",
+            "--max-chats",
+            "3",
         ],
         "sam-secret-1\n",
     );
@@ -76,6 +78,20 @@ async fn agents_are_added_listed_changed_and_removed_from_the_command_line() {
         "kim-secret-1\n",
     );
     assert!(!ok && out.contains("agent or supervisor"), "{out}");
+    let (ok, out) = agent(
+        &db,
+        &[
+            "add",
+            "--email",
+            "kim@x",
+            "--name",
+            "Kim",
+            "--max-chats",
+            "500",
+        ],
+        "kim-secret-1\n",
+    );
+    assert!(!ok && out.contains("500"), "{out}");
 
     // A server on that database keeps Sam (its config names only the demo agent), and Sam
     // serves what the command line said.
@@ -83,11 +99,11 @@ async fn agents_are_added_listed_changed_and_removed_from_the_command_line() {
     let login = s.login_as("sam@x", "sam-secret-1").await;
     let (_, out) = agent(&db, &["list"], "");
     assert!(
-        out.contains("sam@x\tSam\tagent\tsales,billing\tgerman\tcli"),
+        out.contains("sam@x\tSam\tagent\tsales,billing\tgerman\t3\tcli"),
         "{out}"
     );
     assert!(
-        out.contains("agent@baton.example\tDana\tsupervisor\tevery queue\t-\tconfig"),
+        out.contains("agent@baton.example\tDana\tsupervisor\tevery queue\t-\t-\tconfig"),
         "{out}"
     );
     // The configuration's own accounts are not the command line's to change.

@@ -267,3 +267,74 @@ async fn an_agent_gone_offline_ends_the_chat_when_configured_across_replicas() {
     b.stop().await;
     a.stop().await;
 }
+
+/// Capacity: an agent takes at most its `max_chats` at once (its own, else the site's); the
+/// next one is refused with the reason, until one of its chats ends.
+#[tokio::test]
+async fn an_agent_takes_no_more_chats_than_its_limit() {
+    let s = start_with(
+        Backend::Sqlite,
+        &format!("{STAFF}max_chats = 1\n[[agents]]\nemail = \"kim@x\"\nname = \"Kim\"\npassword = \"pw-kim\"\nmax_chats = 2\n"),
+        Deps::default(),
+    )
+    .await;
+    let mut ids = vec![];
+    let mut sockets = vec![];
+    for first in ["one", "two", "three"] {
+        let (_, id, ws) = queued_visitor(&s, first).await;
+        ids.push(id);
+        sockets.push(ws);
+    }
+    let kim = s.login_as("kim@x", "pw-kim").await;
+    let mut kim = s.agent_ws(&kim.token).await;
+    accept_and_write(&mut kim, &ids[0], "Hello one.").await;
+    accept_and_write(&mut kim, &ids[1], "Hello two.").await;
+    // A third is one too many for Kim (her own limit is 2).
+    let (code, message) = refused(&mut kim, &ids[2]).await;
+    assert_eq!(code, ErrorCode::Conflict);
+    assert!(message.contains("2 chats open"), "{message}");
+    // Accepting one she has is no new chat.
+    kim.send(&AgentFrame::Accept {
+        conversation_id: ids[0].clone(),
+    })
+    .await;
+    // Dana follows the site's limit (1): she may take the third, then no other.
+    let dana = s.login_as("dana@x", "pw-dana").await;
+    let mut dana = s.agent_ws(&dana.token).await;
+    accept_and_write(&mut dana, &ids[2], "Hello three.").await;
+    let (_, id4, _ws4) = queued_visitor(&s, "four").await;
+    let (code, _) = refused(&mut dana, &id4).await;
+    assert_eq!(code, ErrorCode::Conflict);
+    // Kim ends one: room for the fourth.
+    kim.send(&AgentFrame::End {
+        conversation_id: ids[0].clone(),
+    })
+    .await;
+    crate::harness::eventually("the chat ended", || async {
+        let conv = s
+            .service()
+            .store
+            .conversation(&ids[0])
+            .await
+            .unwrap()
+            .unwrap();
+        matches!(conv.view.state, ConversationState::Ended { .. }).then_some(())
+    })
+    .await;
+    accept_and_write(&mut kim, &id4, "Hello four.").await;
+}
+
+/// Asks to accept `id` and returns the refusal.
+async fn refused(ws: &mut Ws, id: &ConversationId) -> (ErrorCode, String) {
+    ws.send(&AgentFrame::Accept {
+        conversation_id: id.clone(),
+    })
+    .await;
+    let AgentServerFrame::Error { code, message, .. } = ws
+        .recv_until(|f: &AgentServerFrame| matches!(f, AgentServerFrame::Error { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    (code, message)
+}

@@ -445,6 +445,7 @@ async fn sessions_slide_and_end(store: &dyn Store) {
                     skills: vec!["de".into()],
                 },
                 role: AgentRole::Supervisor,
+                max_chats: Some(3),
             },
             T0,
         )
@@ -459,14 +460,21 @@ async fn sessions_slide_and_end(store: &dyn Store) {
             .touch_session("tok", T0 + 500, T0 + 1500)
             .await
             .unwrap()
-            .map(|a| (a.agent.name, a.scope.queues, a.scope.skills, a.role)),
+            .map(|a| (
+                a.agent.name,
+                a.scope.queues,
+                a.scope.skills,
+                a.role,
+                a.max_chats
+            )),
         Some((
             "S".into(),
             vec!["sales".into(), "billing, \"EU\"".into()],
             vec!["de".into()],
-            AgentRole::Supervisor
+            AgentRole::Supervisor,
+            Some(3)
         )),
-        "the session brings what the agent serves and its role"
+        "the session brings what the agent serves, its role and its limit"
     );
     // Sliding: still alive after the first expiry, gone after the new one.
     assert!(
@@ -523,6 +531,7 @@ async fn sessions_slide_and_end(store: &dyn Store) {
                 password_hash: "h2".into(),
                 scope: Scope::default(),
                 role: AgentRole::Agent,
+                max_chats: None,
             },
             T0,
         )
@@ -553,6 +562,7 @@ async fn presence_leases_expire(store: &dyn Store) {
                         skills: vec![],
                     },
                     role: AgentRole::Agent,
+                    max_chats: None,
                 },
                 T0,
             )
