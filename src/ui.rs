@@ -217,14 +217,16 @@ fn StatusLine() -> impl IntoView {
     }
 }
 
-/// Leave a message, offered while nobody can chat (closed or disabled): a button, then a
-/// small form (name, e-mail, message); once stored, a thank-you line.
+/// Leave a message, offered while nobody can chat (closed, disabled, or nobody could take the
+/// chat): a button, then a small form (name, e-mail, message); once stored, a thank-you line.
 #[component]
 fn LeaveMessage() -> impl IntoView {
     let chat = expect_context::<Chat>();
-    // Closed or disabled, and not with (or waiting for) a person.
+    // Nobody can come, and not with (or waiting for) a person.
     let offered = move || match chat.state.get() {
-        ConversationState::Closed { .. } | ConversationState::Disabled => true,
+        ConversationState::Closed { .. }
+        | ConversationState::Disabled
+        | ConversationState::Unavailable => true,
         ConversationState::Queued { .. } | ConversationState::AgentJoined { .. } => false,
         _ => chat
             .offload

@@ -1972,3 +1972,79 @@ async fn on_another_origin_an_agent_who_leaves_hands_the_chat_to_the_next_one() 
     drop(driver);
     sites.server.stop().await.unwrap();
 }
+
+/// Nobody takes the chat in time (`queue_timeout`): the visitor, on a phone on the site
+/// owner's page, reads so and leaves a message instead; the agent finds it in the console.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_another_origin_a_chat_nobody_takes_in_time_becomes_a_left_message() {
+    let sites = sites_with("[offloading]\nqueue_timeout = \"2s\"\n").await;
+    let driver = start_chromedriver().await;
+    let agent = Agent(browser(&driver, Screen::Desktop).await);
+    let visitor = Visitor(browser(&driver, Screen::Phone).await);
+    agent.log_in(&sites.console).await;
+    visitor.open(&sites.page).await;
+    visitor.say("hello").await;
+    visitor
+        .wait_text(".baton-message--bot .baton-message__text", "demo assistant")
+        .await;
+    visitor.click("button[aria-label='More options']").await;
+    visitor.click("[role=menuitem]").await;
+    visitor.wait_status(WAITING).await;
+    agent.wait_waiting(&visitor.visitor_id().await).await;
+
+    // Nobody accepts: the visitor is told, and offered to leave a message.
+    visitor
+        .wait_text(
+            ".baton-message--system .baton-message__text",
+            "nobody could take your chat in time",
+        )
+        .await;
+    eventually("the console's queue empties", || async {
+        agent.listed().await.is_empty().then_some(())
+    })
+    .await;
+    visitor
+        .click(".baton-leave:not([hidden]) .baton-link")
+        .await;
+    for (field, value) in [
+        ("#baton-leave-name", "Grace Hopper"),
+        ("#baton-leave-email", "grace@example.org"),
+        (
+            "#baton-leave-text",
+            "Nobody came; please write to me about my order.",
+        ),
+    ] {
+        let input = eventually(field, || visitor.find(field)).await;
+        input.send_keys(value).await.unwrap();
+    }
+    axe(
+        &visitor.0,
+        "#baton-widget",
+        "leaving a message after the wait",
+    )
+    .await;
+    visitor
+        .click(".baton-leave__form button[type=submit]")
+        .await;
+    visitor
+        .wait_text(".baton-leave__sent", "we will answer by e-mail")
+        .await;
+    agent
+        .find(".console-messages-button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    agent
+        .wait_text(
+            ".console-message-left",
+            "Nobody came; please write to me about my order.",
+        )
+        .await;
+    visitor.no_csp_violations().await;
+
+    visitor.0.close().await.unwrap();
+    agent.0.close().await.unwrap();
+    drop(driver);
+    sites.server.stop().await.unwrap();
+}

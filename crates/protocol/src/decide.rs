@@ -93,6 +93,12 @@ pub enum Command {
     },
     /// Baton ends a waiting or agent chat (its agent was removed, for instance).
     EndBySystem,
+    /// Nobody took a waiting chat in time: the visitor is told `notice` (leave a message, or
+    /// go on with the bot), and the request is answered `unavailable`.
+    QueueTimeout {
+        /// What the visitor reads.
+        notice: String,
+    },
     /// The agent of a chat went offline: the visitor is told `notice`, and the chat goes
     /// back to its queue, or ends when `end` (the site's choice).
     AgentGone {
@@ -454,6 +460,16 @@ pub fn decide(view: &View, command: &Command, cx: &Context<'_>) -> Result<Vec<Ev
                 vec![EventBody::HandoverOutcome { outcome }]
             }
             // Still open, or no longer waiting: nothing to tell.
+            _ => vec![],
+        }),
+        Command::QueueTimeout { notice } => Ok(match &view.state {
+            S::Queued { .. } => vec![
+                EventBody::text(Role::System, notice.clone()),
+                EventBody::HandoverOutcome {
+                    outcome: S::Unavailable,
+                },
+            ],
+            // Taken, cancelled or answered otherwise meanwhile.
             _ => vec![],
         }),
         Command::AgentGone { agent, notice, end } => match &view.state {

@@ -236,6 +236,8 @@ pub fn transition(state: &ConversationState, input: &Input) -> Result<Conversati
         },
         // Offloading switched off or closing while the visitor waits.
         (S::Queued { .. }, I::Offload(OffloadDecision::Disabled)) => S::Disabled,
+        // Nobody took it in time.
+        (S::Queued { .. }, I::Offload(OffloadDecision::NoAgents)) => S::Unavailable,
         (S::Queued { .. }, I::Offload(OffloadDecision::Closed { next_open_at })) => S::Closed {
             next_open_at: next_open_at.clone(),
         },

@@ -91,6 +91,8 @@ texts! {
     EndedBySystem = "ended_by_system",
     /// Transcript: the visitor left the queue.
     LeftQueue = "left_queue",
+    /// Transcript (written by the server): nobody took the chat in time.
+    QueueTimeout = "queue_timeout",
     /// Transcript (written by the server): the agent went offline; back in the queue.
     AgentLeft = "agent_left" ["agent"],
     /// Transcript (written by the server): the agent went offline; the chat ended.

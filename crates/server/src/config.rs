@@ -106,6 +106,9 @@ pub struct Offloading {
     /// How many chats an agent may have at once, unless its account says otherwise; 0 is
     /// no limit.
     pub max_chats: u32,
+    /// How long a chat may wait for an agent before the visitor is told nobody can come in
+    /// time (and offered to leave a message); `None` waits for ever.
+    pub queue_timeout: Option<Duration>,
 }
 
 /// What happens to a chat whose agent went offline.
@@ -465,6 +468,7 @@ struct RawOffloading {
     console_grace: Option<Spanned<String>>,
     agent_gone: Option<AgentGone>,
     max_chats: Option<Spanned<i64>>,
+    queue_timeout: Option<Spanned<String>>,
     when_no_agents: Option<NoAgentsPolicy>,
     request_item: Option<Spanned<String>>,
 }
@@ -603,6 +607,7 @@ fn resolve(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
             console_grace: Duration::from_secs(20),
             agent_gone: AgentGone::Requeue,
             max_chats: 5,
+            queue_timeout: Some(Duration::from_secs(600)),
         },
         request_item: RequestItem::Always,
         texts: Texts {
@@ -727,6 +732,13 @@ fn overlay(src: &Source<'_>, cfg: &mut Config, raw: RawConfig) -> Result<(), Con
         set(&mut cfg.offloading.agent_gone, o.agent_gone);
         if let Some(n) = o.max_chats {
             cfg.offloading.max_chats = chat_limit(src, &n)?;
+        }
+        if let Some(t) = o.queue_timeout {
+            cfg.offloading.queue_timeout = if t.get_ref().trim() == "off" {
+                None
+            } else {
+                Some(duration(src, &t)?)
+            };
         }
         if let Some(g) = o.console_grace {
             cfg.offloading.console_grace = duration(src, &g)?;

@@ -270,6 +270,7 @@ impl Service {
                 }
                 svc.recheck_status().await;
                 svc.recheck_agents().await;
+                svc.recheck_queue_timeouts().await;
             }
         });
         let weak = Arc::downgrade(&svc);
@@ -1849,6 +1850,39 @@ impl Service {
                 svc.bus.publish(Topic::Presence, Notice::Presence).await;
             }
         });
+    }
+
+    /// Chats nobody took within `[offloading] queue_timeout`: the visitor is told, in its
+    /// language, and may leave a message or go on with the bot (the request is answered
+    /// `unavailable`). Every replica may run this; a chat changes once.
+    pub async fn recheck_queue_timeouts(&self) {
+        let Some(timeout) = self.config.offloading.queue_timeout else {
+            return;
+        };
+        let since = self.now_ms() - timeout.as_millis() as i64;
+        let overdue = match self.store.overdue(since).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!("queue: cannot list chats waiting too long: {e}");
+                return;
+            }
+        };
+        for conv in overdue {
+            let locale = conv.handover.as_ref().and_then(|h| h.locale.as_deref());
+            let notice = self
+                .config
+                .texts_for(locale)
+                .1
+                .get(baton_protocol::texts::Text::QueueTimeout)
+                .to_owned();
+            match self
+                .execute(&conv.id, Command::QueueTimeout { notice }, None)
+                .await
+            {
+                Ok(_) => tracing::info!("queue: conversation {} waited too long", conv.id.0),
+                Err(r) => tracing::warn!("queue: conversation {}: {}", conv.id.0, r.message),
+            }
+        }
     }
 
     /// Chats whose agent went offline (no console lease left, the grace period over): the

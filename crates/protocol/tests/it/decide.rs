@@ -172,6 +172,12 @@ fn commands() -> Vec<(&'static str, Command)> {
         ),
         ("Dana ends", Command::End { agent: dana() }),
         (
+            "timed out",
+            Command::QueueTimeout {
+                notice: "Nobody could take your chat in time.".into(),
+            },
+        ),
+        (
             "Dana gone",
             Command::AgentGone {
                 agent: dana().id,

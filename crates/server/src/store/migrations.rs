@@ -118,6 +118,8 @@ pub const SQLITE: &[&str] = &[
     "ALTER TABLE handovers ADD COLUMN locale TEXT;",
     // 9: an agent's own limit of chats at once (NULL: the site's).
     "ALTER TABLE agents ADD COLUMN max_chats INTEGER;",
+    // 10: when a chat last entered its queue, if not at its request (an agent left).
+    "ALTER TABLE handovers ADD COLUMN queued_ms BIGINT;",
 ];
 
 /// PostgreSQL.
@@ -234,6 +236,8 @@ pub const POSTGRES: &[&str] = &[
     "ALTER TABLE handovers ADD COLUMN locale TEXT;",
     // 9: an agent's own limit of chats at once (NULL: the site's).
     "ALTER TABLE agents ADD COLUMN max_chats INTEGER;",
+    // 10: when a chat last entered its queue, if not at its request (an agent left).
+    "ALTER TABLE handovers ADD COLUMN queued_ms BIGINT;",
 ];
 
 #[cfg(test)]

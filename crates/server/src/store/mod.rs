@@ -389,6 +389,9 @@ pub trait Store: Send + Sync + 'static {
     fn recent_accepts(&self, since_ms: i64, limit: u32) -> Fut<'_, Vec<(String, i64, i64)>>;
     /// The conversations an agent is chatting in.
     fn owned_by<'a>(&'a self, agent: &'a AgentId) -> Fut<'a, Vec<Conversation>>;
+    /// The chats waiting since before `since_ms` (since their request, or since their agent
+    /// left), oldest first.
+    fn overdue(&self, since_ms: i64) -> Fut<'_, Vec<Conversation>>;
     /// The agent chats whose agent holds no console lease at `now_ms` (offline, the grace
     /// period over), oldest first.
     fn stranded(&self, now_ms: i64) -> Fut<'_, Vec<Conversation>>;

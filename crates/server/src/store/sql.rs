@@ -797,10 +797,12 @@ impl Store for SqlStore {
                     // Waiting again, at the place its request had (`requested_ms` is kept).
                     EventBody::AgentLeft { .. } => {
                         sqlx::query(sqlx::AssertSqlSafe(format!(
-                            "UPDATE handovers SET outcome = 'queued', accepted_ms = NULL, agent_id = NULL
+                            "UPDATE handovers SET outcome = 'queued', accepted_ms = NULL, agent_id = NULL,
+                                 queued_ms = $2
                              WHERE id = {current}"
                         )))
                         .bind(conv.clone())
+                        .bind(c.now_ms)
                         .execute(&mut *tx)
                         .await?;
                     }
@@ -925,6 +927,22 @@ impl Store for SqlStore {
                 .fetch_one(&self.read)
                 .await?;
             count(&row)
+        })
+    }
+
+    fn overdue(&self, since_ms: i64) -> Fut<'_, Vec<Conversation>> {
+        Box::pin(async move {
+            sqlx::query(select_conversations!(
+                "FROM handovers h JOIN conversations c ON c.id = h.conversation_id
+                 WHERE h.outcome = 'queued' AND COALESCE(h.queued_ms, h.requested_ms) < $1
+                 ORDER BY h.requested_ms, h.id"
+            ))
+            .bind(since_ms)
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(conversation_from)
+            .collect()
         })
     }
 

@@ -338,3 +338,102 @@ async fn refused(ws: &mut Ws, id: &ConversationId) -> (ErrorCode, String) {
     };
     (code, message)
 }
+
+/// Nobody takes a waiting chat within `queue_timeout` (a fixed clock): the visitor is told,
+/// the request is answered `unavailable`, and the visitor may leave a message. A chat back in
+/// the queue after its agent left counts from then, not from its first request.
+#[tokio::test]
+async fn a_chat_nobody_takes_in_time_offers_to_leave_a_message() {
+    let clock = Arc::new(ManualClock::at(T0));
+    let s = start_with(
+        Backend::Sqlite,
+        &format!("{STAFF}queue_timeout = \"10m\"\n"),
+        Deps {
+            clock: Some(clock.clone()),
+            ..Deps::default()
+        },
+    )
+    .await;
+    let (v, id, mut ws) = queued_visitor(&s, "hello").await;
+    // A second chat, taken at 5 min by Dana, who then leaves: back in the queue at 6 min.
+    let (_w, other, _other_ws) = queued_visitor(&s, "hi there").await;
+    clock.advance(5 * 60_000);
+    let dana = s.login_as("dana@x", "pw-dana").await;
+    let mut console = s.agent_ws(&dana.token).await;
+    accept_and_write(&mut console, &other, "Hi.").await;
+    drop(console);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    clock.advance(60_000);
+    s.service().recheck_agents().await;
+    let state = |id: ConversationId| {
+        let s = &s;
+        async move {
+            s.service()
+                .store
+                .conversation(&id)
+                .await
+                .unwrap()
+                .unwrap()
+                .view
+                .state
+        }
+    };
+    assert!(matches!(
+        state(other.clone()).await,
+        ConversationState::Queued { .. }
+    ));
+
+    // 9 minutes: still waiting.
+    clock.advance(3 * 60_000);
+    s.service().recheck_queue_timeouts().await;
+    assert!(matches!(
+        state(id.clone()).await,
+        ConversationState::Queued { .. }
+    ));
+    // 11 minutes: the first is told; the other, queued again at 6 minutes, still waits.
+    clock.advance(2 * 60_000);
+    s.service().recheck_queue_timeouts().await;
+    let mut notice = None;
+    loop {
+        if let VisitorServerFrame::Event { event } = ws.recv::<VisitorServerFrame>().await {
+            match event.body {
+                EventBody::Message {
+                    role: Role::System,
+                    text,
+                    ..
+                } => notice = Some(text),
+                EventBody::HandoverOutcome { outcome } => {
+                    assert_eq!(outcome, ConversationState::Unavailable);
+                    break;
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(
+        notice
+            .unwrap()
+            .starts_with("Sorry, nobody could take your chat in time."),
+    );
+    assert_eq!(state(id.clone()).await, ConversationState::Unavailable);
+    assert!(matches!(
+        state(other.clone()).await,
+        ConversationState::Queued { .. }
+    ));
+    // The visitor leaves a message instead.
+    let (code, body) = s
+        .post_as(
+            "/api/v1/visitor/message",
+            Some(&v.token),
+            &serde_json::json!({"visitor_id": v.id, "name": "Ada", "email": "ada@example.org",
+                "text": "Please call me back."}),
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
+    // The bot answers again.
+    assert!(!s.bot(&v, "hello").await.is_empty());
+    // 16 minutes and more: the other one's turn, counted from when it was queued again.
+    clock.advance(5 * 60_000 + 1);
+    s.service().recheck_queue_timeouts().await;
+    assert_eq!(state(other).await, ConversationState::Unavailable);
+}
