@@ -16,8 +16,8 @@ use baton_protocol::ids::ConversationId;
 use baton_protocol::state::{AgentRef, ConversationState};
 use baton_protocol::status::OffloadStatus;
 use baton_protocol::ws::{
-    AgentFrame, AgentServerFrame, ConversationSummary, ErrorCode, Event, LeftMessage, LoginRequest,
-    LoginResponse, OffloadingRequest, OffloadingResponse, Role, close,
+    AgentFrame, AgentServerFrame, ConversationSummary, ErrorCode, Event, EventBody, LeftMessage,
+    LoginRequest, LoginResponse, OffloadingRequest, OffloadingResponse, Role, close,
 };
 
 const TOKEN_KEY: &str = "baton.console.token";
@@ -72,6 +72,8 @@ pub struct Console {
     pub selected: RwSignal<Option<ConversationId>>,
     /// Transcripts by conversation, with the state their events lead to.
     pub transcripts: RwSignal<HashMap<ConversationId, Thread>>,
+    /// Visitor messages not yet seen, by conversation (every one but the selected).
+    pub unread: RwSignal<HashMap<ConversationId, u32>>,
     /// Last error.
     pub error: RwSignal<Option<String>>,
     /// The offloading status, as visitors are told it.
@@ -110,6 +112,7 @@ impl Console {
             mine: RwSignal::new(vec![]),
             selected: RwSignal::new(None),
             transcripts: RwSignal::new(HashMap::new()),
+            unread: RwSignal::new(HashMap::new()),
             error: RwSignal::new(None),
             status: RwSignal::new(None),
             supervisor: RwSignal::new(false),
@@ -334,6 +337,9 @@ impl Console {
     /// Shows a conversation's transcript.
     pub fn open(&self, id: ConversationId) {
         self.selected.set(Some(id.clone()));
+        self.unread.update(|u| {
+            u.remove(&id);
+        });
         self.send(AgentFrame::Open {
             conversation_id: id,
         });
@@ -425,10 +431,18 @@ impl Console {
                 self.agent.set(Some(agent));
                 self.supervisor.set(supervisor);
                 self.waiting.set(waiting);
+                // Follow every chat this agent has (after a reload or a reconnect each one
+                // streams again, from its whole transcript), and what was on screen; then
+                // re-send what was not acknowledged.
+                let mut open: Vec<ConversationId> =
+                    mine.iter().map(|s| s.conversation_id.clone()).collect();
                 self.mine.set(mine);
-                // Re-open what was on screen, to catch up after a reconnect, then re-send what
-                // was not acknowledged.
-                if let Some(id) = self.selected.get_untracked() {
+                if let Some(id) = self.selected.get_untracked()
+                    && !open.contains(&id)
+                {
+                    open.push(id);
+                }
+                for id in open {
                     self.send(AgentFrame::Open {
                         conversation_id: id,
                     });
@@ -488,6 +502,14 @@ impl Console {
 
     fn on_event(&self, id: ConversationId, event: Event) {
         let mut left_agent = false;
+        let from_visitor = matches!(
+            event.body,
+            EventBody::Message {
+                role: Role::Visitor,
+                ..
+            }
+        );
+        let mut added = false;
         self.transcripts.update(|t| {
             let Some(thread) = t.get_mut(&id) else { return };
             match thread.timeline.apply(event) {
@@ -495,6 +517,7 @@ impl Console {
                 Step::AddedRejected(r) => leptos::logging::warn!("baton: {r}"),
                 Step::Added => {}
             }
+            added = true;
             let before = std::mem::take(&mut thread.state);
             left_agent = matches!(before, ConversationState::AgentJoined { .. })
                 && !matches!(
@@ -506,5 +529,13 @@ impl Console {
         if left_agent {
             self.mine.update(|l| l.retain(|s| s.conversation_id != id));
         }
+        if added && from_visitor && self.selected.get_untracked().as_ref() != Some(&id) {
+            self.unread.update(|u| *u.entry(id).or_default() += 1);
+        }
+    }
+
+    /// Unread visitor messages in all chats but the one on screen.
+    pub fn unread_total(&self) -> u32 {
+        self.unread.with(|u| u.values().sum())
     }
 }

@@ -15,6 +15,18 @@ use crate::store::{Console, Link};
 #[component]
 pub fn App() -> impl IntoView {
     let c = expect_context::<Console>();
+    // The tab says how much waits for the agent (chats in the queue, unread messages), so a
+    // console in a background tab still shows news; a reload recounts from the server.
+    Effect::new(move |_| {
+        let news = c.unread_total() + c.waiting.with(|w| w.len() as u32);
+        if let Some(d) = web_sys::window().and_then(|w| w.document()) {
+            d.set_title(&if news > 0 {
+                format!("({news}) Baton agent console")
+            } else {
+                "Baton agent console".to_owned()
+            });
+        }
+    });
     view! {
         <Show when=move || c.link.get() != Link::LoggedOut fallback=|| view! { <Login/> }>
             <Workspace/>
@@ -167,6 +179,10 @@ fn ConversationList(
                         let id = id.clone();
                         move || c.selected.get().as_ref() == Some(&id)
                     };
+                    let unread = {
+                        let id = id.clone();
+                        Memo::new(move |_| c.unread.with(|u| u.get(&id).copied().unwrap_or(0)))
+                    };
                     view! {
                         <li>
                             <button type="button" class="console-list__item" aria-current=move || selected().then_some("true")
@@ -174,6 +190,9 @@ fn ConversationList(
                                 <span class="console-list__visitor">{format!("Visitor {}", short(s.visitor_id.as_str()))}</span>
                                 <span class="console-list__queue">{routing(s.queue.as_deref(), s.skill.as_deref())}</span>
                                 <span class="console-list__preview">{s.preview.clone().unwrap_or_default()}</span>
+                                <Show when=move || { unread.get() > 0 }>
+                                    <span class="console-unread">{move || format!("{} unread", unread.get())}</span>
+                                </Show>
                             </button>
                         </li>
                     }

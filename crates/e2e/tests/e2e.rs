@@ -2048,3 +2048,95 @@ async fn on_another_origin_a_chat_nobody_takes_in_time_becomes_a_left_message() 
     drop(driver);
     sites.server.stop().await.unwrap();
 }
+
+/// After a reload the console follows every chat the agent has, not just the one on screen:
+/// a message in the other chat shows as unread (in its list item and the tab's title), and
+/// opening it shows the message, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_reload_the_console_follows_every_chat_and_counts_the_unread() {
+    let sites = sites().await;
+    let driver = start_chromedriver().await;
+    let agent = Agent(browser(&driver, Screen::Desktop).await);
+    let ada = Visitor(browser(&driver, Screen::Phone).await);
+    let bob = Visitor(browser(&driver, Screen::Desktop).await);
+    agent.log_in(&sites.console).await;
+    let mut ids = vec![];
+    for (v, first) in [(&ada, "hello"), (&bob, "hi")] {
+        v.open(&sites.page).await;
+        v.say(first).await;
+        v.wait_text(".baton-message--bot .baton-message__text", "demo assistant")
+            .await;
+        v.click("button[aria-label='More options']").await;
+        v.click("[role=menuitem]").await;
+        v.wait_status(WAITING).await;
+        let id = v.visitor_id().await;
+        agent.accept(&id).await;
+        v.wait_status("Dana").await;
+        ids.push(id);
+    }
+    // The console reloads (its session lives in the tab); nothing is on screen after it.
+    agent.0.refresh().await.unwrap();
+    agent.wait_text(".console-header", "Online").await;
+    agent
+        .wait_text(".console-list", &format!("Visitor {}", &ids[0][2..10]))
+        .await;
+    // Ada writes: her chat, not on screen, counts one unread, and so does the tab.
+    ada.say("is anyone there?").await;
+    agent.wait_text(".console-unread", "1 unread").await;
+    eventually("the tab's title", || async {
+        (agent.0.title().await.unwrap_or_default() == "(1) Baton agent console").then_some(())
+    })
+    .await;
+    axe(&agent.0, "body", "with an unread chat").await;
+    // Opening it shows the message, once, and clears the count.
+    let items = agent
+        .0
+        .find_all(Locator::Css(".console-list__item"))
+        .await
+        .unwrap();
+    let mut opened = false;
+    for item in items {
+        if item.text().await.unwrap_or_default().contains("unread") {
+            item.click().await.unwrap();
+            opened = true;
+            break;
+        }
+    }
+    assert!(opened, "the unread chat is listed");
+    agent
+        .wait_text(".console-message__text", "is anyone there?")
+        .await;
+    let seen = agent
+        .0
+        .find_all(Locator::Css(".console-message__text"))
+        .await
+        .unwrap();
+    let mut count = 0;
+    for e in seen {
+        if e.text().await.unwrap_or_default() == "is anyone there?" {
+            count += 1;
+        }
+    }
+    assert_eq!(count, 1, "shown once");
+    eventually("no unread left", || async {
+        agent
+            .0
+            .find(Locator::Css(".console-unread"))
+            .await
+            .is_err()
+            .then_some(())
+    })
+    .await;
+    agent.reply("Yes, Dana here.").await;
+    ada.wait_text(
+        ".baton-message--agent .baton-message__text",
+        "Yes, Dana here.",
+    )
+    .await;
+
+    for c in [ada.0, bob.0, agent.0] {
+        c.close().await.unwrap();
+    }
+    drop(driver);
+    sites.server.stop().await.unwrap();
+}
