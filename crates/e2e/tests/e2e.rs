@@ -386,6 +386,18 @@ impl Visitor {
         eventually("the chat panel", || self.find("[role=dialog]")).await;
     }
 
+    /// Opens the chat on `page` by mouse, greets the bot and asks for a person with the
+    /// menu's Request live agent: the visitor waits in the queue.
+    async fn ask_for_an_agent(&self, page: &str) {
+        self.open(page).await;
+        self.say("hello").await;
+        self.wait_text(".baton-message--bot .baton-message__text", "demo assistant")
+            .await;
+        self.click("button[aria-label='More options']").await;
+        self.click("[role=menuitem]").await;
+        self.wait_status(WAITING).await;
+    }
+
     /// The newest bot button titled `title`.
     async fn chip(&self, title: &str) -> Element {
         eventually(&format!("the {title:?} button"), || async {
@@ -1286,14 +1298,7 @@ async fn on_another_origin_a_supervisor_switches_live_chat_off_while_a_visitor_w
         .wait_text(".console-offloading", "Live chat open")
         .await;
 
-    visitor.open(&sites.page).await;
-    visitor.say("hello").await;
-    visitor
-        .wait_text(".baton-message--bot .baton-message__text", "demo assistant")
-        .await;
-    visitor.click("button[aria-label='More options']").await;
-    visitor.click("[role=menuitem]").await;
-    visitor.wait_status(WAITING).await;
+    visitor.ask_for_an_agent(&sites.page).await;
     supervisor.wait_waiting(&visitor.visitor_id().await).await;
 
     // Off: the waiting visitor is told live, and leaves the queue.
@@ -1909,14 +1914,7 @@ async fn on_another_origin_an_agent_who_leaves_hands_the_chat_to_the_next_one() 
     let visitor = Visitor(browser(&driver, Screen::Phone).await);
     dana.log_in_as(&sites.console, "dana@shop.example", "dana-pass")
         .await;
-    visitor.open(&sites.page).await;
-    visitor.say("hello").await;
-    visitor
-        .wait_text(".baton-message--bot .baton-message__text", "demo assistant")
-        .await;
-    visitor.click("button[aria-label='More options']").await;
-    visitor.click("[role=menuitem]").await;
-    visitor.wait_status(WAITING).await;
+    visitor.ask_for_an_agent(&sites.page).await;
     let id = visitor.visitor_id().await;
     dana.accept_as(&id, "Dana").await;
     dana.reply("Hi, I'm Dana.").await;
@@ -1982,14 +1980,7 @@ async fn on_another_origin_a_chat_nobody_takes_in_time_becomes_a_left_message() 
     let agent = Agent(browser(&driver, Screen::Desktop).await);
     let visitor = Visitor(browser(&driver, Screen::Phone).await);
     agent.log_in(&sites.console).await;
-    visitor.open(&sites.page).await;
-    visitor.say("hello").await;
-    visitor
-        .wait_text(".baton-message--bot .baton-message__text", "demo assistant")
-        .await;
-    visitor.click("button[aria-label='More options']").await;
-    visitor.click("[role=menuitem]").await;
-    visitor.wait_status(WAITING).await;
+    visitor.ask_for_an_agent(&sites.page).await;
     agent.wait_waiting(&visitor.visitor_id().await).await;
 
     // Nobody accepts: the visitor is told, and offered to leave a message.
@@ -2061,14 +2052,8 @@ async fn after_a_reload_the_console_follows_every_chat_and_counts_the_unread() {
     let bob = Visitor(browser(&driver, Screen::Desktop).await);
     agent.log_in(&sites.console).await;
     let mut ids = vec![];
-    for (v, first) in [(&ada, "hello"), (&bob, "hi")] {
-        v.open(&sites.page).await;
-        v.say(first).await;
-        v.wait_text(".baton-message--bot .baton-message__text", "demo assistant")
-            .await;
-        v.click("button[aria-label='More options']").await;
-        v.click("[role=menuitem]").await;
-        v.wait_status(WAITING).await;
+    for v in [&ada, &bob] {
+        v.ask_for_an_agent(&sites.page).await;
         let id = v.visitor_id().await;
         agent.accept(&id).await;
         v.wait_status("Dana").await;

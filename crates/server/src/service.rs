@@ -16,6 +16,7 @@ use baton_protocol::decide::{self, Command, Context, Refusal, View};
 use baton_protocol::ids::{AgentId, ClientMsgId, ConversationId, VisitorId};
 use baton_protocol::state::{AgentRef, ConversationState, Transport};
 use baton_protocol::status::{Offload, OffloadState, OffloadStatus, RequestItem};
+use baton_protocol::texts::Text;
 use baton_protocol::time::rfc3339_from_unix_ms;
 use baton_protocol::ws::{
     ConversationSummary, ErrorCode, Event, EventBody, HandoverResponse, LoginResponse, Role,
@@ -1852,6 +1853,13 @@ impl Service {
         });
     }
 
+    /// A text the server writes into a conversation, in the language its handover recorded,
+    /// with its placeholders filled.
+    fn visitor_text(&self, conv: &Conversation, text: Text, fills: &[(&str, &str)]) -> String {
+        let locale = conv.handover.as_ref().and_then(|h| h.locale.as_deref());
+        baton_protocol::texts::fill(self.config.texts_for(locale).1.get(text), fills)
+    }
+
     /// Chats nobody took within `[offloading] queue_timeout`: the visitor is told, in its
     /// language, and may leave a message or go on with the bot (the request is answered
     /// `unavailable`). Every replica may run this; a chat changes once.
@@ -1868,13 +1876,7 @@ impl Service {
             }
         };
         for conv in overdue {
-            let locale = conv.handover.as_ref().and_then(|h| h.locale.as_deref());
-            let notice = self
-                .config
-                .texts_for(locale)
-                .1
-                .get(baton_protocol::texts::Text::QueueTimeout)
-                .to_owned();
+            let notice = self.visitor_text(&conv, Text::QueueTimeout, &[]);
             match self
                 .execute(&conv.id, Command::QueueTimeout { notice }, None)
                 .await
@@ -1902,16 +1904,14 @@ impl Service {
             let ConversationState::AgentJoined { agent } = &conv.view.state else {
                 continue;
             };
-            let locale = conv.handover.as_ref().and_then(|h| h.locale.as_deref());
-            let texts = self.config.texts_for(locale).1;
-            let text = texts.get(if end {
-                baton_protocol::texts::Text::AgentLeftEnded
+            let text = if end {
+                Text::AgentLeftEnded
             } else {
-                baton_protocol::texts::Text::AgentLeft
-            });
+                Text::AgentLeft
+            };
             let command = Command::AgentGone {
                 agent: agent.id.clone(),
-                notice: text.replace("{agent}", &agent.name),
+                notice: self.visitor_text(&conv, text, &[("agent", &agent.name)]),
                 end,
             };
             match self.execute(&conv.id, command, None).await {

@@ -73,9 +73,9 @@ async fn accept_and_write(console: &mut Ws, id: &ConversationId, text: &str) {
         .await;
 }
 
-/// Reads the visitor's socket until the notice that its agent left and the chat's new
-/// state; returns the notice.
-async fn told_agent_left(ws: &mut Ws) -> String {
+/// Reads the visitor's socket until the server's notice and the event after it that
+/// `ends` accepts; returns the notice and that event.
+async fn notice_then(ws: &mut Ws, ends: impl Fn(&EventBody) -> bool) -> (String, EventBody) {
     let mut notice = None;
     loop {
         if let VisitorServerFrame::Event { event } = ws.recv::<VisitorServerFrame>().await {
@@ -85,18 +85,25 @@ async fn told_agent_left(ws: &mut Ws) -> String {
                     text,
                     ..
                 } => notice = Some(text),
-                EventBody::AgentLeft { agent } => {
-                    assert_eq!(agent.name, "Dana");
-                    return notice.expect("the notice comes first");
-                }
-                EventBody::ChatEnded { by } => {
-                    assert_eq!(by, baton_protocol::state::EndedBy::System);
-                    return notice.expect("the notice comes first");
-                }
+                body if ends(&body) => return (notice.expect("the notice comes first"), body),
                 _ => {}
             }
         }
     }
+}
+
+/// [`notice_then`] for Dana leaving: the chat queued again, or ended by the server.
+async fn told_agent_left(ws: &mut Ws) -> String {
+    let (notice, body) = notice_then(ws, |b| {
+        matches!(b, EventBody::AgentLeft { .. } | EventBody::ChatEnded { .. })
+    })
+    .await;
+    match body {
+        EventBody::AgentLeft { agent } => assert_eq!(agent.name, "Dana"),
+        EventBody::ChatEnded { by } => assert_eq!(by, baton_protocol::state::EndedBy::System),
+        _ => unreachable!(),
+    }
+    notice
 }
 
 #[tokio::test]
@@ -393,28 +400,15 @@ async fn a_chat_nobody_takes_in_time_offers_to_leave_a_message() {
     // 11 minutes: the first is told; the other, queued again at 6 minutes, still waits.
     clock.advance(2 * 60_000);
     s.service().recheck_queue_timeouts().await;
-    let mut notice = None;
-    loop {
-        if let VisitorServerFrame::Event { event } = ws.recv::<VisitorServerFrame>().await {
-            match event.body {
-                EventBody::Message {
-                    role: Role::System,
-                    text,
-                    ..
-                } => notice = Some(text),
-                EventBody::HandoverOutcome { outcome } => {
-                    assert_eq!(outcome, ConversationState::Unavailable);
-                    break;
-                }
-                _ => {}
-            }
+    let (notice, outcome) =
+        notice_then(&mut ws, |b| matches!(b, EventBody::HandoverOutcome { .. })).await;
+    assert_eq!(
+        outcome,
+        EventBody::HandoverOutcome {
+            outcome: ConversationState::Unavailable
         }
-    }
-    assert!(
-        notice
-            .unwrap()
-            .starts_with("Sorry, nobody could take your chat in time."),
     );
+    assert!(notice.starts_with("Sorry, nobody could take your chat in time."));
     assert_eq!(state(id.clone()).await, ConversationState::Unavailable);
     assert!(matches!(
         state(other.clone()).await,
