@@ -20,8 +20,8 @@ use baton_protocol::state::{AgentRef, ConversationState, EndedBy, Input, Transpo
 use baton_protocol::status::{OffloadState, OffloadStatus};
 use baton_protocol::texts::{Text, fill};
 use baton_protocol::ws::{
-    ErrorCode, Event, EventBody, HandoverRequest, HandoverResponse, Role, VisitorFrame,
-    VisitorServerFrame, VisitorSession,
+    ErrorCode, Event, EventBody, HandoverRequest, HandoverResponse, Role, TYPING_EVERY_MS,
+    TYPING_SHOWN_MS, VisitorFrame, VisitorServerFrame, VisitorSession,
 };
 use baton_protocol::{MAX_TEXT_BYTES, PROTOCOL_VERSION};
 
@@ -124,6 +124,10 @@ pub struct Chat {
     pub offload: RwSignal<Option<OffloadStatus>>,
     /// Messages of this visitor the server stored, in this conversation.
     pub written: RwSignal<usize>,
+    /// The agent typing now, for a few seconds after its last typing frame.
+    pub typing: RwSignal<Option<String>>,
+    /// The agent has read the visitor's last message ("Seen").
+    pub seen: RwSignal<bool>,
 }
 
 /// The store's plain state: settings, credential, the socket's life and the bookkeeping of
@@ -179,6 +183,14 @@ struct Inner {
     locale: String,
     /// Whether the page named it: then the bot is told to answer in it.
     locale_chosen: bool,
+    /// How far the agent has read the conversation (seq).
+    agent_read: u64,
+    /// How far this visitor's reading was reported (seq).
+    read_sent: u64,
+    /// Counts typing frames, so only the last one's timer clears the indicator.
+    typing_frames: u64,
+    /// When this visitor's last typing frame was sent (ms since the epoch).
+    typing_sent: f64,
     /// Messages the visitor must have written before "Request live agent" is offered
     /// (`u64::MAX`: never), from the same settings. (Types the store already has: each new
     /// signal type costs the widget bytes.)
@@ -375,6 +387,10 @@ impl Chat {
                 texts: vec![],
                 locale: String::new(),
                 locale_chosen: false,
+                agent_read: 0,
+                read_sent: 0,
+                typing_frames: 0,
+                typing_sent: f64::NEG_INFINITY,
                 request_item_after: 0,
             }),
             lines: RwSignal::new(vec![]),
@@ -392,6 +408,8 @@ impl Chat {
             busy: RwSignal::new(false),
             offload: RwSignal::new(None),
             written: RwSignal::new(0),
+            typing: RwSignal::new(None),
+            seen: RwSignal::new(false),
         }
     }
 
@@ -1079,9 +1097,11 @@ impl Chat {
             VisitorServerFrame::Welcome {
                 head_seq,
                 conversation_id,
+                read_seq,
                 ..
             } => {
                 self.edit(|st| st.conversation = Some(conversation_id));
+                self.agent_read(read_seq);
                 // Everything up to head_seq is history the server replays next; the state
                 // follows from applying it, so the welcome's own state is not needed.
                 self.edit(|st| st.replay_until = head_seq);
@@ -1116,7 +1136,68 @@ impl Chat {
                 self.edit(|st| st.status_at = js_sys::Date::now());
                 self.take_status(status);
             }
+            VisitorServerFrame::Typing { agent } => {
+                let n = self.edit(|st| {
+                    st.typing_frames += 1;
+                    st.typing_frames
+                });
+                self.typing.set(Some(agent.name));
+                let chat = *self;
+                set_timeout(
+                    move || {
+                        if chat.inner.try_with_value(|st| st.typing_frames) == Some(n) {
+                            chat.typing.set(None);
+                        }
+                    },
+                    std::time::Duration::from_millis(TYPING_SHOWN_MS.into()),
+                );
+            }
+            VisitorServerFrame::Read { seq } => self.agent_read(seq),
             VisitorServerFrame::Pong | VisitorServerFrame::Unknown => {}
+        }
+    }
+
+    /// The agent has read up to `seq`: "Seen" shows under the visitor's last message once
+    /// that is covered.
+    fn agent_read(&self, seq: u64) {
+        let read = self.edit(|st| {
+            st.agent_read = st.agent_read.max(seq);
+            st.agent_read
+        });
+        let last = self.with(|st| st.timeline.view().last_visitor_seq);
+        self.seen.set(last > 0 && read >= last);
+    }
+
+    /// Tells the agent how far the visitor has read, when a person is there to be told and
+    /// the visitor can see the panel.
+    pub fn report_read(&self) {
+        let seq = self.last_seq();
+        let visible = web_sys::window()
+            .and_then(|w| w.document())
+            .is_some_and(|d| !d.hidden());
+        if self.open.get_untracked()
+            && visible
+            && matches!(
+                self.state.get_untracked(),
+                ConversationState::AgentJoined { .. }
+            )
+            && seq > self.with(|st| st.read_sent)
+        {
+            self.edit(|st| st.read_sent = seq);
+            self.send_frame(&VisitorFrame::Read { seq });
+        }
+    }
+
+    /// The visitor typed in the message box: the agent is told, at most every few seconds.
+    pub fn typed(&self) {
+        let now = js_sys::Date::now();
+        if matches!(
+            self.state.get_untracked(),
+            ConversationState::AgentJoined { .. }
+        ) && now - self.with(|st| st.typing_sent) >= f64::from(TYPING_EVERY_MS)
+        {
+            self.edit(|st| st.typing_sent = now);
+            self.send_frame(&VisitorFrame::Typing);
         }
     }
 
@@ -1337,11 +1418,23 @@ impl Chat {
             _ => {}
         }
         self.show(&event.body, &before);
+        match &event.body {
+            // Its message is what it was typing.
+            EventBody::Message {
+                role: Role::Agent, ..
+            } => self.typing.set(None),
+            EventBody::Message {
+                role: Role::Visitor,
+                ..
+            } => self.agent_read(0),
+            _ => {}
+        }
         if next != before {
             self.state.set(next.clone());
         }
         if event.seq > self.with(|st| st.replay_until) {
             self.follow(&before, &next);
+            self.report_read();
         } else {
             self.close_if_with_bot();
         }

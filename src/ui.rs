@@ -27,6 +27,7 @@ pub fn App() -> impl IntoView {
         if chat.open.get() {
             chat.load_history();
             chat.refresh_status();
+            chat.report_read();
         }
     });
     // Live status while the panel is open with the bot (the socket carries it otherwise).
@@ -337,8 +338,18 @@ fn Transcript() -> impl IntoView {
             <ol class="baton-transcript__list">
                 <For each=shown key=|line| line.key children=move |line| view! { <Message line=line/> }/>
             </ol>
-            <p class="baton-typing" hidden=move || !chat.busy.get()>
-                {chat.t(Text::Typing)}
+            // "Seen" under the visitor's last message, once the agent has read it.
+            <p class="baton-seen" hidden=move || {
+                !chat.seen.get() || chat.lines.with(|l| l.last().is_none_or(|l| l.role != Role::Visitor))
+            }>
+                {chat.t(Text::Seen)}
+            </p>
+            <p class="baton-typing" role="status">
+                {move || match chat.typing.get() {
+                    _ if chat.busy.get() => Some(chat.t(Text::Typing)),
+                    Some(agent) => Some(chat.tf(Text::AgentTyping, &[("agent", &agent)])),
+                    None => None,
+                }}
             </p>
         </div>
     }
@@ -738,7 +749,10 @@ fn Composer() -> impl IntoView {
                 placeholder=chat.t(Text::Placeholder)
                 maxlength="4096"
                 prop:value=move || draft.get()
-                on:input=move |ev| set_draft.set(event_target_value(&ev))
+                on:input=move |ev| {
+                    set_draft.set(event_target_value(&ev));
+                    chat.typed();
+                }
                 on:keydown=move |ev: ev::KeyboardEvent| {
                     if ev.key() == "Enter" && !ev.shift_key() {
                         ev.prevent_default();

@@ -1273,3 +1273,76 @@ async fn when_the_agent_leaves_the_visitor_reads_the_notice_and_waits_again() {
         w.text(".baton-status")
     );
 }
+
+#[wasm_bindgen_test]
+async fn the_agent_typing_and_seen_show_and_go() {
+    let w = mount(NOWHERE);
+    w.chat.open.set(true);
+    for e in request(
+        1,
+        ConversationState::Queued {
+            position: Some(1),
+            agents_online: Some(true),
+        },
+    ) {
+        w.chat.apply_event(e);
+    }
+    let frame = |text: &str| {
+        w.chat
+            .on_frame(baton_client::wire::read_visitor_server_frame(text).unwrap())
+    };
+    frame(
+        r#"{"type": "event", "event": {"seq": 3, "ts": "t", "type": "agent_joined", "agent": {"id": "a", "name": "Dana"}}}"#,
+    );
+    frame(
+        r#"{"type": "event", "event": {"seq": 4, "ts": "t", "type": "message", "role": "visitor", "text": "Where is my order?"}}"#,
+    );
+    tick().await;
+    assert!(
+        w.get(".baton-seen").has_attribute("hidden"),
+        "not seen before the agent reads it"
+    );
+    // The agent reads up to the visitor's line: "Seen" under it.
+    frame(r#"{"type": "read", "seq": 4}"#);
+    tick().await;
+    assert!(!w.get(".baton-seen").has_attribute("hidden"));
+    assert_eq!(w.text(".baton-seen"), "Seen");
+    // The agent types: its name, in a status region; its message ends it.
+    frame(r#"{"type": "typing", "agent": {"id": "a", "name": "Dana"}}"#);
+    w.wait_for_text(".baton-typing", "Dana is typing…").await;
+    assert_eq!(
+        w.get(".baton-typing").get_attribute("role").as_deref(),
+        Some("status")
+    );
+    frame(
+        r#"{"type": "event", "event": {"seq": 5, "ts": "t", "type": "message", "role": "agent", "text": "Let me look.", "agent": {"id": "a", "name": "Dana"}}}"#,
+    );
+    tick().await;
+    assert_eq!(w.text(".baton-typing"), "");
+    // The last line is the agent's now: nothing to say "Seen" under.
+    assert!(w.get(".baton-seen").has_attribute("hidden"));
+    // A new visitor line is not seen until read again.
+    frame(
+        r#"{"type": "event", "event": {"seq": 6, "ts": "t", "type": "message", "role": "visitor", "text": "Thanks"}}"#,
+    );
+    tick().await;
+    assert!(w.get(".baton-seen").has_attribute("hidden"));
+    frame(r#"{"type": "read", "seq": 6}"#);
+    tick().await;
+    assert!(!w.get(".baton-seen").has_attribute("hidden"));
+    // An indicator with no message after it goes after a few seconds.
+    frame(r#"{"type": "typing", "agent": {"id": "a", "name": "Dana"}}"#);
+    w.wait_for_text(".baton-typing", "Dana is typing…").await;
+    let p = js_sys::Promise::new(&mut |resolve, _| {
+        web_sys::window()
+            .unwrap()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(
+                &resolve,
+                baton_protocol::ws::TYPING_SHOWN_MS as i32 + 200,
+            )
+            .unwrap();
+    });
+    JsFuture::from(p).await.unwrap();
+    tick().await;
+    assert_eq!(w.text(".baton-typing"), "");
+}

@@ -242,9 +242,16 @@ pub fn read_visitor_server_frame(text: &str) -> Result<VisitorServerFrame, Error
             conversation_id: ConversationId(req_str(&v, "conversation_id")?),
             state: conversation_state(field("state")?)?,
             head_seq: req_u64(&v, "head_seq")?,
+            read_seq: v.field("read_seq").and_then(Json::u64).unwrap_or(0),
         },
         Some("event") => VisitorServerFrame::Event {
             event: event(field("event")?)?,
+        },
+        Some("typing") => VisitorServerFrame::Typing {
+            agent: agent_ref(field("agent")?)?,
+        },
+        Some("read") => VisitorServerFrame::Read {
+            seq: req_u64(&v, "seq")?,
         },
         Some("ack") => VisitorServerFrame::Ack {
             client_msg_id: ClientMsgId(req_str(&v, "client_msg_id")?),
@@ -282,6 +289,8 @@ pub fn write_visitor_frame(frame: &VisitorFrame) -> String {
             .str("client_msg_id", client_msg_id.as_str())
             .str("text", text),
         VisitorFrame::Cancel => Obj::new().str("type", "cancel"),
+        VisitorFrame::Typing => Obj::new().str("type", "typing"),
+        VisitorFrame::Read { seq } => Obj::new().str("type", "read").u64("seq", *seq),
         VisitorFrame::Ping => Obj::new().str("type", "ping"),
     }
     .text()

@@ -164,8 +164,16 @@ fn server_frames() -> Vec<VisitorServerFrame> {
             conversation_id: ConversationId("conv-1".into()),
             state,
             head_seq: 42,
+            read_seq: 0,
         })
         .collect();
+    v.push(VisitorServerFrame::Welcome {
+        v: 2,
+        conversation_id: ConversationId("conv-1".into()),
+        state: ConversationState::AgentJoined { agent: agent() },
+        head_seq: 42,
+        read_seq: 40,
+    });
     v.extend(
         events()
             .into_iter()
@@ -199,6 +207,8 @@ fn server_frames() -> Vec<VisitorServerFrame> {
             message: "slow down".into(),
             client_msg_id: None,
         },
+        VisitorServerFrame::Typing { agent: agent() },
+        VisitorServerFrame::Read { seq: 41 },
         VisitorServerFrame::Pong,
     ]);
     v
@@ -242,9 +252,11 @@ fn every_visitor_server_frame_reads_as_serde_wrote_it() {
 fn newer_frames_are_unknown_and_broken_ones_are_errors() {
     for (text, want) in [
         (
-            r#"{"type":"typing","who":"agent"}"#,
+            r#"{"type":"reaction","who":"agent"}"#,
             Some(VisitorServerFrame::Unknown),
         ),
+        // A typing frame without its agent is broken, not unknown.
+        (r#"{"type":"typing"}"#, None),
         (
             r#"{"type":"error","code":"teapot","message":"m"}"#,
             Some(VisitorServerFrame::Error {
@@ -292,6 +304,8 @@ fn every_visitor_frame_is_written_as_serde_reads_it() {
             text: "quote \" backslash \\ newline \n control \u{7} emoji 😀".into(),
         },
         VisitorFrame::Cancel,
+        VisitorFrame::Typing,
+        VisitorFrame::Read { seq: 17 },
         VisitorFrame::Ping,
     ] {
         let text = wire::write_visitor_frame(&frame);

@@ -17,7 +17,8 @@ use baton_protocol::state::{AgentRef, ConversationState};
 use baton_protocol::status::OffloadStatus;
 use baton_protocol::ws::{
     AgentFrame, AgentServerFrame, ConversationSummary, ErrorCode, Event, EventBody, LeftMessage,
-    LoginRequest, LoginResponse, OffloadingRequest, OffloadingResponse, Role, close,
+    LoginRequest, LoginResponse, OffloadingRequest, OffloadingResponse, Role, TYPING_EVERY_MS,
+    TYPING_SHOWN_MS, close,
 };
 
 const TOKEN_KEY: &str = "baton.console.token";
@@ -41,6 +42,8 @@ pub struct Thread {
     pub state: ConversationState,
     /// The events, de-duplicated by seq and by author and `client_msg_id` (the client core).
     pub timeline: Timeline,
+    /// How far the visitor has read it (seq), for "Seen".
+    pub visitor_read: u64,
 }
 
 /// The state to show: the applied one, with the queue position the server reported live.
@@ -84,6 +87,14 @@ pub struct Console {
     pub messages: RwSignal<Vec<LeftMessage>>,
     /// The Messages view is shown instead of a conversation.
     pub show_messages: RwSignal<bool>,
+    /// Conversations whose visitor is typing now (with the number of its last typing frame,
+    /// so only that frame's timer clears it).
+    pub typing: RwSignal<HashMap<ConversationId, u64>>,
+    typing_frames: StoredValue<u64>,
+    /// When this console last said the agent is typing (ms since the epoch).
+    typing_sent: StoredValue<f64>,
+    /// How far the agent's reading was reported, by conversation.
+    read_sent: StoredValue<HashMap<ConversationId, u64>>,
     token: StoredValue<Option<String>>,
     socket: StoredValue<Option<Socket>, LocalStorage>,
     conn: StoredValue<Connection>,
@@ -118,6 +129,10 @@ impl Console {
             supervisor: RwSignal::new(false),
             messages: RwSignal::new(vec![]),
             show_messages: RwSignal::new(false),
+            typing: RwSignal::new(HashMap::new()),
+            typing_frames: StoredValue::new(0),
+            typing_sent: StoredValue::new(f64::NEG_INFINITY),
+            read_sent: StoredValue::new(HashMap::new()),
             token: StoredValue::new(None),
             socket: StoredValue::new_local(None),
             conn: StoredValue::new(Connection::default()),
@@ -340,9 +355,54 @@ impl Console {
         self.unread.update(|u| {
             u.remove(&id);
         });
+        self.report_read(&id);
         self.send(AgentFrame::Open {
             conversation_id: id,
         });
+    }
+
+    /// Tells the visitor how far the agent has read its chat: the chat on screen, while this
+    /// agent has it and the tab is visible.
+    pub fn report_read(&self, id: &ConversationId) {
+        if self.selected.get_untracked().as_ref() != Some(id) {
+            return;
+        }
+        let visible = web_sys::window()
+            .and_then(|w| w.document())
+            .is_some_and(|d| !d.hidden());
+        let me = self.agent.get_untracked().map(|a| a.id);
+        let head = self.transcripts.with_untracked(|t| {
+            t.get(id).and_then(|thread| match &thread.state {
+                ConversationState::AgentJoined { agent } if Some(&agent.id) == me.as_ref() => {
+                    Some(thread.timeline.head_seq())
+                }
+                _ => None,
+            })
+        });
+        let Some(seq) = head else { return };
+        let sent = self
+            .read_sent
+            .with_value(|r| r.get(id).copied().unwrap_or(0));
+        if visible && seq > sent {
+            self.read_sent.update_value(|r| {
+                r.insert(id.clone(), seq);
+            });
+            self.send(AgentFrame::Read {
+                conversation_id: id.clone(),
+                seq,
+            });
+        }
+    }
+
+    /// The agent typed in a reply box: the visitor is told, at most every few seconds.
+    pub fn typed(&self, id: &ConversationId) {
+        let now = js_sys::Date::now();
+        if now - self.typing_sent.get_value() >= f64::from(TYPING_EVERY_MS) {
+            self.typing_sent.set_value(now);
+            self.send(AgentFrame::Typing {
+                conversation_id: id.clone(),
+            });
+        }
     }
 
     /// Takes a waiting conversation.
@@ -458,6 +518,7 @@ impl Console {
             AgentServerFrame::Transcript {
                 conversation,
                 events,
+                visitor_read_seq,
             } => {
                 let mine = matches!(&conversation.state, ConversationState::AgentJoined { agent }
                     if self.agent.with_untracked(|a| a.as_ref().is_some_and(|a| a.id == agent.id)));
@@ -466,13 +527,45 @@ impl Console {
                 self.transcripts.update(|t| {
                     t.insert(
                         conversation.conversation_id.clone(),
-                        Thread { state, timeline },
+                        Thread {
+                            state,
+                            timeline,
+                            visitor_read: visitor_read_seq,
+                        },
                     );
                 });
+                let id = conversation.conversation_id.clone();
                 if mine {
                     Self::upsert(self.mine, conversation);
                 }
+                self.report_read(&id);
             }
+            AgentServerFrame::Typing { conversation_id } => {
+                self.typing_frames.update_value(|n| *n += 1);
+                let n = self.typing_frames.get_value();
+                self.typing.update(|t| {
+                    t.insert(conversation_id.clone(), n);
+                });
+                let c = *self;
+                set_timeout(
+                    move || {
+                        c.typing.update(|t| {
+                            if t.get(&conversation_id) == Some(&n) {
+                                t.remove(&conversation_id);
+                            }
+                        })
+                    },
+                    std::time::Duration::from_millis(TYPING_SHOWN_MS.into()),
+                );
+            }
+            AgentServerFrame::Read {
+                conversation_id,
+                seq,
+            } => self.transcripts.update(|t| {
+                if let Some(thread) = t.get_mut(&conversation_id) {
+                    thread.visitor_read = thread.visitor_read.max(seq);
+                }
+            }),
             AgentServerFrame::Event {
                 conversation_id,
                 event,
@@ -528,6 +621,15 @@ impl Console {
         });
         if left_agent {
             self.mine.update(|l| l.retain(|s| s.conversation_id != id));
+        }
+        if from_visitor {
+            // Its message is what it was typing.
+            self.typing.update(|t| {
+                t.remove(&id);
+            });
+        }
+        if added {
+            self.report_read(&id);
         }
         if added && from_visitor && self.selected.get_untracked().as_ref() != Some(&id) {
             self.unread.update(|u| *u.entry(id).or_default() += 1);

@@ -214,13 +214,18 @@ fn ConversationPane() -> impl IntoView {
     let current = Memo::new(move |_| {
         let id = c.selected.get()?;
         let thread = c.transcripts.with(|t| t.get(&id).cloned())?;
-        Some((id, thread.state, thread.timeline.events().to_vec()))
+        Some((
+            id,
+            thread.state,
+            thread.timeline.events().to_vec(),
+            thread.visitor_read,
+        ))
     });
     view! {
         <main class="console-pane">
             {move || match current.get() {
                 None => view! { <p class="console-muted">"Select a conversation to read its transcript."</p> }.into_any(),
-                Some((id, state, events)) => view! { <Conversation id state events/> }.into_any(),
+                Some((id, state, events, visitor_read)) => view! { <Conversation id state events visitor_read/> }.into_any(),
             }}
         </main>
     }
@@ -228,7 +233,12 @@ fn ConversationPane() -> impl IntoView {
 
 /// One conversation.
 #[component]
-fn Conversation(id: ConversationId, state: ConversationState, events: Vec<Event>) -> impl IntoView {
+fn Conversation(
+    id: ConversationId,
+    state: ConversationState,
+    events: Vec<Event>,
+    visitor_read: u64,
+) -> impl IntoView {
     let c = expect_context::<Console>();
     let mine = match &state {
         ConversationState::AgentJoined { agent } => c
@@ -265,8 +275,20 @@ fn Conversation(id: ConversationId, state: ConversationState, events: Vec<Event>
             </dl>
         }
     });
+    // "Seen" under the agent's last line, once the visitor has read it.
+    let seen = events
+        .iter()
+        .rev()
+        .find_map(|e| match &e.body {
+            EventBody::Message { role, .. } => Some((*role, e.seq)),
+            _ => None,
+        })
+        .is_some_and(|(role, seq)| role == Role::Agent && visitor_read >= seq);
+    let typing_id = id.clone();
+    let typing = move || c.typing.with(|t| t.contains_key(&typing_id));
     let (draft, set_draft) = signal(String::new());
     let reply_id = id.clone();
+    let typed_id = id.clone();
     let send = move || {
         let text = draft.get_untracked();
         if !text.trim().is_empty() {
@@ -303,12 +325,16 @@ fn Conversation(id: ConversationId, state: ConversationState, events: Vec<Event>
                         </li>
                     }).collect_view()}
                 </ol>
+                {seen.then(|| view! { <p class="console-seen">"Seen"</p> })}
+                <p class="console-typing" role="status">
+                    {move || typing().then_some("The visitor is typing…")}
+                </p>
             </div>
             {mine.then(|| view! {
                 <form class="console-reply" on:submit=move |ev: ev::SubmitEvent| { ev.prevent_default(); send(); }>
                     <label for="reply" class="console-visually-hidden">"Reply"</label>
                     <textarea id="reply" rows="2" placeholder="Write a reply…" prop:value=move || draft.get()
-                        on:input=move |ev| set_draft.set(event_target_value(&ev))
+                        on:input=move |ev| { set_draft.set(event_target_value(&ev)); c.typed(&typed_id); }
                         on:keydown=move |ev: ev::KeyboardEvent| if ev.key() == "Enter" && !ev.shift_key() { ev.prevent_default(); send2(); }
                     ></textarea>
                     <button type="submit" class="console-button">"Send"</button>

@@ -2125,3 +2125,94 @@ async fn after_a_reload_the_console_follows_every_chat_and_counts_the_unread() {
     drop(driver);
     sites.server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_another_origin_typing_and_seen_go_both_ways() {
+    let sites = sites().await;
+    let driver = start_chromedriver().await;
+    let agent = Agent(browser(&driver, Screen::Desktop).await);
+    let visitor = Visitor(browser(&driver, Screen::Phone).await);
+    agent.log_in(&sites.console).await;
+    visitor.ask_for_an_agent(&sites.page).await;
+    agent.accept(&visitor.visitor_id().await).await;
+    visitor.wait_status("Dana").await;
+
+    // The visitor types on the phone's keyboard: the agent sees it, before anything is sent.
+    let input = eventually("the composer", || {
+        visitor.find("textarea.baton-composer__input")
+    })
+    .await;
+    input.send_keys("Where is my").await.unwrap();
+    agent
+        .wait_text(".console-typing", "The visitor is typing…")
+        .await;
+    input.send_keys(" order?").await.unwrap();
+    input.send_keys(&Key::Enter.to_string()).await.unwrap();
+    agent
+        .wait_text(".console-message__text", "Where is my order?")
+        .await;
+    // The agent has it on screen: the visitor reads "Seen" under the message; the agent's
+    // indicator is gone with the message.
+    visitor.wait_text(".baton-seen:not([hidden])", "Seen").await;
+    eventually("the visitor's indicator gone", || async {
+        let t = agent
+            .0
+            .find(Locator::Css(".console-typing"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        t.is_empty().then_some(())
+    })
+    .await;
+
+    // The agent types: the visitor reads who, in a polite status region.
+    agent
+        .find("#reply")
+        .await
+        .send_keys("Let me")
+        .await
+        .unwrap();
+    visitor
+        .wait_text(".baton-typing[role=status]", "Dana is typing…")
+        .await;
+    axe(&visitor.0, "#baton-widget", "while the agent types").await;
+    agent.reply(" check.").await;
+    visitor
+        .wait_text(
+            ".baton-message--agent .baton-message__text",
+            "Let me check.",
+        )
+        .await;
+    eventually("the agent's indicator gone", || async {
+        visitor
+            .texts(".baton-typing")
+            .await
+            .first()
+            .is_some_and(String::is_empty)
+            .then_some(())
+    })
+    .await;
+    // The visitor's panel is open: the agent reads "Seen" under its line.
+    agent.wait_text(".console-seen", "Seen").await;
+    axe(&agent.0, "body", "with Seen").await;
+
+    // Both marks are stored: after a reload of the console it still says "Seen".
+    agent.0.refresh().await.unwrap();
+    agent.wait_text(".console-header", "Online").await;
+    agent
+        .find(".console-list__item")
+        .await
+        .click()
+        .await
+        .unwrap();
+    agent.wait_text(".console-seen", "Seen").await;
+    visitor.no_csp_violations().await;
+
+    for c in [visitor.0, agent.0] {
+        c.close().await.unwrap();
+    }
+    drop(driver);
+    sites.server.stop().await.unwrap();
+}

@@ -133,6 +133,10 @@ texts! {
     Conversation = "conversation",
     /// While the bot is answering.
     Typing = "typing",
+    /// While the agent is typing.
+    AgentTyping = "agent_typing" ["agent"],
+    /// Under the visitor's last message once the agent has read it.
+    Seen = "seen",
     /// Shows older lines of a long transcript.
     ShowEarlier = "show_earlier" ["count"],
     /// A message over the size limit.

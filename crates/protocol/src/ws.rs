@@ -240,9 +240,23 @@ pub enum VisitorFrame {
     },
     /// Withdraw the handover request while queued.
     Cancel,
+    /// The visitor is typing (sent at most every few seconds while it types; the agent's
+    /// console shows it for [`TYPING_SHOWN_MS`] after the last one, or until a message).
+    Typing,
+    /// The visitor has seen the conversation up to `seq` (the agent reads "Seen").
+    Read {
+        /// The last seq shown to the visitor.
+        seq: u64,
+    },
     /// Keep-alive.
     Ping,
 }
+
+/// How long a typing indicator stays up after the last `typing` frame, in milliseconds.
+pub const TYPING_SHOWN_MS: u32 = 6000;
+
+/// How often a client sends `typing` while its user types, at most, in milliseconds.
+pub const TYPING_EVERY_MS: u32 = 3000;
 
 /// Server → visitor frames.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -258,11 +272,24 @@ pub enum VisitorServerFrame {
         state: ConversationState,
         /// Highest seq stored.
         head_seq: u64,
+        /// How far the agent has read the conversation (0: not at all), for "Seen".
+        #[serde(default, skip_serializing_if = "is_zero")]
+        read_seq: u64,
     },
     /// A durable event.
     Event {
         /// The event.
         event: Event,
+    },
+    /// Ephemeral: the agent is typing (shown for [`TYPING_SHOWN_MS`], or until its message).
+    Typing {
+        /// Who.
+        agent: AgentRef,
+    },
+    /// Ephemeral: the agent has read the conversation up to `seq` (the visitor reads "Seen").
+    Read {
+        /// The last seq the agent has seen.
+        seq: u64,
     },
     /// The message with this `client_msg_id` is stored as `seq`.
     Ack {
@@ -366,6 +393,18 @@ pub enum AgentFrame {
         /// Which.
         conversation_id: ConversationId,
     },
+    /// The agent is typing in a conversation it owns (at most every [`TYPING_EVERY_MS`]).
+    Typing {
+        /// Which.
+        conversation_id: ConversationId,
+    },
+    /// The agent has seen a conversation it owns up to `seq` (the visitor reads "Seen").
+    Read {
+        /// Which.
+        conversation_id: ConversationId,
+        /// The last seq shown.
+        seq: u64,
+    },
     /// Keep-alive.
     Ping,
 }
@@ -409,6 +448,21 @@ pub enum AgentServerFrame {
         conversation: ConversationSummary,
         /// All its durable events, oldest first.
         events: Vec<Event>,
+        /// How far the visitor has read it (0: not at all), for "Seen".
+        #[serde(default, skip_serializing_if = "is_zero")]
+        visitor_read_seq: u64,
+    },
+    /// Ephemeral: the visitor of a conversation this console follows is typing.
+    Typing {
+        /// Which conversation.
+        conversation_id: ConversationId,
+    },
+    /// Ephemeral: the visitor has read a conversation this console follows up to `seq`.
+    Read {
+        /// Which conversation.
+        conversation_id: ConversationId,
+        /// The last seq the visitor has seen.
+        seq: u64,
     },
     /// A durable event in a conversation this agent owns.
     Event {
@@ -605,6 +659,10 @@ pub struct WidgetSettings {
     /// the setting): from the start.
     #[serde(default = "offered_from_the_start")]
     pub request_item_after: Option<u32>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn left_to_right() -> String {

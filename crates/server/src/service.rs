@@ -679,6 +679,8 @@ impl Service {
             handover: None,
             last_visitor_text: None,
             created_ms: now_ms,
+            visitor_read_seq: 0,
+            agent_read_seq: 0,
         });
         Ok(VisitorCredentials { visitor_id, token })
     }
@@ -1449,6 +1451,73 @@ impl Service {
         })
     }
 
+    /// Whether `agent` has the chat now: this replica's copy says so, or else a fresh read.
+    async fn owned_by(&self, id: &ConversationId, agent: &AgentRef) -> Result<(), Refusal> {
+        let owns = |c: &Conversation| matches!(&c.view.state, ConversationState::AgentJoined { agent: a } if a.id == agent.id);
+        if self.cache.get(id).is_some_and(|c| owns(&c)) || owns(&self.fresh(id).await?) {
+            Ok(())
+        } else {
+            Err(Refusal::new(
+                ErrorCode::InvalidState,
+                "you do not own this conversation",
+            ))
+        }
+    }
+
+    /// Someone types in a conversation: its visitor (`None`), or its agent, who must own it.
+    /// Nothing is stored; whoever shows the conversation hears it.
+    pub async fn typing(
+        &self,
+        id: &ConversationId,
+        agent: Option<&AgentRef>,
+    ) -> Result<(), Refusal> {
+        if let Some(agent) = agent {
+            self.owned_by(id, agent).await?;
+        }
+        self.bus
+            .publish(
+                Topic::Conversation(id.clone()),
+                Notice::Typing {
+                    conversation_id: id.clone(),
+                    agent: agent.cloned(),
+                },
+            )
+            .await;
+        Ok(())
+    }
+
+    /// The visitor (`None`), or the agent who owns the chat, has read it up to `seq`. The mark
+    /// is stored (it never moves back, nor past the log) and the other side is told.
+    pub async fn read(
+        &self,
+        id: &ConversationId,
+        agent: Option<&AgentRef>,
+        seq: u64,
+    ) -> Result<(), Refusal> {
+        if let Some(agent) = agent {
+            self.owned_by(id, agent).await?;
+        }
+        let by_agent = agent.is_some();
+        if self
+            .store
+            .mark_read(id, by_agent, seq)
+            .await
+            .map_err(internal)?
+        {
+            self.bus
+                .publish(
+                    Topic::Conversation(id.clone()),
+                    Notice::Read {
+                        conversation_id: id.clone(),
+                        by_agent,
+                        seq,
+                    },
+                )
+                .await;
+        }
+        Ok(())
+    }
+
     /// The visitor leaves the queue.
     pub async fn cancel(&self, id: &ConversationId) -> Result<(), Refusal> {
         self.execute(id, Command::Cancel, None).await.map(drop)
@@ -1690,12 +1759,13 @@ impl Service {
     }
 
     /// A conversation's summary and whole transcript, for an agent who may read it: one
-    /// whose handover is in its queues (or was its own chat), or a supervisor.
+    /// whose handover is in its queues (or was its own chat), or a supervisor; and how far
+    /// its visitor has read it.
     pub async fn transcript(
         &self,
         staff: &Staff,
         id: &ConversationId,
-    ) -> Result<(ConversationSummary, Vec<Event>), Refusal> {
+    ) -> Result<(ConversationSummary, Vec<Event>, u64), Refusal> {
         let (conv, summary) = self.conversation_summary(id).await?;
         may_see(staff, &conv)?;
         let mut events = vec![];
@@ -1708,7 +1778,7 @@ impl Service {
                 break;
             }
         }
-        Ok((summary, events))
+        Ok((summary, events, conv.visitor_read_seq))
     }
 
     /// An agent takes a waiting conversation of its queues; the queue's `assigned` notice,

@@ -143,6 +143,28 @@ impl Liveness {
     }
 }
 
+/// Lets one typing notice through per [`TYPING_MIN_GAP`] from one socket (clients send
+/// one every few seconds; more is dropped, not refused).
+#[derive(Default)]
+struct Throttle(Option<Instant>);
+
+/// The shortest time between two typing notices from one socket.
+const TYPING_MIN_GAP: Duration = Duration::from_millis(1000);
+
+impl Throttle {
+    fn ready(&mut self) -> bool {
+        let now = Instant::now();
+        if self
+            .0
+            .is_some_and(|t| now.duration_since(t) < TYPING_MIN_GAP)
+        {
+            return false;
+        }
+        self.0 = Some(now);
+        true
+    }
+}
+
 /// Sends the durable events after `*cursor`, each wrapped by `frame`, advancing the cursor.
 /// False when the client is gone.
 async fn catch_up<F: Serialize>(
@@ -301,6 +323,7 @@ pub async fn visitor(
         conversation_id: id.clone(),
         state,
         head_seq: conv.view.head_seq,
+        read_seq: conv.agent_read_seq,
     };
     // The welcome, the offloading status as it is now (then whenever it changes), and the
     // replay.
@@ -338,6 +361,7 @@ pub async fn visitor(
         return;
     }
     let mut live = Liveness::new(svc.config.idle_timeout);
+    let mut typing = Throttle::default();
     loop {
         tokio::select! {
             msg = ws.recv() => {
@@ -347,6 +371,14 @@ pub async fn visitor(
                         Refusal::new(ErrorCode::InvalidState, "hello was already sent"), None)),
                     Incoming::Frame(VisitorFrame::Ping) => Some(VisitorServerFrame::Pong),
                     Incoming::Frame(VisitorFrame::Cancel) => svc.cancel(&id).await.err().map(|r| visitor_error(r, None)),
+                    Incoming::Frame(VisitorFrame::Typing) => {
+                        if typing.ready() {
+                            svc.typing(&id, None).await.err().map(|r| visitor_error(r, None))
+                        } else {
+                            None
+                        }
+                    }
+                    Incoming::Frame(VisitorFrame::Read { seq }) => svc.read(&id, None, seq).await.err().map(|r| visitor_error(r, None)),
                     Incoming::Frame(VisitorFrame::Message { client_msg_id, text }) => {
                         Some(match svc.visitor_message(&conv, &client_msg_id, &text, locale.as_deref()).await {
                             Ok(stored) => VisitorServerFrame::Ack { client_msg_id, seq: stored.seq },
@@ -381,6 +413,8 @@ pub async fn visitor(
                             None => catch_up_visitor(&svc, &mut ws, &id, &mut sent).await,
                         }
                     }
+                    Notice::Typing { agent: Some(agent), .. } => send(&mut ws, &VisitorServerFrame::Typing { agent }).await,
+                    Notice::Read { by_agent: true, seq, .. } => send(&mut ws, &VisitorServerFrame::Read { seq }).await,
                     Notice::Resync => catch_up_visitor(&svc, &mut ws, &id, &mut sent).await,
                     _ => true,
                 };
@@ -435,6 +469,8 @@ impl Drop for PresenceGuard {
 /// that forwards its notices into one channel the socket loop reads.
 struct Watching {
     cursors: HashMap<ConversationId, (u64, tokio::task::AbortHandle)>,
+    /// This console's typing notices.
+    typing: Throttle,
     tx: tokio::sync::mpsc::UnboundedSender<(ConversationId, Notice)>,
     rx: tokio::sync::mpsc::UnboundedReceiver<(ConversationId, Notice)>,
 }
@@ -444,6 +480,7 @@ impl Default for Watching {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         Self {
             cursors: HashMap::new(),
+            typing: Throttle::default(),
             tx,
             rx,
         }
@@ -649,6 +686,18 @@ pub async fn agent(svc: Arc<Service>, staff: Staff, token: String, mut ws: WebSo
                         }
                     }
                     Notice::Resync => true,
+                    Notice::Typing { agent: None, .. } => {
+                        if !send(&mut ws, &AgentServerFrame::Typing { conversation_id: id.clone() }).await {
+                            return;
+                        }
+                        false
+                    }
+                    Notice::Read { by_agent: false, seq, .. } => {
+                        if !send(&mut ws, &AgentServerFrame::Read { conversation_id: id.clone(), seq }).await {
+                            return;
+                        }
+                        false
+                    }
                     _ => false,
                 };
                 if behind {
@@ -730,6 +779,19 @@ async fn handle_agent_frame(
             )
             .await
         }
+        AgentFrame::Typing { conversation_id } => {
+            if watching.typing.ready() {
+                svc.typing(&conversation_id, Some(agent)).await?;
+            }
+            true
+        }
+        AgentFrame::Read {
+            conversation_id,
+            seq,
+        } => {
+            svc.read(&conversation_id, Some(agent), seq).await?;
+            true
+        }
         AgentFrame::End { conversation_id } => {
             svc.end(agent, &conversation_id).await?;
             // Let the ended event reach the console first, then stop following it.
@@ -751,7 +813,7 @@ async fn send_transcript(
 ) -> Result<bool, Refusal> {
     let new = watching.cursor(&id).is_none();
     watching.watch(svc, &id)?;
-    let (conversation, events) = match svc.transcript(staff, &id).await {
+    let (conversation, events, visitor_read_seq) = match svc.transcript(staff, &id).await {
         Ok(t) => t,
         Err(r) => {
             if new {
@@ -769,6 +831,7 @@ async fn send_transcript(
         &AgentServerFrame::Transcript {
             conversation,
             events,
+            visitor_read_seq,
         },
     )
     .await)

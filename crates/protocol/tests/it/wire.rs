@@ -317,7 +317,7 @@ fn unknown_event_and_frame_types_are_tolerated() {
         serde_json::from_value(json!({"seq":1,"ts":"x","type":"rating","stars":5})).unwrap();
     assert_eq!(e.body, EventBody::Unknown);
     let f: VisitorServerFrame =
-        serde_json::from_value(json!({"type":"typing","state":"on"})).unwrap();
+        serde_json::from_value(json!({"type":"reaction","state":"on"})).unwrap();
     assert_eq!(f, VisitorServerFrame::Unknown);
     let f: AgentServerFrame = serde_json::from_value(json!({"type":"supervisor_note"})).unwrap();
     assert_eq!(f, AgentServerFrame::Unknown);
@@ -340,6 +340,11 @@ fn visitor_frames() {
         json!({"type":"message","client_msg_id":"c_2","text":"Order 12"}),
     );
     check(VisitorFrame::Cancel, json!({"type":"cancel"}));
+    check(VisitorFrame::Typing, json!({"type":"typing"}));
+    check(
+        VisitorFrame::Read { seq: 7 },
+        json!({"type":"read","seq":7}),
+    );
     check(VisitorFrame::Ping, json!({"type":"ping"}));
 }
 
@@ -354,8 +359,27 @@ fn visitor_server_frames() {
                 agents_online: Some(false),
             },
             head_seq: 4,
+            read_seq: 0,
         },
         json!({"type":"welcome","v":1,"conversation_id":"c1","state":{"state":"queued","position":1,"agents_online":false},"head_seq":4}),
+    );
+    check(
+        VisitorServerFrame::Welcome {
+            v: 2,
+            conversation_id: ConversationId::from("c1"),
+            state: ConversationState::AgentJoined { agent: agent() },
+            head_seq: 9,
+            read_seq: 8,
+        },
+        json!({"type":"welcome","v":2,"conversation_id":"c1","state":{"state":"agent_joined","agent":{"id":"a_1","name":"Dana"}},"head_seq":9,"read_seq":8}),
+    );
+    check(
+        VisitorServerFrame::Typing { agent: agent() },
+        json!({"type":"typing","agent":{"id":"a_1","name":"Dana"}}),
+    );
+    check(
+        VisitorServerFrame::Read { seq: 8 },
+        json!({"type":"read","seq":8}),
     );
     check(
         VisitorServerFrame::Event {
@@ -460,6 +484,19 @@ fn agent_frames() {
         },
         json!({"type":"end","conversation_id":"c1"}),
     );
+    check(
+        AgentFrame::Typing {
+            conversation_id: c(),
+        },
+        json!({"type":"typing","conversation_id":"c1"}),
+    );
+    check(
+        AgentFrame::Read {
+            conversation_id: c(),
+            seq: 12,
+        },
+        json!({"type":"read","conversation_id":"c1","seq":12}),
+    );
     check(AgentFrame::Ping, json!({"type":"ping"}));
 }
 
@@ -504,8 +541,30 @@ fn agent_server_frames() {
         AgentServerFrame::Transcript {
             conversation: summary(),
             events: vec![event(1, EventBody::ReturnedToBot)],
+            visitor_read_seq: 0,
         },
-        json!({"type":"transcript","conversation":summary_json,"events":[{"seq":1,"ts":"2026-11-21T15:00:00.000Z","type":"returned_to_bot"}]}),
+        json!({"type":"transcript","conversation":summary_json.clone(),"events":[{"seq":1,"ts":"2026-11-21T15:00:00.000Z","type":"returned_to_bot"}]}),
+    );
+    check(
+        AgentServerFrame::Transcript {
+            conversation: summary(),
+            events: vec![],
+            visitor_read_seq: 3,
+        },
+        json!({"type":"transcript","conversation":summary_json,"events":[],"visitor_read_seq":3}),
+    );
+    check(
+        AgentServerFrame::Typing {
+            conversation_id: ConversationId::from("c1"),
+        },
+        json!({"type":"typing","conversation_id":"c1"}),
+    );
+    check(
+        AgentServerFrame::Read {
+            conversation_id: ConversationId::from("c1"),
+            seq: 4,
+        },
+        json!({"type":"read","conversation_id":"c1","seq":4}),
     );
     check(
         AgentServerFrame::Event {

@@ -104,6 +104,25 @@ pub enum Notice {
         /// Which session, or every one.
         token_hash: Option<String>,
     },
+    /// Someone is typing in a conversation: its agent (`Some`), or its visitor (`None`).
+    /// Ephemeral: nothing is stored, and a lost notice only loses an indicator.
+    Typing {
+        /// Which.
+        conversation_id: ConversationId,
+        /// The agent typing, or `None` for the visitor.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<baton_protocol::state::AgentRef>,
+    },
+    /// The visitor (`by_agent: false`) or the conversation's agent has read it up to `seq`
+    /// (stored; the notice wakes the other side's sockets).
+    Read {
+        /// Which.
+        conversation_id: ConversationId,
+        /// Read by the agent, or by the visitor.
+        by_agent: bool,
+        /// Up to where.
+        seq: u64,
+    },
     /// An agent came online or went offline.
     Presence,
     /// A supervisor switched offloading on or off (published on the presence topic, which

@@ -120,6 +120,9 @@ pub const SQLITE: &[&str] = &[
     "ALTER TABLE agents ADD COLUMN max_chats INTEGER;",
     // 10: when a chat last entered its queue, if not at its request (an agent left).
     "ALTER TABLE handovers ADD COLUMN queued_ms BIGINT;",
+    // 11: how far the visitor and the agent have read a conversation ("Seen").
+    "ALTER TABLE conversations ADD COLUMN visitor_read_seq BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN agent_read_seq BIGINT NOT NULL DEFAULT 0;",
 ];
 
 /// PostgreSQL.
@@ -238,6 +241,9 @@ pub const POSTGRES: &[&str] = &[
     "ALTER TABLE agents ADD COLUMN max_chats INTEGER;",
     // 10: when a chat last entered its queue, if not at its request (an agent left).
     "ALTER TABLE handovers ADD COLUMN queued_ms BIGINT;",
+    // 11: how far the visitor and the agent have read a conversation ("Seen").
+    "ALTER TABLE conversations ADD COLUMN visitor_read_seq BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN agent_read_seq BIGINT NOT NULL DEFAULT 0;",
 ];
 
 #[cfg(test)]

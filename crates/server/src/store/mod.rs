@@ -73,6 +73,10 @@ pub struct Conversation {
     pub last_visitor_text: Option<String>,
     /// When the conversation started (Unix ms).
     pub created_ms: i64,
+    /// How far the visitor has read it (seq; 0 for not at all).
+    pub visitor_read_seq: u64,
+    /// How far its agent has read it (seq; 0 for not at all).
+    pub agent_read_seq: u64,
 }
 
 /// One handover request, as stored (one row per request).
@@ -366,6 +370,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Fut<'a, Option<Event>>;
     /// The bot's stored answer to the visitor message at `seq`.
     fn replies_to<'a>(&'a self, conv: &'a ConversationId, seq: u64) -> Fut<'a, Vec<Event>>;
+    /// Records that the visitor (or, `by_agent`, the conversation's agent) has read it up
+    /// to `seq`; a mark never moves back. Returns whether it moved.
+    fn mark_read<'a>(&'a self, conv: &'a ConversationId, by_agent: bool, seq: u64)
+    -> Fut<'a, bool>;
     /// Events after `after`, oldest first, at most `limit`.
     fn events_after<'a>(
         &'a self,

@@ -34,6 +34,7 @@ macro_rules! select_conversations {
             "SELECT c.id, c.visitor_id, c.credential_hash, c.created_ms, c.head_seq, ",
             "c.last_visitor_seq, c.last_request_seq, c.state, c.state_reason, c.ended_by, ",
             "c.next_open_at, c.agent_id, c.agent_name, c.last_visitor_text, ",
+            "c.visitor_read_seq, c.agent_read_seq, ",
             "h.id AS h_id, h.queue AS h_queue, h.skill AS h_skill, h.reason AS h_reason, ",
             "h.message_to_agent AS h_message_to_agent, h.page_url AS h_page_url, ",
             "h.reason_text AS h_reason_text, h.slots AS h_slots, h.locale AS h_locale, ",
@@ -97,6 +98,8 @@ fn conversation_from(r: &AnyRow) -> Result<Conversation, StoreError> {
         handover,
         last_visitor_text: r.try_get("last_visitor_text")?,
         created_ms: r.try_get("created_ms")?,
+        visitor_read_seq: u64_of(r.try_get("visitor_read_seq")?),
+        agent_read_seq: u64_of(r.try_get("agent_read_seq")?),
     })
 }
 
@@ -848,6 +851,29 @@ impl Store for SqlStore {
             .iter()
             .map(event_from)
             .collect()
+        })
+    }
+
+    fn mark_read<'a>(
+        &'a self,
+        conv: &'a ConversationId,
+        by_agent: bool,
+        seq: u64,
+    ) -> Fut<'a, bool> {
+        Box::pin(async move {
+            let sql = if by_agent {
+                "UPDATE conversations SET agent_read_seq = $1 \
+                 WHERE id = $2 AND agent_read_seq < $1 AND head_seq >= $1"
+            } else {
+                "UPDATE conversations SET visitor_read_seq = $1 \
+                 WHERE id = $2 AND visitor_read_seq < $1 AND head_seq >= $1"
+            };
+            let done = sqlx::query(sql)
+                .bind(i64_of(seq))
+                .bind(conv.0.clone())
+                .execute(&self.write)
+                .await?;
+            Ok(done.rows_affected() > 0)
         })
     }
 

@@ -10,6 +10,7 @@ mod handover;
 mod hardening;
 mod harness;
 mod languages;
+mod live;
 mod offloading;
 mod presence;
 mod replicas;
