@@ -1508,6 +1508,7 @@ impl Chat {
             EventBody::HandoverCancelled => self.push_system(self.t(Text::LeftQueue)),
             // The server's notice says it (a message of its own).
             EventBody::AgentLeft { .. }
+            | EventBody::Transferred { .. }
             | EventBody::HandoverRequested { .. }
             | EventBody::HandoverOutcome { .. }
             | EventBody::ReturnedToBot

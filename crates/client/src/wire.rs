@@ -195,6 +195,13 @@ pub fn event(v: &Json) -> Result<Event, Error> {
         Some("agent_left") => EventBody::AgentLeft {
             agent: agent_ref(field("agent")?)?,
         },
+        Some("transferred") => EventBody::Transferred {
+            from: agent_ref(field("from")?)?,
+            to: v.field("to").map(agent_ref).transpose()?,
+            queue: opt_str(v, "queue"),
+            // Never sent to visitors.
+            note: None,
+        },
         Some("chat_ended") => EventBody::ChatEnded {
             by: ended_by(field("by")?).ok_or_else(|| missing("by"))?,
         },

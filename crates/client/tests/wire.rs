@@ -103,6 +103,23 @@ fn bodies() -> Vec<EventBody> {
         },
         EventBody::HandoverCancelled,
         EventBody::AgentJoined { agent: agent() },
+        EventBody::AgentLeft { agent: agent() },
+        // As visitors receive it: without the note for agents.
+        EventBody::Transferred {
+            from: agent(),
+            to: Some(AgentRef {
+                id: AgentId("a-2".into()),
+                name: "Sam".into(),
+            }),
+            queue: None,
+            note: None,
+        },
+        EventBody::Transferred {
+            from: agent(),
+            to: None,
+            queue: Some("billing".into()),
+            note: None,
+        },
         EventBody::ChatEnded { by: EndedBy::Agent },
         EventBody::ReturnedToBot,
         EventBody::Unknown,

@@ -12,17 +12,51 @@ use baton_browser::{BrowserStorage, Socket, new_client_msg_id, post_json, post_j
 use baton_client::connection::{self, Action, Connection, Input};
 use baton_client::outbox::{Outbox, Pending};
 use baton_client::timeline::{Step, Timeline};
+use baton_protocol::ids::AgentId;
 use baton_protocol::ids::ConversationId;
 use baton_protocol::state::{AgentRef, ConversationState};
 use baton_protocol::status::OffloadStatus;
 use baton_protocol::ws::{
-    AgentFrame, AgentServerFrame, ConversationSummary, ErrorCode, Event, EventBody, LeftMessage,
-    LoginRequest, LoginResponse, OffloadingRequest, OffloadingResponse, Role, TYPING_EVERY_MS,
-    TYPING_SHOWN_MS, close,
+    AgentFrame, AgentServerFrame, CannedReply, ConversationSummary, ErrorCode, Event, EventBody,
+    LeftMessage, LoginRequest, LoginResponse, OffloadingRequest, OffloadingResponse, Role,
+    TYPING_EVERY_MS, TYPING_SHOWN_MS, TeamMember, TransferOffer, close,
 };
 
 const TOKEN_KEY: &str = "baton.console.token";
 const OUTBOX_KEY: &str = "baton.console.outbox";
+const SOUND_KEY: &str = "baton.console.sound";
+
+/// A short, quiet two-note tone through Web Audio (no sound file to load).
+fn beep() {
+    let Ok(ctx) = web_sys::AudioContext::new() else {
+        return;
+    };
+    let start = ctx.current_time();
+    for (i, hz) in [660.0_f32, 880.0].into_iter().enumerate() {
+        let (Ok(osc), Ok(gain)) = (ctx.create_oscillator(), ctx.create_gain()) else {
+            return;
+        };
+        osc.frequency().set_value(hz);
+        let at = start + 0.12 * i as f64;
+        let _ = gain.gain().set_value_at_time(0.0001, at);
+        let _ = gain
+            .gain()
+            .exponential_ramp_to_value_at_time(0.2, at + 0.02);
+        let _ = gain
+            .gain()
+            .exponential_ramp_to_value_at_time(0.0001, at + 0.11);
+        let _ = osc.connect_with_audio_node(&gain);
+        let _ = gain.connect_with_audio_node(&ctx.destination());
+        let _ = osc.start_with_when(at);
+        let _ = osc.stop_with_when(at + 0.12);
+    }
+    // Closed once the tone is over, so contexts do not pile up.
+    let later = ctx.clone();
+    set_timeout(
+        move || drop(later.close()),
+        std::time::Duration::from_millis(600),
+    );
+}
 
 /// Connection to the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +121,31 @@ pub struct Console {
     pub messages: RwSignal<Vec<LeftMessage>>,
     /// The Messages view is shown instead of a conversation.
     pub show_messages: RwSignal<bool>,
+    /// The team view (supervisors) is shown instead of a conversation.
+    pub show_team: RwSignal<bool>,
+    /// This agent said it is away (routing does not count it).
+    pub away: RwSignal<bool>,
+    /// Replies to insert with `/`.
+    pub canned: RwSignal<Vec<CannedReply>>,
+    /// Chats other agents offer this one.
+    pub offers: RwSignal<Vec<TransferOffer>>,
+    /// Chats this agent offered to someone, by conversation: to whom (until answered).
+    pub offered: RwSignal<HashMap<ConversationId, String>>,
+    /// Every agent with presence and load.
+    pub team: RwSignal<Vec<TeamMember>>,
+    /// Queues a chat can be handed back to.
+    pub queues: RwSignal<Vec<String>>,
+    /// Every chat with an agent now (supervisors).
+    pub live_chats: RwSignal<Vec<ConversationSummary>>,
+    /// News that is not an error ("Sam took over the chat").
+    pub info: RwSignal<Option<String>>,
+    /// How many times the console called for attention (a new chat, an offer, a message not
+    /// on screen), for the page and its tests; a reload starts again from 0.
+    pub notifications: RwSignal<u32>,
+    /// Whether those calls make a sound (kept in this browser).
+    pub sound: RwSignal<bool>,
+    /// Now, refreshed every few seconds, for waiting times.
+    pub now_ms: RwSignal<f64>,
     /// Conversations whose visitor is typing now (with the number of its last typing frame,
     /// so only that frame's timer clears it).
     pub typing: RwSignal<HashMap<ConversationId, u64>>,
@@ -129,6 +188,23 @@ impl Console {
             supervisor: RwSignal::new(false),
             messages: RwSignal::new(vec![]),
             show_messages: RwSignal::new(false),
+            show_team: RwSignal::new(false),
+            away: RwSignal::new(false),
+            canned: RwSignal::new(vec![]),
+            offers: RwSignal::new(vec![]),
+            offered: RwSignal::new(HashMap::new()),
+            team: RwSignal::new(vec![]),
+            queues: RwSignal::new(vec![]),
+            live_chats: RwSignal::new(vec![]),
+            info: RwSignal::new(None),
+            notifications: RwSignal::new(0),
+            sound: RwSignal::new(
+                web_sys::window()
+                    .and_then(|w| w.local_storage().ok().flatten())
+                    .and_then(|s| s.get_item(SOUND_KEY).ok().flatten())
+                    .is_none_or(|v| v != "off"),
+            ),
+            now_ms: RwSignal::new(js_sys::Date::now()),
             typing: RwSignal::new(HashMap::new()),
             typing_frames: StoredValue::new(0),
             typing_sent: StoredValue::new(f64::NEG_INFINITY),
@@ -143,7 +219,81 @@ impl Console {
             c.token.set_value(Some(t));
             c.connect();
         }
+        // Waiting times move on by themselves.
+        let now = c.now_ms;
+        // (The console lives as long as the page: the interval is never cleared.)
+        let _ = set_interval_with_handle(
+            move || now.set(js_sys::Date::now()),
+            std::time::Duration::from_secs(15),
+        );
         c
+    }
+
+    /// Calls for the agent's attention once: a short tone (unless switched off) and the
+    /// count the page shows.
+    fn notify(&self) {
+        self.notifications.update(|n| *n += 1);
+        if self.sound.get_untracked() {
+            beep();
+        }
+    }
+
+    /// Switches the tone on or off, for this browser.
+    pub fn set_sound(&self, on: bool) {
+        self.sound.set(on);
+        if let Some(s) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
+            let _ = s.set_item(SOUND_KEY, if on { "on" } else { "off" });
+        }
+    }
+
+    /// Away (routing does not count this agent; its chats stay) or back online.
+    pub fn set_away(&self, away: bool) {
+        self.away.set(away);
+        self.send(AgentFrame::Presence { away });
+    }
+
+    /// Offers a chat this agent has to another agent, with a note.
+    pub fn transfer_to_agent(&self, id: ConversationId, to: AgentId, note: String) {
+        let name = self.team.with_untracked(|t| {
+            t.iter()
+                .find(|m| m.agent.id == to)
+                .map(|m| m.agent.name.clone())
+                .unwrap_or_default()
+        });
+        self.offered.update(|o| {
+            o.insert(id.clone(), name);
+        });
+        self.send(AgentFrame::Transfer {
+            conversation_id: id,
+            to: Some(to),
+            queue: None,
+            note: Some(note).filter(|n| !n.trim().is_empty()),
+        });
+    }
+
+    /// Hands a chat this agent has back to a queue, with a note.
+    pub fn transfer_to_queue(&self, id: ConversationId, queue: String, note: String) {
+        self.send(AgentFrame::Transfer {
+            conversation_id: id,
+            to: None,
+            queue: Some(queue),
+            note: Some(note).filter(|n| !n.trim().is_empty()),
+        });
+    }
+
+    /// Takes over (or declines) a chat offered to this agent.
+    pub fn answer_offer(&self, id: ConversationId, accept: bool) {
+        self.offers
+            .update(|o| o.retain(|x| x.conversation.conversation_id != id));
+        if accept {
+            self.selected.set(Some(id.clone()));
+            self.show_team.set(false);
+            self.show_messages.set(false);
+        }
+        self.send(AgentFrame::TransferAnswer {
+            conversation_id: id,
+            accept,
+        });
     }
 
     /// Logs in and connects.
@@ -486,11 +636,17 @@ impl Console {
                 waiting,
                 mine,
                 supervisor,
+                away,
+                canned,
                 ..
             } => {
                 self.agent.set(Some(agent));
                 self.supervisor.set(supervisor);
+                self.away.set(away);
+                self.canned.set(canned);
                 self.waiting.set(waiting);
+                // The offers follow the welcome again.
+                self.offers.set(vec![]);
                 // Follow every chat this agent has (after a reload or a reconnect each one
                 // streams again, from its whole transcript), and what was on screen; then
                 // re-send what was not acknowledged.
@@ -510,7 +666,59 @@ impl Console {
                 self.run(Input::Welcomed);
             }
             AgentServerFrame::Status { status } => self.status.set(Some(status)),
-            AgentServerFrame::Waiting { conversation } => Self::upsert(self.waiting, conversation),
+            AgentServerFrame::Waiting { conversation } => {
+                // A chat new to the list calls for attention (a reload lists them in the
+                // welcome, which does not).
+                let new = self.waiting.with_untracked(|w| {
+                    !w.iter()
+                        .any(|x| x.conversation_id == conversation.conversation_id)
+                });
+                Self::upsert(self.waiting, conversation);
+                if new {
+                    self.notify();
+                }
+            }
+            AgentServerFrame::Offer { offer } => {
+                let id = offer.conversation.conversation_id.clone();
+                let new = self
+                    .offers
+                    .with_untracked(|o| !o.iter().any(|x| x.conversation.conversation_id == id));
+                self.offers.update(|o| {
+                    o.retain(|x| x.conversation.conversation_id != id);
+                    o.push(offer);
+                });
+                if new {
+                    self.notify();
+                }
+            }
+            AgentServerFrame::OfferEnded {
+                conversation_id,
+                to,
+                accepted,
+            } => {
+                self.offers
+                    .update(|o| o.retain(|x| x.conversation.conversation_id != conversation_id));
+                let mine = self
+                    .offered
+                    .try_update(|o| o.remove(&conversation_id))
+                    .flatten();
+                if mine.is_some() {
+                    self.info.set(Some(if accepted {
+                        format!("{} took over the chat.", to.name)
+                    } else {
+                        format!("{} did not take the chat; it is still yours.", to.name)
+                    }));
+                }
+            }
+            AgentServerFrame::Team {
+                agents,
+                queues,
+                chats,
+            } => {
+                self.team.set(agents);
+                self.queues.set(queues);
+                self.live_chats.set(chats);
+            }
             AgentServerFrame::Dequeued { conversation_id } => {
                 self.waiting
                     .update(|l| l.retain(|s| s.conversation_id != conversation_id));
@@ -612,11 +820,13 @@ impl Console {
             }
             added = true;
             let before = std::mem::take(&mut thread.state);
-            left_agent = matches!(before, ConversationState::AgentJoined { .. })
-                && !matches!(
-                    thread.timeline.state(),
-                    ConversationState::AgentJoined { .. }
-                );
+            let agent_of = |s: &ConversationState| match s {
+                ConversationState::AgentJoined { agent } => Some(agent.id.clone()),
+                _ => None,
+            };
+            // Ended, back in a queue, or with another agent now.
+            left_agent = agent_of(&before).is_some()
+                && agent_of(&before) != agent_of(thread.timeline.state());
             thread.state = with_live_position(thread.timeline.state().clone(), &before);
         });
         if left_agent {
@@ -631,8 +841,16 @@ impl Console {
         if added {
             self.report_read(&id);
         }
+        let hidden = web_sys::window()
+            .and_then(|w| w.document())
+            .is_some_and(|d| d.hidden());
+        let on_screen = self.selected.get_untracked().as_ref() == Some(&id) && !hidden;
         if added && from_visitor && self.selected.get_untracked().as_ref() != Some(&id) {
-            self.unread.update(|u| *u.entry(id).or_default() += 1);
+            self.unread
+                .update(|u| *u.entry(id.clone()).or_default() += 1);
+        }
+        if added && from_visitor && !on_screen {
+            self.notify();
         }
     }
 

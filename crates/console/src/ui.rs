@@ -4,10 +4,10 @@
 use leptos::ev;
 use leptos::prelude::*;
 
-use baton_protocol::ids::ConversationId;
+use baton_protocol::ids::{AgentId, ConversationId};
 use baton_protocol::state::ConversationState;
 use baton_protocol::status::OffloadState;
-use baton_protocol::ws::{ConversationSummary, Event, EventBody, Role};
+use baton_protocol::ws::{ConversationSummary, Event, EventBody, Presence, Role};
 
 use crate::store::{Console, Link};
 
@@ -71,15 +71,39 @@ fn Workspace() -> impl IntoView {
         Link::LoggedOut => "Offline",
     };
     view! {
-        <div class="console">
+        <div class="console" data-notifications=move || c.notifications.get().to_string()>
             <header class="console-header">
                 <h1>"Baton"</h1>
                 <span class="console-header__who">{who}" · "<span role="status">{link}</span></span>
+                <label class="console-presence">"Status "
+                    <select class="console-presence__select"
+                        prop:value=move || if c.away.get() { "away" } else { "online" }
+                        on:change=move |ev| c.set_away(event_target_value(&ev) == "away")>
+                        <option value="online">"Online"</option>
+                        <option value="away">"Away"</option>
+                    </select>
+                </label>
                 <Offloading/>
+                <button type="button" class="console-link console-sound"
+                    aria-pressed=move || c.sound.get().to_string()
+                    on:click=move |_| c.set_sound(!c.sound.get_untracked())>
+                    "Sound"
+                </button>
+                <Show when=move || c.supervisor.get()>
+                    <button type="button" class="console-link console-team-button"
+                        aria-pressed=move || c.show_team.get().to_string()
+                        on:click=move |_| {
+                            c.show_messages.set(false);
+                            c.show_team.update(|t| *t = !*t);
+                        }>
+                        "Team"
+                    </button>
+                </Show>
                 <button type="button" class="console-link console-messages-button"
                     aria-pressed=move || c.show_messages.get().to_string()
                     on:click=move |_| {
                         let show = !c.show_messages.get_untracked();
+                        c.show_team.set(false);
                         c.show_messages.set(show);
                         if show { c.load_messages(); }
                     }>
@@ -92,12 +116,22 @@ fn Workspace() -> impl IntoView {
                     <button type="button" class="console-link" on:click=move |_| c.error.set(None)>"Dismiss"</button>
                 </p>
             })}
+            <div class="console-info" role="status">
+                {move || c.info.get().map(|i| view! {
+                    <p>{i}" "
+                        <button type="button" class="console-link" on:click=move |_| c.info.set(None)>"Dismiss"</button>
+                    </p>
+                })}
+            </div>
             <nav class="console-sidebar" aria-label="Conversations">
-                <ConversationList title="Waiting" list=c.waiting empty="Nobody is waiting."/>
-                <ConversationList title="My chats" list=c.mine empty="No open chats."/>
+                <Offers/>
+                <ConversationList title="Waiting" list=c.waiting empty="Nobody is waiting." waiting=true/>
+                <ConversationList title="My chats" list=c.mine empty="No open chats." waiting=false/>
             </nav>
             {move || if c.show_messages.get() {
                 view! { <Messages/> }.into_any()
+            } else if c.show_team.get() && c.supervisor.get() {
+                view! { <Team/> }.into_any()
             } else {
                 view! { <ConversationPane/> }.into_any()
             }}
@@ -125,6 +159,97 @@ fn Offloading() -> impl IntoView {
                 {move || if off() { "Switch live chat on" } else { "Switch live chat off" }}
             </button>
         </Show>
+    }
+}
+
+/// Chats other agents offer this one: who offers, the note, Take over / Decline.
+#[component]
+fn Offers() -> impl IntoView {
+    let c = expect_context::<Console>();
+    view! {
+        <Show when=move || !c.offers.with(Vec::is_empty)>
+            <section class="console-list console-offers" aria-label="Offered to you">
+                <h2>"Offered to you"</h2>
+                <ul>
+                    <For each=move || c.offers.get() key=|o| o.conversation.conversation_id.clone() children=move |o| {
+                        let (take, decline) = (o.conversation.conversation_id.clone(), o.conversation.conversation_id.clone());
+                        view! {
+                            <li class="console-offer">
+                                <p class="console-offer__from">
+                                    <strong>{o.from.name.clone()}</strong>
+                                    {format!(" offers you the chat with Visitor {}", short(o.conversation.visitor_id.as_str()))}
+                                </p>
+                                <p class="console-list__queue">{routing(o.conversation.queue.as_deref(), o.conversation.skill.as_deref())}</p>
+                                {o.note.clone().map(|n| view! { <p class="console-offer__note"><strong>"Note: "</strong>{n}</p> })}
+                                <div class="console-offer__actions">
+                                    <button type="button" class="console-button console-offer-accept"
+                                        on:click=move |_| c.answer_offer(take.clone(), true)>"Take over"</button>
+                                    <button type="button" class="console-button console-button--secondary console-offer-decline"
+                                        on:click=move |_| c.answer_offer(decline.clone(), false)>"Decline"</button>
+                                </div>
+                            </li>
+                        }
+                    }/>
+                </ul>
+            </section>
+        </Show>
+    }
+}
+
+/// What a presence reads as.
+fn presence_label(p: Presence) -> &'static str {
+    match p {
+        Presence::Online => "Online",
+        Presence::Away => "Away",
+        Presence::Offline => "Offline",
+    }
+}
+
+/// A supervisor's view: every agent's presence and load, and every live chat with its agent
+/// (opened read-only).
+#[component]
+fn Team() -> impl IntoView {
+    let c = expect_context::<Console>();
+    view! {
+        <main class="console-pane console-team">
+            <h2>"Team"</h2>
+            <table class="console-team__agents">
+                <caption class="console-visually-hidden">"Agents, their status and chats"</caption>
+                <thead><tr><th scope="col">"Agent"</th><th scope="col">"Status"</th><th scope="col">"Chats"</th></tr></thead>
+                <tbody>
+                    <For each=move || c.team.get() key=|m| (m.agent.id.clone(), presence_label(m.presence), m.chats) children=move |m| {
+                        let limit = if m.max_chats == 0 { "no limit".to_owned() } else { m.max_chats.to_string() };
+                        view! {
+                            <tr class=format!("console-team__agent console-team__agent--{}", presence_label(m.presence).to_lowercase())>
+                                <th scope="row">{m.agent.name.clone()}{m.supervisor.then_some(" (supervisor)")}</th>
+                                <td>{presence_label(m.presence)}</td>
+                                <td>{format!("{} of {limit}", m.chats)}</td>
+                            </tr>
+                        }
+                    }/>
+                </tbody>
+            </table>
+            <h3>"Live chats"</h3>
+            <Show when=move || c.live_chats.with(Vec::is_empty)>
+                <p class="console-muted">"Nobody is chatting with an agent."</p>
+            </Show>
+            <ul class="console-team__chats">
+                <For each=move || c.live_chats.get() key=|s| (s.conversation_id.clone(), state_label(&s.state)) children=move |s| {
+                    let id = s.conversation_id.clone();
+                    view! {
+                        <li>
+                            <button type="button" class="console-list__item console-live-chat"
+                                on:click=move |_| { c.show_team.set(false); c.open(id.clone()); }>
+                                <span class="console-list__visitor">{format!("Visitor {}", short(s.visitor_id.as_str()))}</span>
+                                <span>{state_label(&s.state)}</span>
+                                <span class="console-list__queue">{routing(s.queue.as_deref(), s.skill.as_deref())}</span>
+                                <span class="console-list__preview">{s.preview.clone().unwrap_or_default()}</span>
+                            </button>
+                        </li>
+                    }
+                }/>
+            </ul>
+        </main>
     }
 }
 
@@ -164,6 +289,8 @@ fn ConversationList(
     title: &'static str,
     list: RwSignal<Vec<ConversationSummary>>,
     empty: &'static str,
+    /// The queue: each item says how long it has waited, and why it came.
+    waiting: bool,
 ) -> impl IntoView {
     let c = expect_context::<Console>();
     view! {
@@ -183,12 +310,19 @@ fn ConversationList(
                         let id = id.clone();
                         Memo::new(move |_| c.unread.with(|u| u.get(&id).copied().unwrap_or(0)))
                     };
+                    let since = js_sys::Date::parse(&s.waiting_since);
+                    let why = reason_label(&s);
                     view! {
                         <li>
                             <button type="button" class="console-list__item" aria-current=move || selected().then_some("true")
                                 on:click=move |_| c.open(id.clone())>
                                 <span class="console-list__visitor">{format!("Visitor {}", short(s.visitor_id.as_str()))}</span>
                                 <span class="console-list__queue">{routing(s.queue.as_deref(), s.skill.as_deref())}</span>
+                                {waiting.then(|| view! {
+                                    <span class="console-list__waited">
+                                        {move || waited(c.now_ms.get() - since)}" · "{why.clone()}
+                                    </span>
+                                })}
                                 <span class="console-list__preview">{s.preview.clone().unwrap_or_default()}</span>
                                 <Show when=move || { unread.get() > 0 }>
                                     <span class="console-unread">{move || format!("{} unread", unread.get())}</span>
@@ -199,6 +333,35 @@ fn ConversationList(
                 }/>
             </ul>
         </section>
+    }
+}
+
+/// How long a chat has waited, to the minute.
+fn waited(ms: f64) -> String {
+    let minutes = (ms / 60_000.0).floor().max(0.0) as u64;
+    match minutes {
+        0 => "waiting under a minute".into(),
+        1 => "waiting 1 min".into(),
+        m if m < 120 => format!("waiting {m} min"),
+        m => format!("waiting {} h {} min", m / 60, m % 60),
+    }
+}
+
+/// Why a chat came to a person: its trigger (`explicit_request`, `menu_item`…), in words.
+fn reason_label(s: &ConversationSummary) -> String {
+    let trigger = s
+        .reason_text
+        .clone()
+        .unwrap_or_else(|| s.reason.as_str().to_owned());
+    match trigger.as_str() {
+        "explicit_request" | "user_request" => "asked for a person".into(),
+        "menu_item" => "chose Request live agent".into(),
+        "not_understood" | "fallback_misses" | "bot_cannot_handle" => {
+            "the bot did not understand".into()
+        }
+        "fallback_invalid" => "answers the bot could not take".into(),
+        "flow" => "the bot's flow handed over".into(),
+        other => other.replace('_', " "),
     }
 }
 
@@ -231,7 +394,8 @@ fn ConversationPane() -> impl IntoView {
     }
 }
 
-/// One conversation.
+/// One conversation: what the bot handed over with, the transcript, and (in a chat this
+/// agent has) End, Transfer and the reply box with canned replies.
 #[component]
 fn Conversation(
     id: ConversationId,
@@ -246,25 +410,58 @@ fn Conversation(
             .with_untracked(|a| a.as_ref().is_some_and(|a| a.id == agent.id)),
         _ => false,
     };
-    // What the bot handed over with: its note, the slots it collected, and where it routed.
-    let (note, slots, route) = events
-        .iter()
-        .rev()
-        .find_map(|e| match &e.body {
-            EventBody::HandoverRequested {
-                message_to_agent,
-                slots,
-                queue,
-                skill,
-                ..
-            } => Some((
-                message_to_agent.clone(),
-                slots.clone(),
-                Some(routing(queue.as_deref(), skill.as_deref())),
-            )),
-            _ => None,
-        })
-        .unwrap_or_default();
+    // Another agent's chat, open to read (a supervisor, or an agent of its queue).
+    let someone_elses = match &state {
+        ConversationState::AgentJoined { agent } if !mine => Some(agent.name.clone()),
+        _ => None,
+    };
+    // What the bot handed over with: its note, the slots it collected, where it routed, and
+    // where the visitor was.
+    let handed = events.iter().rev().find_map(|e| match &e.body {
+        EventBody::HandoverRequested {
+            message_to_agent,
+            slots,
+            queue,
+            skill,
+            page_url,
+            locale,
+            reason,
+            reason_text,
+        } => Some((
+            message_to_agent.clone(),
+            slots.clone(),
+            routing(queue.as_deref(), skill.as_deref()),
+            page_url.clone(),
+            locale.clone(),
+            reason_text
+                .clone()
+                .unwrap_or_else(|| reason.as_str().to_owned())
+                .replace('_', " "),
+            e.ts.clone(),
+        )),
+        _ => None,
+    });
+    let (note, slots, route, details) = match handed {
+        Some((note, slots, route, page, locale, why, asked)) => (
+            note,
+            slots,
+            Some(route),
+            Some(view! {
+                <dl class="console-details" aria-label="About the visitor">
+                    <dt>"Asked"</dt><dd>{local_time(&asked)}" · "{why}</dd>
+                    {page.map(|u| {
+                        let href = u.clone();
+                        view! {
+                            <dt>"Page"</dt>
+                            <dd><a href=href target="_blank" rel="noopener noreferrer">{u}</a></dd>
+                        }
+                    })}
+                    {locale.map(|l| view! { <dt>"Language"</dt><dd>{l}</dd> })}
+                </dl>
+            }),
+        ),
+        None => (None, vec![], None, None),
+    };
     let slots = (!slots.is_empty()).then(|| {
         view! {
             <dl class="console-slots" aria-label="Collected by the bot">
@@ -286,20 +483,11 @@ fn Conversation(
         .is_some_and(|(role, seq)| role == Role::Agent && visitor_read >= seq);
     let typing_id = id.clone();
     let typing = move || c.typing.with(|t| t.contains_key(&typing_id));
-    let (draft, set_draft) = signal(String::new());
-    let reply_id = id.clone();
-    let typed_id = id.clone();
-    let send = move || {
-        let text = draft.get_untracked();
-        if !text.trim().is_empty() {
-            c.reply(reply_id.clone(), text);
-            set_draft.set(String::new());
-        }
-    };
-    let send2 = send.clone();
     let accept_id = id.clone();
     let end_id = id.clone();
     let unsent_id = id.clone();
+    let offered_id = id.clone();
+    let offered = move || c.offered.with(|o| o.get(&offered_id).cloned());
     view! {
         <section class="console-conversation" aria-label="Conversation">
             <header class="console-conversation__header">
@@ -313,8 +501,16 @@ fn Conversation(
                     <button type="button" class="console-button console-button--secondary console-end" on:click=move |_| c.end(end_id.clone())>"End chat"</button>
                 })}
             </header>
+            {details}
+            {someone_elses.map(|name| view! {
+                <p class="console-readonly">{format!("Read only: {name} has this chat.")}</p>
+            })}
+            {move || offered().map(|to| view! {
+                <p class="console-offered" role="status">{format!("Offered to {to}; waiting for an answer.")}</p>
+            })}
             {note.map(|n| view! { <p class="console-note"><strong>"Note from the bot: "</strong>{n}</p> })}
             {slots}
+            {mine.then(|| view! { <Transfer id=id.clone()/> })}
             <div class="console-transcript" role="log" aria-label="Transcript">
                 <ol class="console-transcript__list">
                     {events.into_iter().filter_map(line).collect_view()}
@@ -330,17 +526,188 @@ fn Conversation(
                     {move || typing().then_some("The visitor is typing…")}
                 </p>
             </div>
-            {mine.then(|| view! {
-                <form class="console-reply" on:submit=move |ev: ev::SubmitEvent| { ev.prevent_default(); send(); }>
-                    <label for="reply" class="console-visually-hidden">"Reply"</label>
-                    <textarea id="reply" rows="2" placeholder="Write a reply…" prop:value=move || draft.get()
-                        on:input=move |ev| { set_draft.set(event_target_value(&ev)); c.typed(&typed_id); }
-                        on:keydown=move |ev: ev::KeyboardEvent| if ev.key() == "Enter" && !ev.shift_key() { ev.prevent_default(); send2(); }
-                    ></textarea>
-                    <button type="submit" class="console-button">"Send"</button>
-                </form>
-            })}
+            {mine.then(|| view! { <Reply id=id.clone()/> })}
         </section>
+    }
+}
+
+/// An RFC 3339 instant in the agent's own time, to the minute.
+fn local_time(at: &str) -> String {
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(at));
+    if date.get_time().is_nan() {
+        return at.to_owned();
+    }
+    String::from(date.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED))
+}
+
+/// Hand the chat on: to an agent who is online (an offer they accept or decline) or back to
+/// a queue, with a note for whoever takes it.
+#[component]
+fn Transfer(id: ConversationId) -> impl IntoView {
+    let c = expect_context::<Console>();
+    let me = c.agent.get_untracked().map(|a| a.id);
+    let agents = move || {
+        c.team.with(|t| {
+            t.iter()
+                .filter(|m| m.presence == Presence::Online && Some(&m.agent.id) != me.as_ref())
+                .map(|m| {
+                    let room = if m.max_chats == 0 {
+                        format!("{} chats", m.chats)
+                    } else {
+                        format!("{} of {} chats", m.chats, m.max_chats)
+                    };
+                    (
+                        format!("agent:{}", m.agent.id.as_str()),
+                        format!("{} ({room})", m.agent.name),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let queues = move || c.queues.get();
+    let details = NodeRef::<leptos::html::Details>::new();
+    view! {
+        <details class="console-transfer" node_ref=details>
+            <summary class="console-transfer__toggle">"Transfer…"</summary>
+            <form class="console-transfer__form" on:submit=move |ev: ev::SubmitEvent| {
+                ev.prevent_default();
+                let form: web_sys::HtmlFormElement = event_target(&ev);
+                let field = |i: u32| {
+                    form.elements()
+                        .item(i)
+                        .and_then(|e| js_sys::Reflect::get(&e, &"value".into()).ok())
+                        .and_then(|v| v.as_string())
+                        .unwrap_or_default()
+                };
+                let (to, note) = (field(0), field(1));
+                if let Some(agent) = to.strip_prefix("agent:") {
+                    c.transfer_to_agent(id.clone(), AgentId::from(agent), note);
+                } else if let Some(queue) = to.strip_prefix("queue:") {
+                    c.transfer_to_queue(id.clone(), queue.to_owned(), note);
+                }
+                if let Some(d) = details.get_untracked() {
+                    d.set_open(false);
+                }
+            }>
+                <label for="transfer-to">"To"</label>
+                <select id="transfer-to" required>
+                    <optgroup label="Agents online">
+                        {move || agents().into_iter().map(|(value, label)| view! { <option value=value>{label}</option> }).collect_view()}
+                    </optgroup>
+                    <optgroup label="Back to a queue">
+                        {move || queues().into_iter().map(|q| view! { <option value=format!("queue:{q}")>{format!("Queue {q}")}</option> }).collect_view()}
+                    </optgroup>
+                </select>
+                <label for="transfer-note">"Note for whoever takes over"</label>
+                <textarea id="transfer-note" rows="2" maxlength="4096"></textarea>
+                <button type="submit" class="console-button console-transfer__send">"Transfer"</button>
+            </form>
+        </details>
+    }
+}
+
+/// The reply box. Enter sends; `/` and a name offers the canned replies that match, which
+/// the arrows choose and Enter or Tab inserts (the text box points at the listbox's active
+/// option, and a status line says how to choose).
+#[component]
+fn Reply(id: ConversationId) -> impl IntoView {
+    let c = expect_context::<Console>();
+    let (draft, set_draft) = signal(String::new());
+    // Which suggestion is active, and whether Escape put the list away for this draft.
+    let (active, set_active) = signal(0usize);
+    let (dismissed, set_dismissed) = signal(false);
+    let suggestions = Memo::new(move |_| {
+        let d = draft.get();
+        let Some(typed) = d.strip_prefix('/') else {
+            return vec![];
+        };
+        if dismissed.get() || typed.contains(char::is_whitespace) {
+            return vec![];
+        }
+        c.canned.with(|list| {
+            list.iter()
+                .filter(|r| r.name.starts_with(typed))
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    });
+    let open = move || !suggestions.with(Vec::is_empty);
+    let reply_id = id.clone();
+    let send = move || {
+        let text = draft.get_untracked();
+        if !text.trim().is_empty() {
+            c.reply(reply_id.clone(), text);
+            set_draft.set(String::new());
+        }
+    };
+    let send2 = send.clone();
+    let insert = move |i: usize| {
+        if let Some(r) = suggestions.with_untracked(|s| s.get(i).cloned()) {
+            set_draft.set(r.text);
+            set_active.set(0);
+        }
+    };
+    let typed_id = id.clone();
+    let on_key = move |ev: ev::KeyboardEvent| {
+        let n = suggestions.with_untracked(Vec::len);
+        match ev.key().as_str() {
+            "ArrowDown" if n > 0 => {
+                ev.prevent_default();
+                set_active.update(|a| *a = (*a + 1) % n);
+            }
+            "ArrowUp" if n > 0 => {
+                ev.prevent_default();
+                set_active.update(|a| *a = (*a + n - 1) % n);
+            }
+            "Enter" | "Tab" if n > 0 && !ev.shift_key() => {
+                ev.prevent_default();
+                insert(active.get_untracked().min(n - 1));
+            }
+            "Escape" if n > 0 => {
+                ev.prevent_default();
+                set_dismissed.set(true);
+            }
+            "Enter" if !ev.shift_key() => {
+                ev.prevent_default();
+                send2();
+            }
+            _ => {}
+        }
+    };
+    view! {
+        <form class="console-reply" on:submit=move |ev: ev::SubmitEvent| { ev.prevent_default(); send(); }>
+            <label for="reply" class="console-visually-hidden">"Reply (type / for canned replies)"</label>
+            <div class="console-reply__box">
+                <textarea id="reply" rows="2" placeholder="Write a reply… (/ for canned replies)"
+                    aria-autocomplete="list" aria-controls="canned" aria-describedby="canned-hint"
+                    aria-activedescendant=move || open().then(|| format!("canned-{}", active.get()))
+                    prop:value=move || draft.get()
+                    on:input=move |ev| {
+                        set_draft.set(event_target_value(&ev));
+                        set_active.set(0);
+                        set_dismissed.set(false);
+                        c.typed(&typed_id);
+                    }
+                    on:keydown=on_key
+                ></textarea>
+                <p id="canned-hint" class="console-visually-hidden" role="status">
+                    {move || match suggestions.with(Vec::len) {
+                        0 => String::new(),
+                        n => format!("{n} canned replies: Up and Down choose, Enter or Tab inserts, Escape closes."),
+                    }}
+                </p>
+                <ul id="canned" class="console-canned" role="listbox" aria-label="Canned replies" hidden=move || !open()>
+                    {move || suggestions.get().into_iter().enumerate().map(|(i, r)| view! {
+                        <li id=format!("canned-{i}") role="option" class="console-canned__option"
+                            aria-selected=move || (active.get() == i).to_string()
+                            on:mousedown=move |ev: ev::MouseEvent| { ev.prevent_default(); insert(i); }>
+                            <strong>{format!("/{}", r.name)}</strong>" "{r.text}
+                        </li>
+                    }).collect_view()}
+                </ul>
+            </div>
+            <button type="submit" class="console-button">"Send"</button>
+        </form>
     }
 }
 
@@ -407,6 +774,25 @@ fn line(e: Event) -> Option<impl IntoView> {
             "system",
             "Handover".into(),
             format!("{} went offline; the chat is back in the queue", agent.name),
+        ),
+        EventBody::Transferred {
+            from,
+            to,
+            queue,
+            note,
+        } => (
+            "system",
+            "Handover".into(),
+            format!(
+                "{} handed the chat to {}{}",
+                from.name,
+                match (to, queue) {
+                    (Some(to), _) => to.name,
+                    (None, Some(q)) => format!("queue {q}"),
+                    (None, None) => "a queue".into(),
+                },
+                note.map(|n| format!(". Note: {n}")).unwrap_or_default()
+            ),
         ),
         EventBody::ChatEnded { .. } => (
             "system",

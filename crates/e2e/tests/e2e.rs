@@ -2216,3 +2216,192 @@ async fn on_another_origin_typing_and_seen_go_both_ways() {
     drop(driver);
     sites.server.stop().await.unwrap();
 }
+
+/// The `data-notifications` count of a console (how often it called for attention).
+async fn notifications(agent: &Agent) -> String {
+    agent
+        .find(".console")
+        .await
+        .attr("data-notifications")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_another_origin_a_chat_moves_from_one_agent_to_another_and_a_supervisor_watches() {
+    let sites = sites_with(
+        "[[agents]]\nemail = \"dana@shop.example\"\nname = \"Dana\"\npassword = \"dana-pass\"\n\
+         [[agents]]\nemail = \"sam@shop.example\"\nname = \"Sam\"\npassword = \"sam-pass\"\n\
+         [[agents]]\nemail = \"sue@shop.example\"\nname = \"Sue\"\npassword = \"sue-pass\"\nrole = \"supervisor\"\n",
+    )
+    .await;
+    let driver = start_chromedriver().await;
+    let dana = Agent(browser(&driver, Screen::Desktop).await);
+    let sam = Agent(browser(&driver, Screen::Desktop).await);
+    let visitor = Visitor(browser(&driver, Screen::Desktop).await);
+    dana.log_in_as(&sites.console, "dana@shop.example", "dana-pass")
+        .await;
+    sam.log_in_as(&sites.console, "sam@shop.example", "sam-pass")
+        .await;
+
+    // A new chat calls for Dana's attention once; a reload does not call again.
+    assert_eq!(notifications(&dana).await, "0");
+    visitor.ask_for_an_agent(&sites.page).await;
+    let id = visitor.visitor_id().await;
+    dana.wait_waiting(&id).await;
+    eventually("one call for attention", || async {
+        (notifications(&dana).await == "1").then_some(())
+    })
+    .await;
+    dana.0.refresh().await.unwrap();
+    dana.wait_waiting(&id).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        notifications(&dana).await,
+        "0",
+        "a reload does not repeat it"
+    );
+    dana.wait_text(".console-list__waited", "waiting").await;
+    dana.accept_as(&id, "Dana").await;
+
+    // A canned reply: "/hel" offers it, Enter inserts it, Enter sends it.
+    let reply = dana.find("#reply").await;
+    reply.send_keys("/hel").await.unwrap();
+    dana.wait_text("#canned:not([hidden]) [role=option]", "/hello")
+        .await;
+    assert_eq!(
+        reply
+            .attr("aria-activedescendant")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("canned-0")
+    );
+    axe(&dana.0, "body", "with the canned replies open").await;
+    reply.send_keys(&Key::Enter.to_string()).await.unwrap();
+    assert_eq!(
+        reply.prop("value").await.unwrap().as_deref(),
+        Some("Hello, thank you for waiting. How can I help you today?")
+    );
+    reply.send_keys(&Key::Enter.to_string()).await.unwrap();
+    visitor
+        .wait_text(
+            ".baton-message--agent .baton-message__text",
+            "Hello, thank you for waiting.",
+        )
+        .await;
+    visitor.say("I want a refund for my tent").await;
+    dana.wait_text(".console-message__text", "refund for my tent")
+        .await;
+
+    // Dana hands the chat to Sam with a note; Sam is told, and takes it over.
+    dana.find(".console-transfer__toggle")
+        .await
+        .click()
+        .await
+        .unwrap();
+    dana.find("#transfer-to")
+        .await
+        .select_by_label("Sam (0 of 5 chats)")
+        .await
+        .unwrap();
+    dana.find("#transfer-note")
+        .await
+        .send_keys("Refunds are Sam's")
+        .await
+        .unwrap();
+    dana.find(".console-transfer__send")
+        .await
+        .click()
+        .await
+        .unwrap();
+    dana.wait_text(".console-offered", "Offered to Sam").await;
+    sam.wait_text(".console-offer", "Dana offers you the chat")
+        .await;
+    sam.wait_text(".console-offer__note", "Refunds are Sam's")
+        .await;
+    eventually("Sam's console calls for attention", || async {
+        (notifications(&sam).await != "0").then_some(())
+    })
+    .await;
+    axe(&sam.0, "body", "with a chat offered").await;
+    sam.find(".console-offer-accept")
+        .await
+        .click()
+        .await
+        .unwrap();
+    sam.wait_text(".console-state", "With Sam").await;
+    for line in [
+        "Hello, thank you for waiting.",
+        "I want a refund for my tent",
+        "Dana handed the chat to Sam. Note: Refunds are Sam's",
+    ] {
+        sam.wait_text(".console-message__text", line).await;
+    }
+    // The visitor reads who took over (and never the note).
+    visitor
+        .wait_text(
+            ".baton-message--system .baton-message__text",
+            "Dana has handed your chat to Sam",
+        )
+        .await;
+    visitor.wait_status("You are chatting with Sam.").await;
+    assert!(
+        !visitor
+            .texts(".baton-message__text")
+            .await
+            .iter()
+            .any(|t| t.contains("Refunds are")),
+        "the note is for agents"
+    );
+    dana.wait_text(".console-info", "Sam took over the chat.")
+        .await;
+    eventually("the chat leaves Dana's list", || async {
+        dana.listed().await.is_empty().then_some(())
+    })
+    .await;
+    sam.reply("Sam here, the refund is on its way.").await;
+    visitor
+        .wait_text(
+            ".baton-message--agent .baton-message__text",
+            "Sam here, the refund is on its way.",
+        )
+        .await;
+
+    // Sue, a supervisor, sees the team and the chat live with Sam, read only.
+    let sue = Agent(browser(&driver, Screen::Desktop).await);
+    sue.log_in_as(&sites.console, "sue@shop.example", "sue-pass")
+        .await;
+    sue.find(".console-team-button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    sue.wait_text(".console-team__agent--online", "Sam").await;
+    sue.wait_text(".console-team__agents", "1 of 5").await;
+    axe(&sue.0, "body", "in the team view").await;
+    // Sam goes away: Sue sees it.
+    sam.find(".console-presence__select")
+        .await
+        .select_by_value("away")
+        .await
+        .unwrap();
+    sue.wait_text(".console-team__agent--away", "Sam").await;
+    sue.find(".console-live-chat").await.click().await.unwrap();
+    sue.wait_text(".console-readonly", "Read only: Sam has this chat.")
+        .await;
+    sue.wait_text(".console-message__text", "the refund is on its way")
+        .await;
+    assert!(
+        sue.0.find(Locator::Css("#reply")).await.is_err(),
+        "no reply box for a supervisor reading"
+    );
+    visitor.no_csp_violations().await;
+
+    for c in [visitor.0, dana.0, sam.0, sue.0] {
+        c.close().await.unwrap();
+    }
+    drop(driver);
+    sites.server.stop().await.unwrap();
+}

@@ -109,6 +109,20 @@ pub enum Command {
         /// End the chat instead of queueing it again.
         end: bool,
     },
+    /// The chat's agent (`from`) hands it to `to` (who accepted the offer), or back to
+    /// `queue`; the visitor is told `notice`.
+    Transfer {
+        /// The agent who has it (nothing happens if another has it by now).
+        from: AgentRef,
+        /// The agent who takes it over.
+        to: Option<AgentRef>,
+        /// The queue it goes back to (when not to an agent).
+        queue: Option<String>,
+        /// For whoever takes it over.
+        note: Option<String>,
+        /// What the visitor reads.
+        notice: String,
+    },
     /// Offloading closed or was switched off while the visitor waited: the request is
     /// answered again with the new situation (closed or disabled), and the bot takes over.
     Unqueue,
@@ -450,6 +464,46 @@ pub fn decide(view: &View, command: &Command, cx: &Context<'_>) -> Result<Vec<Ev
             owns(&view.state, agent)?;
             Ok(vec![EventBody::ChatEnded { by: EndedBy::Agent }])
         }
+        Command::Transfer {
+            from,
+            to,
+            queue,
+            note,
+            notice,
+        } => {
+            owns(&view.state, from)?;
+            check_optional("note", note.as_deref(), MAX_TEXT_BYTES)?;
+            let queue = queue.as_deref().map(str::trim).filter(|q| !q.is_empty());
+            match (to, queue) {
+                (Some(to), None) if to.id == from.id => Err(Refusal::new(
+                    ErrorCode::BadRequest,
+                    "a chat cannot be transferred to the agent who has it",
+                )),
+                (Some(_), None) => Ok(()),
+                (None, Some(q)) if q.len() <= 64 => Ok(()),
+                (None, Some(_)) => Err(Refusal::new(
+                    ErrorCode::TooLarge,
+                    "a queue name is at most 64 bytes",
+                )),
+                _ => Err(Refusal::new(
+                    ErrorCode::BadRequest,
+                    "a transfer names either an agent or a queue",
+                )),
+            }?;
+            Ok(vec![
+                EventBody::text(Role::System, notice.clone()),
+                EventBody::Transferred {
+                    from: from.clone(),
+                    to: to.clone(),
+                    queue: queue.map(str::to_owned),
+                    note: note
+                        .as_deref()
+                        .map(str::trim)
+                        .filter(|n| !n.is_empty())
+                        .map(str::to_owned),
+                },
+            ])
+        }
         Command::Unqueue => Ok(match (&view.state, cx.offload.state) {
             (S::Queued { .. }, OffloadState::Closed | OffloadState::Disabled) => {
                 let outcome = crate::state::transition(
@@ -529,6 +583,7 @@ fn input_of(body: &EventBody) -> Option<Result<Input, &'static str>> {
         EventBody::HandoverCancelled => Input::VisitorCancelled,
         EventBody::AgentJoined { agent } => Input::AgentAccepted(agent.clone()),
         EventBody::AgentLeft { .. } => Input::AgentLeft,
+        EventBody::Transferred { to, .. } => Input::Transferred(to.clone()),
         EventBody::ChatEnded { by } => Input::ChatEnded(*by),
         EventBody::ReturnedToBot => Input::ReturnToBot,
         EventBody::Message { .. } | EventBody::Unknown => return None,

@@ -115,6 +115,8 @@ pub enum Input {
     VisitorCancelled,
     /// The agent went offline; the chat waits again.
     AgentLeft,
+    /// The agent handed the chat to another agent (`Some`, who accepted), or back to a queue.
+    Transferred(Option<AgentRef>),
     /// The chat was ended.
     ChatEnded(EndedBy),
     /// The visitor talks to the bot again after an ended chat.
@@ -197,6 +199,8 @@ impl Input {
             Self::QueueUpdate(_) => "queue_update",
             Self::AgentAccepted(_) => "agent_accepted",
             Self::AgentLeft => "agent_left",
+            Self::Transferred(Some(_)) => "transferred_to_agent",
+            Self::Transferred(None) => "transferred_to_queue",
             Self::VisitorCancelled => "visitor_cancelled",
             Self::ChatEnded(_) => "chat_ended",
             Self::ReturnToBot => "return_to_bot",
@@ -247,6 +251,14 @@ pub fn transition(state: &ConversationState, input: &Input) -> Result<Conversati
         (S::Queued { .. }, I::VisitorCancelled) => S::Bot,
         // Its agent went offline: waiting again (the position follows as a queue update).
         (S::AgentJoined { .. }, I::AgentLeft) => S::Queued {
+            position: None,
+            agents_online: None,
+        },
+        // Handed over: to the agent who accepted, or waiting again in a queue.
+        (S::AgentJoined { .. }, I::Transferred(Some(agent))) => S::AgentJoined {
+            agent: agent.clone(),
+        },
+        (S::AgentJoined { .. }, I::Transferred(None)) => S::Queued {
             position: None,
             agents_online: None,
         },

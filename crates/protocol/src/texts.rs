@@ -97,6 +97,10 @@ texts! {
     AgentLeft = "agent_left" ["agent"],
     /// Transcript (written by the server): the agent went offline; the chat ended.
     AgentLeftEnded = "agent_left_ended" ["agent"],
+    /// Transcript (written by the server): the agent handed the chat to another agent.
+    Transferred = "transferred" ["from", "to"],
+    /// Transcript (written by the server): the agent handed the chat back to a queue.
+    TransferredQueue = "transferred_queue" ["agent"],
     /// The launcher, closed.
     OpenChat = "open_chat",
     /// The launcher and the close button, open.

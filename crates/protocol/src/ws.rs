@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::bot::{Button, HandoverDirective, HandoverReason, Slot};
-use crate::ids::{ClientMsgId, ConversationId, VisitorId};
+use crate::ids::{AgentId, ClientMsgId, ConversationId, VisitorId};
 use crate::state::{AgentRef, ConversationState, EndedBy};
 use crate::status::OffloadStatus;
 
@@ -113,6 +113,22 @@ pub enum EventBody {
         /// The agent who left.
         agent: AgentRef,
     },
+    /// The agent handed the chat on: to another agent who accepted (`to`), or back to a
+    /// queue (`queue`), which it waits in again at the place its request had. The whole
+    /// transcript goes with it.
+    Transferred {
+        /// The agent who had it.
+        from: AgentRef,
+        /// The agent who has it now.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<AgentRef>,
+        /// The queue it waits in now.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        queue: Option<String>,
+        /// For the agents' eyes only: removed from what visitors receive.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
     /// The agent chat ended; the bot answers again.
     ChatEnded {
         /// Who ended it.
@@ -130,14 +146,17 @@ impl Event {
     /// the collected slots) is removed.
     pub fn for_visitor(&self) -> Event {
         let mut e = self.clone();
-        if let EventBody::HandoverRequested {
-            message_to_agent,
-            slots,
-            ..
-        } = &mut e.body
-        {
-            *message_to_agent = None;
-            slots.clear();
+        match &mut e.body {
+            EventBody::HandoverRequested {
+                message_to_agent,
+                slots,
+                ..
+            } => {
+                *message_to_agent = None;
+                slots.clear();
+            }
+            EventBody::Transferred { note, .. } => *note = None,
+            _ => {}
         }
         e
     }
@@ -167,6 +186,7 @@ impl EventBody {
             EventBody::HandoverCancelled => "handover_cancelled",
             EventBody::AgentJoined { .. } => "agent_joined",
             EventBody::AgentLeft { .. } => "agent_left",
+            EventBody::Transferred { .. } => "transferred",
             EventBody::ChatEnded { .. } => "chat_ended",
             EventBody::ReturnedToBot => "returned_to_bot",
             EventBody::Unknown => "unknown",
@@ -363,6 +383,9 @@ pub struct ConversationSummary {
     /// What the bot collected from the visitor.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slots: Vec<Slot>,
+    /// The language of the visitor's widget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
 }
 
 /// Agent → server frames.
@@ -392,6 +415,33 @@ pub enum AgentFrame {
     End {
         /// Which.
         conversation_id: ConversationId,
+    },
+    /// Hand a chat this agent has to another agent (`to`, who is offered it and must accept)
+    /// or back to a queue (`queue`, at once), with a note for whoever takes it.
+    Transfer {
+        /// Which.
+        conversation_id: ConversationId,
+        /// The agent to offer it to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<AgentId>,
+        /// The queue to put it back in.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        queue: Option<String>,
+        /// For whoever takes it over.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// Answer a transfer offered to this agent: take the chat over, or decline.
+    TransferAnswer {
+        /// Which.
+        conversation_id: ConversationId,
+        /// Take it (true) or decline (false).
+        accept: bool,
+    },
+    /// Online (routing counts the agent) or away (it does not; chats stay).
+    Presence {
+        /// Away from the console.
+        away: bool,
     },
     /// The agent is typing in a conversation it owns (at most every [`TYPING_EVERY_MS`]).
     Typing {
@@ -426,6 +476,12 @@ pub enum AgentServerFrame {
         /// Whether this agent is a supervisor (may switch offloading on and off).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         supervisor: bool,
+        /// Whether this agent said it is away.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        away: bool,
+        /// Replies to insert with `/`, from the configuration.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        canned: Vec<CannedReply>,
     },
     /// The offloading status: after `welcome`, and whenever it changes.
     Status {
@@ -451,6 +507,33 @@ pub enum AgentServerFrame {
         /// How far the visitor has read it (0: not at all), for "Seen".
         #[serde(default, skip_serializing_if = "is_zero")]
         visitor_read_seq: u64,
+    },
+    /// A chat offered to this agent by another (after `welcome` for each open offer, and
+    /// when one is made).
+    Offer {
+        /// The offer.
+        offer: TransferOffer,
+    },
+    /// A transfer offer is over: the agent it was made to took it or declined it (told to
+    /// the offering agent), or it was withdrawn or the chat moved on (told to both).
+    OfferEnded {
+        /// Which conversation.
+        conversation_id: ConversationId,
+        /// The agent it was offered to.
+        to: AgentRef,
+        /// Whether that agent took the chat.
+        accepted: bool,
+    },
+    /// Who is on the team now: after `welcome`, then whenever presence, load or the live
+    /// chats change. A supervisor also gets every live chat with its agent.
+    Team {
+        /// Every agent, with presence and load.
+        agents: Vec<TeamMember>,
+        /// The queues chats can be transferred to.
+        queues: Vec<String>,
+        /// Every chat with an agent now (supervisors only).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        chats: Vec<ConversationSummary>,
     },
     /// Ephemeral: the visitor of a conversation this console follows is typing.
     Typing {
@@ -553,6 +636,55 @@ pub struct VisitorSession {
     /// The seq of the last event in `events` of the handover answer; the widget says
     /// `hello{last_seq: head_seq}` and the socket replays everything after it.
     pub head_seq: u64,
+}
+
+/// A chat offered by one agent to another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferOffer {
+    /// The chat, as the console lists it.
+    pub conversation: ConversationSummary,
+    /// The agent offering it.
+    pub from: AgentRef,
+    /// Its note for the agent taking over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Where an agent is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    /// A console is open and the agent takes chats.
+    Online,
+    /// A console is open; the agent said it is away (routing does not count it).
+    Away,
+    /// No console (after the grace period).
+    Offline,
+}
+
+/// One agent as the team list shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamMember {
+    /// Who.
+    pub agent: AgentRef,
+    /// Online, away or offline.
+    pub presence: Presence,
+    /// Chats it has now.
+    pub chats: u32,
+    /// Chats it may have at once (0: no limit).
+    pub max_chats: u32,
+    /// A supervisor.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub supervisor: bool,
+}
+
+/// A reply an agent inserts by typing `/` and its name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CannedReply {
+    /// What the agent types after `/`.
+    pub name: String,
+    /// The text inserted.
+    pub text: String,
 }
 
 /// `POST /api/v1/agent/login` body.

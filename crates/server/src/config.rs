@@ -83,6 +83,8 @@ pub struct Config {
     pub agents: Vec<AgentAccount>,
     /// Per-queue rules and texts (`[queues.NAME]`); a queue not listed follows the defaults.
     pub queues: BTreeMap<String, QueueRules>,
+    /// Replies agents insert with `/name` (`[[canned]]`).
+    pub canned: Vec<baton_protocol::ws::CannedReply>,
     /// The bot.
     pub bot: BotConfig,
 }
@@ -403,7 +405,15 @@ struct RawConfig {
     texts: Option<BTreeMap<String, Spanned<toml::Value>>>,
     agents: Option<Vec<RawAgent>>,
     queues: Option<BTreeMap<Spanned<String>, RawQueue>>,
+    canned: Option<Vec<RawCanned>>,
     bot: Option<RawBot>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCanned {
+    name: Spanned<String>,
+    text: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -625,6 +635,7 @@ fn resolve(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
         user_texts: BTreeMap::new(),
         agents: vec![],
         queues: BTreeMap::new(),
+        canned: vec![],
         bot: BotConfig::empty(),
     };
     overlay(src, &mut cfg, raw)?;
@@ -878,6 +889,47 @@ fn overlay(src: &Source<'_>, cfg: &mut Config, raw: RawConfig) -> Result<(), Con
                 *slot = Some(queue_text(src, &v, placeholders)?);
             }
         }
+    }
+    if let Some(list) = raw.canned {
+        // A file's own list replaces the built-in one.
+        let mut canned: Vec<baton_protocol::ws::CannedReply> = vec![];
+        for c in list {
+            let name = c.name.get_ref().trim();
+            if name.is_empty()
+                || name.len() > 32
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err(src.error(
+                    Some(c.name.span()),
+                    format!(
+                        "`{name}` is not a canned reply's name: 1 to 32 letters, digits, `-` or `_` (agents type it after `/`)"
+                    ),
+                ));
+            }
+            if canned.iter().any(|k| k.name == name) {
+                return Err(src.error(
+                    Some(c.name.span()),
+                    format!("there is already a canned reply named `{name}`"),
+                ));
+            }
+            let text = c.text.get_ref().trim();
+            if text.is_empty() || text.len() > baton_protocol::MAX_TEXT_BYTES {
+                return Err(src.error(
+                    Some(c.text.span()),
+                    format!(
+                        "a canned reply's text is 1 to {} bytes",
+                        baton_protocol::MAX_TEXT_BYTES
+                    ),
+                ));
+            }
+            canned.push(baton_protocol::ws::CannedReply {
+                name: name.to_owned(),
+                text: text.to_owned(),
+            });
+        }
+        cfg.canned = canned;
     }
     if let Some(b) = raw.bot {
         cfg.bot.overlay(src, b)?;
@@ -1430,6 +1482,46 @@ mod tests {
                 .unwrap_err();
         assert!(e.starts_with("baton.toml:5:"), "{e}");
         assert!(e.contains("0 (no limit) to 100"), "{e}");
+
+        // Canned replies: a name agents can type, each once, and a text.
+        for (text, line, needle) in [
+            (
+                "[[canned]]\nname = \"good day\"\ntext = \"Hi\"\n",
+                2,
+                "is not a canned reply's name",
+            ),
+            (
+                "[[canned]]\nname = \"hi\"\ntext = \"Hi\"\n[[canned]]\nname = \"hi\"\ntext = \"Hello\"\n",
+                5,
+                "already a canned reply named `hi`",
+            ),
+            (
+                "[[canned]]\nname = \"hi\"\ntext = \"  \"\n",
+                3,
+                "1 to 4096 bytes",
+            ),
+        ] {
+            let e = load(text).unwrap_err();
+            assert!(
+                e.starts_with(&format!("baton.toml:{line}:")),
+                "{text}\n→ {e}"
+            );
+            assert!(e.contains(needle), "{text}\n→ {e}");
+        }
+        let own = Config::load_str(
+            Path::new("baton.toml"),
+            "[[canned]]\nname = \"refund\"\ntext = \" Your refund is on its way. \"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            own.canned,
+            [baton_protocol::ws::CannedReply {
+                name: "refund".into(),
+                text: "Your refund is on its way.".into()
+            }],
+            "a file's own list replaces the built-in one"
+        );
+        assert_eq!(Config::defaults().canned.len(), 3);
 
         let e = load("[offloading]\nenabeld = true\n").unwrap_err();
         assert!(e.starts_with("baton.toml:2:"), "{e}");

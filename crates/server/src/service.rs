@@ -19,8 +19,8 @@ use baton_protocol::status::{Offload, OffloadState, OffloadStatus, RequestItem};
 use baton_protocol::texts::Text;
 use baton_protocol::time::rfc3339_from_unix_ms;
 use baton_protocol::ws::{
-    ConversationSummary, ErrorCode, Event, EventBody, HandoverResponse, LoginResponse, Role,
-    VisitorCredentials, VisitorSession,
+    ConversationSummary, ErrorCode, Event, EventBody, HandoverResponse, LoginResponse, Presence,
+    Role, TeamMember, TransferOffer, VisitorCredentials, VisitorSession,
 };
 use baton_protocol::{MAX_CLIENT_MSG_ID_BYTES, PROTOCOL_VERSION};
 use tokio::sync::watch;
@@ -260,18 +260,23 @@ impl Service {
             let mut tick = tokio::time::interval(STATUS_RECHECK);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                let presence_changed = tokio::select! {
-                    n = presence.recv() => !matches!(n, Notice::Offloading),
-                    _ = tick.tick() => false,
+                let notice = tokio::select! {
+                    n = presence.recv() => Some(n),
+                    _ = tick.tick() => None,
                     _ = stop.changed() => return,
                 };
                 let Some(svc) = weak.upgrade() else { return };
-                if presence_changed {
+                if !matches!(notice, None | Some(Notice::Offloading)) {
                     svc.presence_changed();
                 }
                 svc.recheck_status().await;
-                svc.recheck_agents().await;
-                svc.recheck_queue_timeouts().await;
+                // A chat starting or ending, or an agent going away, strands nobody and
+                // times nothing out: those checks wait for a console to come or go, or the
+                // next tick.
+                if !matches!(notice, Some(Notice::Team)) {
+                    svc.recheck_agents().await;
+                    svc.recheck_queue_timeouts().await;
+                }
             }
         });
         let weak = Arc::downgrade(&svc);
@@ -318,6 +323,18 @@ impl Service {
         id: &ConversationId,
         command: Command,
         reply_to: Option<u64>,
+    ) -> Result<Executed, Refusal> {
+        self.execute_limited(id, command, reply_to, None).await
+    }
+
+    /// [`Service::execute`] for a command that gives an agent one more chat: the commit is
+    /// refused (`conflict`, with `refusal` and the count) when the agent is at `capacity`.
+    pub async fn execute_limited(
+        &self,
+        id: &ConversationId,
+        command: Command,
+        reply_to: Option<u64>,
+        capacity: Option<(store::Capacity, &str)>,
     ) -> Result<Executed, Refusal> {
         if let Some((_, key, _)) = idempotency(&command) {
             decide::check_client_msg_id(key)?;
@@ -423,6 +440,7 @@ impl Service {
                 events,
                 reply_to,
                 now_ms,
+                capacity: capacity.as_ref().map(|(c, _)| c.clone()),
             };
             let t = Instant::now();
             let committed = self.store.commit(&commit).await;
@@ -441,6 +459,16 @@ impl Service {
                 Err(StoreError::Conflict) => {
                     self.cache.forget(id);
                     fresh = true;
+                }
+                Err(StoreError::Full(n)) => {
+                    let (cap, refusal) = capacity.as_ref().expect("only a limited commit is full");
+                    return Err(Refusal::new(
+                        ErrorCode::Conflict,
+                        baton_protocol::texts::fill(
+                            refusal,
+                            &[("count", &n.to_string()), ("limit", &cap.limit.to_string())],
+                        ),
+                    ));
                 }
                 Err(e) => {
                     self.cache.forget(id);
@@ -474,10 +502,11 @@ impl Service {
         Ok(conv)
     }
 
-    /// The agents online now, by what each serves (leases in the store, so every replica
-    /// agrees). The list is kept for a moment: every replica drops it when any console comes
-    /// or goes (the presence notice), and a lease that runs out shows within
-    /// [`PRESENCE_FRESH_MS`].
+    /// The agents available now, by what each serves: a console open (leases in the store,
+    /// so every replica agrees), not away, and room for one more chat. The list is kept for a
+    /// moment: every replica drops it when any console comes or goes, an agent goes away or
+    /// back, or a chat starts or ends (the presence topic's notices), and a lease that runs
+    /// out shows within [`PRESENCE_FRESH_MS`].
     async fn online(&self) -> Result<Online, Refusal> {
         let now = self.now_ms();
         let generation = {
@@ -491,8 +520,29 @@ impl Service {
         };
         let t = Instant::now();
         let online = self.store.agents_online(now).await.map_err(internal)?;
+        let loads: HashMap<AgentId, u32> = if online.is_empty() {
+            HashMap::new()
+        } else {
+            self.store
+                .agent_loads()
+                .await
+                .map_err(internal)?
+                .into_iter()
+                .collect()
+        };
         metrics::PRESENCE.since(t);
-        let online = Arc::new(online.into_iter().map(|(_, scope)| scope).collect());
+        // Routing counts an agent who is there, not away, and has room for one more chat.
+        let site_limit = self.config.offloading.max_chats;
+        let online = Arc::new(
+            online
+                .into_iter()
+                .filter(|a| {
+                    let limit = a.max_chats.unwrap_or(site_limit);
+                    !a.away && (limit == 0 || loads.get(&a.id).copied().unwrap_or(0) < limit)
+                })
+                .map(|a| a.scope)
+                .collect(),
+        );
         let mut kept = self.presence.lock().unwrap_or_else(|p| p.into_inner());
         if kept.1 == generation {
             kept.0 = Some((Arc::clone(&online), now));
@@ -621,6 +671,8 @@ impl Service {
                 } => {}
                 // Back in the queue after its agent went offline; or leaving it: accepted,
                 // cancelled, or answered again (closed, disabled).
+                // Handed back to a queue (perhaps another one).
+                EventBody::Transferred { queue: Some(q), .. } => queue = Some(q.clone()),
                 EventBody::AgentLeft { .. }
                 | EventBody::HandoverCancelled
                 | EventBody::AgentJoined { .. }
@@ -629,6 +681,22 @@ impl Service {
                 }
                 _ => continue,
             }
+        }
+        // A chat started, ended or changed hands: loads and live chats changed; an offer
+        // of the chat by the agent who had it is over.
+        let agent_of = |s: &ConversationState| match s {
+            ConversationState::AgentJoined { agent } => Some(agent.id.clone()),
+            _ => None,
+        };
+        let (was, now) = (agent_of(&before.view.state), agent_of(&commit.view.state));
+        if was != now {
+            if was.is_some()
+                && let Ok(Some(offer)) = self.store.take_offer(id).await
+            {
+                self.offer_ended(&offer, now.as_ref() == Some(&offer.to))
+                    .await;
+            }
+            self.team_changed().await;
         }
         let queued_now = matches!(commit.view.state, ConversationState::Queued { .. });
         let was_queued = matches!(before.view.state, ConversationState::Queued { .. });
@@ -1704,6 +1772,7 @@ impl Service {
             page_url: h.and_then(|h| h.page_url.clone()),
             reason_text: h.and_then(|h| h.reason_text.clone()),
             slots: h.map(|h| h.slots.clone()).unwrap_or_default(),
+            locale: h.and_then(|h| h.locale.clone()),
         }
     }
 
@@ -1786,25 +1855,9 @@ impl Service {
     pub async fn accept(&self, staff: &Staff, id: &ConversationId) -> Result<(), Refusal> {
         let conv = self.fresh(id).await?;
         may_see(staff, &conv)?;
-        // At most `max_chats` at once (the agent's own, else the site's; 0: no limit).
-        let limit = staff.max_chats.unwrap_or(self.config.offloading.max_chats) as usize;
-        let already = matches!(&conv.view.state, ConversationState::AgentJoined { agent } if agent.id == staff.agent.id);
-        if limit > 0 && !already {
-            let owned = self
-                .store
-                .owned_by(&staff.agent.id)
-                .await
-                .map_err(internal)?
-                .len();
-            if owned >= limit {
-                return Err(Refusal::new(
-                    ErrorCode::Conflict,
-                    format!(
-                        "you have {owned} chats open, your limit: end one before you take another"
-                    ),
-                ));
-            }
-        }
+        // At most `max_chats` at once (the agent's own, else the site's; 0: no limit),
+        // counted in the commit.
+        let capacity = self.capacity_of(&staff.agent.id, staff.max_chats);
         // In the visitor's language, when its widget said one.
         let notice = conv.handover.as_ref().and_then(|h| {
             let default = &self.config.texts_locale;
@@ -1820,16 +1873,342 @@ impl Service {
                 &[("agent", &staff.agent.name)],
             ))
         });
-        self.execute(
+        self.execute_limited(
             id,
             Command::Accept {
                 agent: staff.agent.clone(),
                 notice,
             },
             None,
+            capacity.map(|c| {
+                (
+                    c,
+                    "you have {count} chats open, your limit: end one before you take another",
+                )
+            }),
         )
         .await
         .map(drop)
+    }
+
+    /// An agent's limit of chats at once, if it has one (its own, else the site's).
+    fn capacity_of(&self, agent: &AgentId, own: Option<u32>) -> Option<store::Capacity> {
+        let limit = own.unwrap_or(self.config.offloading.max_chats);
+        (limit > 0).then(|| store::Capacity {
+            agent: agent.clone(),
+            limit,
+        })
+    }
+
+    /// An agent says it is away (routing stops counting it; its chats stay) or back.
+    pub async fn set_away(&self, staff: &Staff, away: bool) -> Result<(), Refusal> {
+        self.store
+            .set_away(&staff.agent.id, away)
+            .await
+            .map_err(internal)?;
+        self.team_changed().await;
+        Ok(())
+    }
+
+    /// Presence, load or the live chats changed: every replica forgets its list of agents
+    /// available, rechecks the status visitors see, and consoles refresh their team list.
+    async fn team_changed(&self) {
+        self.presence_changed();
+        self.bus.publish(Topic::Presence, Notice::Team).await;
+    }
+
+    /// An agent hands a chat it has to another agent (an offer the other must accept; a
+    /// new offer replaces an earlier one) or back to a queue (at once, at the place its
+    /// request had).
+    pub async fn transfer(
+        &self,
+        staff: &Staff,
+        id: &ConversationId,
+        to: Option<&AgentId>,
+        queue: Option<&str>,
+        note: Option<String>,
+    ) -> Result<(), Refusal> {
+        let conv = self.fresh(id).await?;
+        let from = &staff.agent;
+        match (to, queue) {
+            (Some(to), None) => {
+                let command = Command::Transfer {
+                    from: from.clone(),
+                    to: Some(AgentRef {
+                        id: to.clone(),
+                        name: String::new(),
+                    }),
+                    queue: None,
+                    note: note.clone(),
+                    notice: String::new(),
+                };
+                // Checked as the acceptance will be: the chat is this agent's, the note fits.
+                decide::decide(
+                    &conv.view,
+                    &command,
+                    &Context {
+                        now_ms: self.now_ms(),
+                        offload: &Offload::open(),
+                        agents_online: 0,
+                    },
+                )?;
+                let online = self
+                    .store
+                    .agents_online(self.now_ms())
+                    .await
+                    .map_err(internal)?;
+                let target = self
+                    .store
+                    .agents()
+                    .await
+                    .map_err(internal)?
+                    .into_iter()
+                    .find(|a| &a.id == to)
+                    .ok_or_else(|| Refusal::new(ErrorCode::NotFound, "there is no such agent"))?;
+                match online.iter().find(|a| &a.id == to) {
+                    None => {
+                        return Err(Refusal::new(
+                            ErrorCode::InvalidState,
+                            format!("{} is offline", target.name),
+                        ));
+                    }
+                    Some(a) if a.away => {
+                        return Err(Refusal::new(
+                            ErrorCode::InvalidState,
+                            format!("{} is away", target.name),
+                        ));
+                    }
+                    Some(_) => {}
+                }
+                let note = note
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned);
+                let offer = store::Offer {
+                    conversation_id: id.clone(),
+                    from: from.clone(),
+                    to: to.clone(),
+                    note: note.clone(),
+                    created_ms: self.now_ms(),
+                };
+                if let Some(earlier) = self.store.put_offer(&offer).await.map_err(internal)?
+                    && earlier.to != *to
+                {
+                    self.offer_ended(&earlier, false).await;
+                }
+                let summary = self.summary(&conv, conv.view.state.clone());
+                self.bus
+                    .publish(
+                        Topic::Agent(to.clone()),
+                        Notice::Offer {
+                            to: to.clone(),
+                            offer: Box::new(TransferOffer {
+                                conversation: summary,
+                                from: from.clone(),
+                                note,
+                            }),
+                        },
+                    )
+                    .await;
+                Ok(())
+            }
+            (None, Some(queue)) => {
+                let notice =
+                    self.visitor_text(&conv, Text::TransferredQueue, &[("agent", &from.name)]);
+                self.execute(
+                    id,
+                    Command::Transfer {
+                        from: from.clone(),
+                        to: None,
+                        queue: Some(queue.to_owned()),
+                        note,
+                        notice,
+                    },
+                    None,
+                )
+                .await
+                .map(drop)
+            }
+            _ => Err(Refusal::new(
+                ErrorCode::BadRequest,
+                "a transfer names either an agent (`to`) or a queue",
+            )),
+        }
+    }
+
+    /// Tells both agents of an offer that it is over.
+    async fn offer_ended(&self, offer: &store::Offer, accepted: bool) {
+        let to = self
+            .store
+            .agents()
+            .await
+            .ok()
+            .and_then(|all| all.into_iter().find(|a| a.id == offer.to))
+            .map(|a| a.as_ref())
+            .unwrap_or_else(|| AgentRef {
+                id: offer.to.clone(),
+                name: String::new(),
+            });
+        for who in [&offer.from.id, &offer.to] {
+            self.bus
+                .publish(
+                    Topic::Agent(who.clone()),
+                    Notice::OfferEnded {
+                        conversation_id: offer.conversation_id.clone(),
+                        to: to.clone(),
+                        accepted,
+                    },
+                )
+                .await;
+        }
+    }
+
+    /// The chats offered to an agent, as its console lists them.
+    pub async fn offers_to(&self, staff: &Staff) -> Result<Vec<TransferOffer>, Refusal> {
+        let mut out = vec![];
+        for offer in self
+            .store
+            .offers_to(&staff.agent.id)
+            .await
+            .map_err(internal)?
+        {
+            let conv = self.fresh(&offer.conversation_id).await?;
+            out.push(TransferOffer {
+                conversation: self.summary(&conv, conv.view.state.clone()),
+                from: offer.from,
+                note: offer.note,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The agent a chat was offered to takes it over (within its limit of chats) or
+    /// declines; the offering agent is told either way.
+    pub async fn answer_transfer(
+        &self,
+        staff: &Staff,
+        id: &ConversationId,
+        accept: bool,
+    ) -> Result<(), Refusal> {
+        let offer = match self.store.take_offer(id).await.map_err(internal)? {
+            Some(o) if o.to == staff.agent.id => o,
+            other => {
+                // Not this agent's to answer (offered to someone else meanwhile): put back.
+                if let Some(o) = other {
+                    self.store.put_offer(&o).await.map_err(internal)?;
+                }
+                return Err(Refusal::new(
+                    ErrorCode::NotFound,
+                    "this chat is not offered to you (any more)",
+                ));
+            }
+        };
+        if !accept {
+            self.offer_ended(&offer, false).await;
+            return Ok(());
+        }
+        let conv = self.fresh(id).await?;
+        let notice = self.visitor_text(
+            &conv,
+            Text::Transferred,
+            &[("from", &offer.from.name), ("to", &staff.agent.name)],
+        );
+        let taken = self
+            .execute_limited(
+                id,
+                Command::Transfer {
+                    from: offer.from.clone(),
+                    to: Some(staff.agent.clone()),
+                    queue: None,
+                    note: offer.note.clone(),
+                    notice,
+                },
+                None,
+                self.capacity_of(&staff.agent.id, staff.max_chats).map(|c| {
+                    (
+                        c,
+                        "you have {count} chats open, your limit: end one before you take another",
+                    )
+                }),
+            )
+            .await;
+        match taken {
+            Ok(_) => {
+                self.offer_ended(&offer, true).await;
+                Ok(())
+            }
+            Err(r) => {
+                self.offer_ended(&offer, false).await;
+                Err(match r.code {
+                    ErrorCode::InvalidState => Refusal::new(
+                        ErrorCode::InvalidState,
+                        format!("{} no longer has this chat", offer.from.name),
+                    ),
+                    _ => r,
+                })
+            }
+        }
+    }
+
+    /// Who is on the team: every agent with presence and load, the queues a chat can go
+    /// to, and (for a supervisor) every live chat with its agent.
+    pub async fn team(
+        &self,
+        staff: &Staff,
+    ) -> Result<(Vec<TeamMember>, Vec<String>, Vec<ConversationSummary>), Refusal> {
+        let now = self.now_ms();
+        let agents = self.store.agents().await.map_err(internal)?;
+        let online = self.store.agents_online(now).await.map_err(internal)?;
+        let loads: HashMap<AgentId, u32> = self
+            .store
+            .agent_loads()
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .collect();
+        let mut members: Vec<TeamMember> = agents
+            .iter()
+            .map(|a| TeamMember {
+                agent: a.as_ref(),
+                presence: match online.iter().find(|o| o.id == a.id) {
+                    Some(o) if o.away => Presence::Away,
+                    Some(_) => Presence::Online,
+                    None => Presence::Offline,
+                },
+                chats: loads.get(&a.id).copied().unwrap_or(0),
+                max_chats: a.max_chats.unwrap_or(self.config.offloading.max_chats),
+                supervisor: a.role == AgentRole::Supervisor,
+            })
+            .collect();
+        let rank = |p: Presence| match p {
+            Presence::Online => 0,
+            Presence::Away => 1,
+            Presence::Offline => 2,
+        };
+        members.sort_by(|a, b| {
+            rank(a.presence)
+                .cmp(&rank(b.presence))
+                .then_with(|| a.agent.name.cmp(&b.agent.name))
+        });
+        let mut queues: Vec<String> = std::iter::once(decide::DEFAULT_QUEUE.to_owned())
+            .chain(self.config.queues.keys().cloned())
+            .chain(agents.iter().flat_map(|a| a.scope.queues.iter().cloned()))
+            .collect();
+        queues.sort();
+        queues.dedup();
+        let chats = if staff.role == AgentRole::Supervisor {
+            self.store
+                .live_chats()
+                .await
+                .map_err(internal)?
+                .iter()
+                .map(|c| self.summary(c, c.view.state.clone()))
+                .collect()
+        } else {
+            vec![]
+        };
+        Ok((members, queues, chats))
     }
 
     /// An agent's reply.

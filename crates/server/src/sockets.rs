@@ -551,6 +551,48 @@ async fn catch_up_agent(
     .await
 }
 
+/// The team list as this agent sees it; false when the client is gone.
+async fn send_team(svc: &Service, ws: &mut WebSocket, staff: &Staff) -> bool {
+    match svc.team(staff).await {
+        Ok((agents, queues, chats)) => {
+            send(
+                ws,
+                &AgentServerFrame::Team {
+                    agents,
+                    queues,
+                    chats,
+                },
+            )
+            .await
+        }
+        Err(r) => {
+            tracing::warn!("team list: {r}");
+            true
+        }
+    }
+}
+
+/// The chats offered to this agent; false when the client is gone.
+async fn send_offers(svc: &Service, ws: &mut WebSocket, staff: &Staff) -> bool {
+    match svc.offers_to(staff).await {
+        Ok(offers) => {
+            for offer in offers {
+                if !send(ws, &AgentServerFrame::Offer { offer }).await {
+                    return false;
+                }
+            }
+            true
+        }
+        Err(r) => {
+            tracing::warn!("offers: {r}");
+            true
+        }
+    }
+}
+
+/// How long a console waits for more presence news before it reads the team list again.
+const TEAM_SETTLE: Duration = Duration::from_millis(250);
+
 async fn agent_welcome(svc: &Service, ws: &mut WebSocket, staff: &Staff) -> bool {
     let frame = match svc.agent_lists(staff).await {
         Ok((waiting, mine)) => AgentServerFrame::Welcome {
@@ -559,6 +601,8 @@ async fn agent_welcome(svc: &Service, ws: &mut WebSocket, staff: &Staff) -> bool
             waiting,
             mine,
             supervisor: staff.role == AgentRole::Supervisor,
+            away: staff.away,
+            canned: svc.config.canned.clone(),
         },
         Err(r) => AgentServerFrame::Error {
             code: r.code,
@@ -599,6 +643,7 @@ pub async fn agent(svc: Arc<Service>, staff: Staff, token: String, mut ws: WebSo
     };
     let mut mine = svc.bus.subscribe(&Topic::Agent(agent.id.clone()));
     let mut queues = svc.bus.subscribe(&Topic::AnyQueue);
+    let mut presence = svc.bus.subscribe(&Topic::Presence);
     let mut shutdown = svc.shutdown_signal();
     let mut watching = Watching::default();
     let mut status = svc.status_changes();
@@ -612,6 +657,11 @@ pub async fn agent(svc: Arc<Service>, staff: Staff, token: String, mut ws: WebSo
     {
         return;
     }
+    if !send_offers(&svc, &mut ws, &staff).await || !send_team(&svc, &mut ws, &staff).await {
+        return;
+    }
+    // When the team list is due again (presence news settles for a moment first).
+    let mut team_due: Option<Instant> = None;
     let mut live = Liveness::new(svc.config.idle_timeout);
     let mut renew = tokio::time::interval_at(
         Instant::now() + Duration::from_millis(PRESENCE_RENEW_MS),
@@ -641,11 +691,29 @@ pub async fn agent(svc: Arc<Service>, staff: Staff, token: String, mut ws: WebSo
                 if !open { return; }
             }
             notice = mine.recv() => {
-                if let Notice::Revoked { token_hash: which, .. } = notice
-                    && which.as_ref().is_none_or(|h| *h == token_hash)
-                {
-                    return close_with(&mut ws, close::UNAUTHORIZED, "session ended").await;
-                }
+                let open = match notice {
+                    Notice::Revoked { token_hash: which, .. }
+                        if which.as_ref().is_none_or(|h| *h == token_hash) =>
+                    {
+                        return close_with(&mut ws, close::UNAUTHORIZED, "session ended").await;
+                    }
+                    Notice::Offer { offer, .. } => send(&mut ws, &AgentServerFrame::Offer { offer: *offer }).await,
+                    Notice::OfferEnded { conversation_id, to, accepted } => {
+                        send(&mut ws, &AgentServerFrame::OfferEnded { conversation_id, to, accepted }).await
+                    }
+                    Notice::Resync => send_offers(&svc, &mut ws, &staff).await,
+                    _ => true,
+                };
+                if !open { return; }
+            }
+            _ = presence.recv() => {
+                // Presence, load or live chats changed (or notices were lost): read the
+                // team again once the news settles.
+                team_due.get_or_insert_with(|| Instant::now() + TEAM_SETTLE);
+            }
+            _ = async { tokio::time::sleep_until(team_due.unwrap_or_else(Instant::now)).await }, if team_due.is_some() => {
+                team_due = None;
+                if !send_team(&svc, &mut ws, &staff).await { return; }
             }
             notice = queues.recv() => {
                 let open = match notice {
@@ -778,6 +846,46 @@ async fn handle_agent_frame(
                 },
             )
             .await
+        }
+        AgentFrame::Transfer {
+            conversation_id,
+            to,
+            queue,
+            note,
+        } => {
+            svc.transfer(staff, &conversation_id, to.as_ref(), queue.as_deref(), note)
+                .await?;
+            if queue.is_some() {
+                // Back in a queue: the transfer reaches the console, then it stops following
+                // the chat (as after `end`).
+                let mut at = watching.cursor(&conversation_id).copied().unwrap_or(0);
+                let open = catch_up_agent(svc, ws, &conversation_id, &mut at).await?;
+                watching.unwatch(&conversation_id);
+                open
+            } else {
+                true
+            }
+        }
+        AgentFrame::TransferAnswer {
+            conversation_id,
+            accept,
+        } => {
+            if accept && !watching.has_room(&conversation_id) {
+                return Err(Refusal::new(
+                    ErrorCode::InvalidState,
+                    format!("this console already follows {MAX_WATCHED} conversations; end some"),
+                ));
+            }
+            svc.answer_transfer(staff, &conversation_id, accept).await?;
+            if accept {
+                send_transcript(svc, staff, ws, watching, conversation_id).await?
+            } else {
+                true
+            }
+        }
+        AgentFrame::Presence { away } => {
+            svc.set_away(staff, away).await?;
+            true
         }
         AgentFrame::Typing { conversation_id } => {
             if watching.typing.ready() {

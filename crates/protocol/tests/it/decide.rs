@@ -193,6 +193,46 @@ fn commands() -> Vec<(&'static str, Command)> {
                 end: true,
             },
         ),
+        (
+            "Dana hands to Sam (note)",
+            Command::Transfer {
+                from: dana(),
+                to: Some(sam()),
+                queue: None,
+                note: Some(" VIP ".into()),
+                notice: "Dana has handed your chat to Sam.".into(),
+            },
+        ),
+        (
+            "Dana hands to billing",
+            Command::Transfer {
+                from: dana(),
+                to: None,
+                queue: Some(" billing ".into()),
+                note: None,
+                notice: "Dana has passed your chat on.".into(),
+            },
+        ),
+        (
+            "Dana hands to herself",
+            Command::Transfer {
+                from: dana(),
+                to: Some(dana()),
+                queue: None,
+                note: None,
+                notice: String::new(),
+            },
+        ),
+        (
+            "Sam hands to billing",
+            Command::Transfer {
+                from: sam(),
+                to: None,
+                queue: Some("billing".into()),
+                note: None,
+                notice: String::new(),
+            },
+        ),
         ("Baton ends", Command::EndBySystem),
         ("unqueue", Command::Unqueue),
     ]

@@ -49,6 +49,11 @@ fn inputs() -> Vec<Input> {
         Input::AgentAccepted(agent()),
         Input::VisitorCancelled,
         Input::AgentLeft,
+        Input::Transferred(Some(AgentRef {
+            id: AgentId::from("a_2"),
+            name: "Sam".into(),
+        })),
+        Input::Transferred(None),
         Input::ChatEnded(EndedBy::Agent),
         Input::ReturnToBot,
     ]

@@ -309,6 +309,41 @@ fn durable_events() {
         event(10, EventBody::ReturnedToBot),
         json!({"seq":10,"ts":"2026-11-21T15:00:00.000Z","type":"returned_to_bot"}),
     );
+    let transferred = event(
+        11,
+        EventBody::Transferred {
+            from: agent(),
+            to: Some(AgentRef {
+                id: AgentId::from("a_2"),
+                name: "Sam".into(),
+            }),
+            queue: None,
+            note: Some("VIP".into()),
+        },
+    );
+    check(
+        transferred.clone(),
+        json!({"seq":11,"ts":"2026-11-21T15:00:00.000Z","type":"transferred","from":{"id":"a_1","name":"Dana"},
+               "to":{"id":"a_2","name":"Sam"},"note":"VIP"}),
+    );
+    // The note is for agents only.
+    check(
+        transferred.for_visitor(),
+        json!({"seq":11,"ts":"2026-11-21T15:00:00.000Z","type":"transferred","from":{"id":"a_1","name":"Dana"},
+               "to":{"id":"a_2","name":"Sam"}}),
+    );
+    check(
+        event(
+            12,
+            EventBody::Transferred {
+                from: agent(),
+                to: None,
+                queue: Some("billing".into()),
+                note: None,
+            },
+        ),
+        json!({"seq":12,"ts":"2026-11-21T15:00:00.000Z","type":"transferred","from":{"id":"a_1","name":"Dana"},"queue":"billing"}),
+    );
 }
 
 #[test]
@@ -452,6 +487,7 @@ fn summary() -> ConversationSummary {
             name: "email".into(),
             value: "ada@example.org".into(),
         }],
+        locale: Some("de".into()),
     }
 }
 
@@ -485,6 +521,35 @@ fn agent_frames() {
         json!({"type":"end","conversation_id":"c1"}),
     );
     check(
+        AgentFrame::Transfer {
+            conversation_id: c(),
+            to: Some(AgentId::from("a_2")),
+            queue: None,
+            note: Some("VIP".into()),
+        },
+        json!({"type":"transfer","conversation_id":"c1","to":"a_2","note":"VIP"}),
+    );
+    check(
+        AgentFrame::Transfer {
+            conversation_id: c(),
+            to: None,
+            queue: Some("billing".into()),
+            note: None,
+        },
+        json!({"type":"transfer","conversation_id":"c1","queue":"billing"}),
+    );
+    check(
+        AgentFrame::TransferAnswer {
+            conversation_id: c(),
+            accept: true,
+        },
+        json!({"type":"transfer_answer","conversation_id":"c1","accept":true}),
+    );
+    check(
+        AgentFrame::Presence { away: true },
+        json!({"type":"presence","away":true}),
+    );
+    check(
         AgentFrame::Typing {
             conversation_id: c(),
         },
@@ -504,7 +569,7 @@ fn agent_frames() {
 fn agent_server_frames() {
     let summary_json = json!({"conversation_id":"c1","visitor_id":"v_1","state":{"state":"queued","position":1,"agents_online":true},
         "reason":"user_request","waiting_since":"2026-11-21T15:00:00.000Z","preview":"I want a person","queue":"default","skill":"german",
-        "reason_text":"menu_item","slots":[{"name":"email","value":"ada@example.org"}]});
+        "reason_text":"menu_item","slots":[{"name":"email","value":"ada@example.org"}],"locale":"de"});
     check(
         AgentServerFrame::Welcome {
             v: 1,
@@ -512,6 +577,8 @@ fn agent_server_frames() {
             waiting: vec![summary()],
             mine: vec![],
             supervisor: false,
+            away: false,
+            canned: vec![],
         },
         json!({"type":"welcome","v":1,"agent":{"id":"a_1","name":"Dana"},"waiting":[summary_json.clone()],"mine":[]}),
     );
@@ -522,8 +589,47 @@ fn agent_server_frames() {
             waiting: vec![],
             mine: vec![],
             supervisor: true,
+            away: true,
+            canned: vec![CannedReply {
+                name: "hello".into(),
+                text: "Hello!".into(),
+            }],
         },
-        json!({"type":"welcome","v":1,"agent":{"id":"a_1","name":"Dana"},"waiting":[],"mine":[],"supervisor":true}),
+        json!({"type":"welcome","v":1,"agent":{"id":"a_1","name":"Dana"},"waiting":[],"mine":[],"supervisor":true,
+               "away":true,"canned":[{"name":"hello","text":"Hello!"}]}),
+    );
+    check(
+        AgentServerFrame::Offer {
+            offer: TransferOffer {
+                conversation: summary(),
+                from: agent(),
+                note: Some("VIP".into()),
+            },
+        },
+        json!({"type":"offer","offer":{"conversation":summary_json.clone(),"from":{"id":"a_1","name":"Dana"},"note":"VIP"}}),
+    );
+    check(
+        AgentServerFrame::OfferEnded {
+            conversation_id: ConversationId::from("c1"),
+            to: agent(),
+            accepted: false,
+        },
+        json!({"type":"offer_ended","conversation_id":"c1","to":{"id":"a_1","name":"Dana"},"accepted":false}),
+    );
+    check(
+        AgentServerFrame::Team {
+            agents: vec![TeamMember {
+                agent: agent(),
+                presence: Presence::Away,
+                chats: 2,
+                max_chats: 5,
+                supervisor: false,
+            }],
+            queues: vec!["default".into()],
+            chats: vec![],
+        },
+        json!({"type":"team","agents":[{"agent":{"id":"a_1","name":"Dana"},"presence":"away","chats":2,"max_chats":5}],
+               "queues":["default"]}),
     );
     check(
         AgentServerFrame::Waiting {

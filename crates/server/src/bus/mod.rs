@@ -125,6 +125,25 @@ pub enum Notice {
     },
     /// An agent came online or went offline.
     Presence,
+    /// An agent went away or came back, or a chat started, ended or changed hands (on the
+    /// presence topic): lists of agents available and consoles' team lists are stale.
+    Team,
+    /// A chat is offered to the agent `to` (on that agent's topic).
+    Offer {
+        /// Whom it is offered to.
+        to: AgentId,
+        /// The offer.
+        offer: Box<baton_protocol::ws::TransferOffer>,
+    },
+    /// A transfer offer is over (on both agents' topics).
+    OfferEnded {
+        /// Which conversation.
+        conversation_id: ConversationId,
+        /// The agent it was offered to.
+        to: baton_protocol::state::AgentRef,
+        /// Whether that agent took the chat.
+        accepted: bool,
+    },
     /// A supervisor switched offloading on or off (published on the presence topic, which
     /// every replica's status task follows).
     Offloading,

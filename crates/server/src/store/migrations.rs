@@ -123,6 +123,17 @@ pub const SQLITE: &[&str] = &[
     // 11: how far the visitor and the agent have read a conversation ("Seen").
     "ALTER TABLE conversations ADD COLUMN visitor_read_seq BIGINT NOT NULL DEFAULT 0;
     ALTER TABLE conversations ADD COLUMN agent_read_seq BIGINT NOT NULL DEFAULT 0;",
+    // 12: an agent's own "away"; chats offered by one agent to another.
+    "ALTER TABLE agents ADD COLUMN away INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE transfer_offers (
+        conversation_id TEXT PRIMARY KEY REFERENCES conversations(id),
+        from_agent TEXT NOT NULL,
+        from_name TEXT NOT NULL,
+        to_agent TEXT NOT NULL,
+        note TEXT,
+        created_ms BIGINT NOT NULL
+    );
+    CREATE INDEX transfer_offers_to ON transfer_offers(to_agent);",
 ];
 
 /// PostgreSQL.
@@ -244,6 +255,17 @@ pub const POSTGRES: &[&str] = &[
     // 11: how far the visitor and the agent have read a conversation ("Seen").
     "ALTER TABLE conversations ADD COLUMN visitor_read_seq BIGINT NOT NULL DEFAULT 0;
     ALTER TABLE conversations ADD COLUMN agent_read_seq BIGINT NOT NULL DEFAULT 0;",
+    // 12: an agent's own "away"; chats offered by one agent to another.
+    "ALTER TABLE agents ADD COLUMN away INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE transfer_offers (
+        conversation_id TEXT PRIMARY KEY REFERENCES conversations(id),
+        from_agent TEXT NOT NULL,
+        from_name TEXT NOT NULL,
+        to_agent TEXT NOT NULL,
+        note TEXT,
+        created_ms BIGINT NOT NULL
+    );
+    CREATE INDEX transfer_offers_to ON transfer_offers(to_agent);",
 ];
 
 #[cfg(test)]

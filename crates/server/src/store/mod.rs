@@ -35,6 +35,8 @@ pub enum StoreError {
     /// The conversation changed since it was read (another request or replica wrote first):
     /// read it again and decide again.
     Conflict,
+    /// The agent taking the chat has this many chats already, its limit: nothing was written.
+    Full(u32),
     /// The database failed or is unreachable.
     Db(String),
 }
@@ -43,6 +45,7 @@ impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StoreError::Conflict => f.write_str("the conversation changed concurrently"),
+            StoreError::Full(n) => write!(f, "the agent has {n} chats, its limit"),
             StoreError::Db(e) => write!(f, "database error: {e}"),
         }
     }
@@ -126,6 +129,44 @@ pub struct NewConversation {
     pub now_ms: i64,
 }
 
+/// An agent's limit of chats at once, checked in the same transaction as the commit that
+/// gives it one more, so two accepts at once cannot both pass it.
+#[derive(Clone, Debug)]
+pub struct Capacity {
+    /// The agent taking the chat.
+    pub agent: AgentId,
+    /// Chats it may have at once (at least 1).
+    pub limit: u32,
+}
+
+/// A console connection's agent, as routing and the team list see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OnlineAgent {
+    /// Who.
+    pub id: AgentId,
+    /// What it serves.
+    pub scope: Scope,
+    /// It said it is away.
+    pub away: bool,
+    /// Its own limit of chats at once, if any.
+    pub max_chats: Option<u32>,
+}
+
+/// A chat one agent offered to another, waiting for its answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Offer {
+    /// The chat.
+    pub conversation_id: ConversationId,
+    /// The agent offering it.
+    pub from: AgentRef,
+    /// The agent it is offered to.
+    pub to: AgentId,
+    /// The note for the agent taking over.
+    pub note: Option<String>,
+    /// When (Unix ms).
+    pub created_ms: i64,
+}
+
 /// Events to append to one conversation, all or nothing.
 #[derive(Clone, Debug)]
 pub struct Commit {
@@ -142,6 +183,8 @@ pub struct Commit {
     pub reply_to: Option<u64>,
     /// Now (Unix ms).
     pub now_ms: i64,
+    /// When the commit gives an agent one more chat: its limit, checked in the commit.
+    pub capacity: Option<Capacity>,
 }
 
 /// A message a visitor leaves for agents.
@@ -228,6 +271,8 @@ pub struct Staff {
     pub role: AgentRole,
     /// Its own limit of chats at once, if any.
     pub max_chats: Option<u32>,
+    /// It said it is away (when the session was last checked).
+    pub away: bool,
 }
 
 impl AgentRecord {
@@ -397,6 +442,10 @@ pub trait Store: Send + Sync + 'static {
     fn recent_accepts(&self, since_ms: i64, limit: u32) -> Fut<'_, Vec<(String, i64, i64)>>;
     /// The conversations an agent is chatting in.
     fn owned_by<'a>(&'a self, agent: &'a AgentId) -> Fut<'a, Vec<Conversation>>;
+    /// Every conversation with an agent now, the longest-running first.
+    fn live_chats(&self) -> Fut<'_, Vec<Conversation>>;
+    /// How many chats each agent with any has now.
+    fn agent_loads(&self) -> Fut<'_, Vec<(AgentId, u32)>>;
     /// The chats waiting since before `since_ms` (since their request, or since their agent
     /// left), oldest first.
     fn overdue(&self, since_ms: i64) -> Fut<'_, Vec<Conversation>>;
@@ -454,8 +503,20 @@ pub trait Store: Send + Sync + 'static {
     /// A console connection closed: its lease ends at `until_ms` (now plus the grace period
     /// for reloads) unless it ends sooner.
     fn drop_presence<'a>(&'a self, connection: &'a str, until_ms: i64) -> Fut<'a, ()>;
-    /// The agents holding an unexpired lease (each once), with what they serve.
-    fn agents_online(&self, now_ms: i64) -> Fut<'_, Vec<(AgentId, Scope)>>;
+    /// The agents holding an unexpired lease (each once), with what they serve, whether
+    /// they are away, and their own limit of chats.
+    fn agents_online(&self, now_ms: i64) -> Fut<'_, Vec<OnlineAgent>>;
+    /// An agent says it is away (or back).
+    fn set_away<'a>(&'a self, agent: &'a AgentId, away: bool) -> Fut<'a, ()>;
+
+    // ---- transfer offers ----
+
+    /// Offers a chat to an agent; returns the offer it replaces, if there was one.
+    fn put_offer<'a>(&'a self, offer: &'a Offer) -> Fut<'a, Option<Offer>>;
+    /// Removes and returns a chat's offer.
+    fn take_offer<'a>(&'a self, conv: &'a ConversationId) -> Fut<'a, Option<Offer>>;
+    /// The chats offered to an agent, oldest first.
+    fn offers_to<'a>(&'a self, agent: &'a AgentId) -> Fut<'a, Vec<Offer>>;
 
     // ---- messages left for agents ----
 

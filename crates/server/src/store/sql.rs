@@ -13,7 +13,7 @@ use sqlx::{AnyPool, Executor, Row};
 use super::migrations;
 use super::{
     AgentRecord, AgentRole, Commit, Conversation, Fut, Handover, NewConversation, NewMessage,
-    Scope, Staff, StateColumns, Store, StoreError, author_of,
+    Offer, OnlineAgent, Scope, Staff, StateColumns, Store, StoreError, author_of,
 };
 use baton_protocol::bot::{HandoverReason, Slot};
 use baton_protocol::decide::View;
@@ -148,6 +148,19 @@ fn scope_from(r: &AnyRow) -> Result<Scope, StoreError> {
     Ok(Scope {
         queues: list("queues")?,
         skills: list("skills")?,
+    })
+}
+
+fn offer_from(r: &AnyRow) -> Result<Offer, StoreError> {
+    Ok(Offer {
+        conversation_id: ConversationId(r.try_get("conversation_id")?),
+        from: baton_protocol::state::AgentRef {
+            id: AgentId(r.try_get("from_agent")?),
+            name: r.try_get("from_name")?,
+        },
+        to: AgentId(r.try_get("to_agent")?),
+        note: r.try_get("note")?,
+        created_ms: r.try_get("created_ms")?,
     })
 }
 
@@ -388,8 +401,8 @@ impl HandoverPlan {
                     },
                     &mut plan,
                 )?,
-                // Rare (an agent went offline): the general path clears the row's agent.
-                EventBody::AgentLeft { .. } => return None,
+                // Rare (an agent went offline, a transfer): the general path changes the row.
+                EventBody::AgentLeft { .. } | EventBody::Transferred { .. } => return None,
                 _ => {}
             }
         }
@@ -611,6 +624,7 @@ impl Store for SqlStore {
             const COLUMNS: &str =
                 "(conversation_id, seq, ts_ms, kind, author, client_msg_id, reply_to, body)";
             if self.backend == "postgres"
+                && c.capacity.is_none()
                 && let Some(plan) = HandoverPlan::of(&c.events, c.now_ms)
             {
                 // On PostgreSQL every commit is one statement, so one round trip: the
@@ -690,6 +704,29 @@ impl Store for SqlStore {
                 });
             }
             let mut tx = self.write.begin().await?;
+            if let Some(cap) = &c.capacity {
+                // One more chat for an agent at its limit is refused here, in the commit:
+                // on PostgreSQL the agent's row is locked first, so two commits for the same
+                // agent count one after the other (SQLite has one writer).
+                if self.backend == "postgres" {
+                    sqlx::query("SELECT id FROM agents WHERE id = $1 FOR UPDATE")
+                        .bind(cap.agent.0.clone())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                }
+                let row = sqlx::query(
+                    "SELECT COUNT(*) AS n FROM conversations
+                     WHERE agent_id = $1 AND state = 'agent_joined' AND id <> $2",
+                )
+                .bind(cap.agent.0.clone())
+                .bind(conv.clone())
+                .fetch_one(&mut *tx)
+                .await?;
+                let n = count(&row)?;
+                if n >= cap.limit {
+                    return Err(StoreError::Full(n));
+                }
+            }
             let moved = update(sqlx::query(sqlx::AssertSqlSafe(format!("{SET} {WHERE}"))))
                 .execute(&mut *tx)
                 .await?;
@@ -794,6 +831,34 @@ impl Store for SqlStore {
                         .bind(conv.clone())
                         .bind(c.now_ms)
                         .bind(agent.id.0.clone())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    // Another agent has it now.
+                    EventBody::Transferred {
+                        to: Some(agent), ..
+                    } => {
+                        sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "UPDATE handovers SET agent_id = $2 WHERE id = {current}"
+                        )))
+                        .bind(conv.clone())
+                        .bind(agent.id.0.clone())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    // Waiting again in the queue it was handed to (which needs no skill), at
+                    // the place its request had.
+                    EventBody::Transferred {
+                        to: None, queue, ..
+                    } => {
+                        sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "UPDATE handovers SET outcome = 'queued', accepted_ms = NULL, agent_id = NULL,
+                                 queued_ms = $2, queue = COALESCE($3, queue), skill = NULL
+                             WHERE id = {current}"
+                        )))
+                        .bind(conv.clone())
+                        .bind(c.now_ms)
+                        .bind(queue.clone())
                         .execute(&mut *tx)
                         .await?;
                     }
@@ -1004,6 +1069,34 @@ impl Store for SqlStore {
         })
     }
 
+    fn live_chats(&self) -> Fut<'_, Vec<Conversation>> {
+        Box::pin(async move {
+            sqlx::query(select_conversations!(
+                "FROM conversations c LEFT JOIN handovers h ON h.id = c.handover_id
+                 WHERE c.state = 'agent_joined' ORDER BY h.accepted_ms, c.id"
+            ))
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(conversation_from)
+            .collect()
+        })
+    }
+
+    fn agent_loads(&self) -> Fut<'_, Vec<(AgentId, u32)>> {
+        Box::pin(async move {
+            sqlx::query(
+                "SELECT agent_id, COUNT(*) AS n FROM conversations
+                 WHERE state = 'agent_joined' AND agent_id IS NOT NULL GROUP BY agent_id",
+            )
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|r| Ok((AgentId(r.try_get("agent_id")?), count(r)?)))
+            .collect()
+        })
+    }
+
     fn recent_accepts(&self, since_ms: i64, limit: u32) -> Fut<'_, Vec<(String, i64, i64)>> {
         Box::pin(async move {
             let rows = sqlx::query(
@@ -1187,7 +1280,7 @@ impl Store for SqlStore {
             let agent = sqlx::query(concat!(
                 "SELECT ",
                 agent_columns!(),
-                " FROM agents WHERE id = $1"
+                ", away FROM agents WHERE id = $1"
             ))
             .bind(id)
             .fetch_optional(&self.write)
@@ -1200,6 +1293,7 @@ impl Store for SqlStore {
                         scope: a.scope,
                         role: a.role,
                         max_chats: a.max_chats,
+                        away: r.try_get::<i64, _>("away")? != 0,
                     })
                 })
                 .transpose()
@@ -1277,10 +1371,10 @@ impl Store for SqlStore {
         })
     }
 
-    fn agents_online(&self, now_ms: i64) -> Fut<'_, Vec<(AgentId, Scope)>> {
+    fn agents_online(&self, now_ms: i64) -> Fut<'_, Vec<OnlineAgent>> {
         Box::pin(async move {
             sqlx::query(
-                "SELECT a.id, a.queues, a.skills FROM agents a
+                "SELECT a.id, a.queues, a.skills, a.away, a.max_chats FROM agents a
                  WHERE a.removed_ms IS NULL AND a.id IN
                      (SELECT agent_id FROM agent_presence WHERE lease_until_ms > $1)
                  ORDER BY a.id",
@@ -1289,7 +1383,85 @@ impl Store for SqlStore {
             .fetch_all(&self.read)
             .await?
             .iter()
-            .map(|r| Ok((AgentId(r.try_get("id")?), scope_from(r)?)))
+            .map(|r| {
+                Ok(OnlineAgent {
+                    id: AgentId(r.try_get("id")?),
+                    scope: scope_from(r)?,
+                    away: r.try_get::<i64, _>("away")? != 0,
+                    max_chats: r
+                        .try_get::<Option<i64>, _>("max_chats")?
+                        .and_then(|n| u32::try_from(n).ok()),
+                })
+            })
+            .collect()
+        })
+    }
+
+    fn set_away<'a>(&'a self, agent: &'a AgentId, away: bool) -> Fut<'a, ()> {
+        Box::pin(async move {
+            sqlx::query("UPDATE agents SET away = $1 WHERE id = $2")
+                .bind(i64::from(away))
+                .bind(agent.0.clone())
+                .execute(&self.write)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn put_offer<'a>(&'a self, offer: &'a Offer) -> Fut<'a, Option<Offer>> {
+        Box::pin(async move {
+            let mut tx = self.write.begin().await?;
+            let before = sqlx::query(
+                "DELETE FROM transfer_offers WHERE conversation_id = $1
+                 RETURNING conversation_id, from_agent, from_name, to_agent, note, created_ms",
+            )
+            .bind(offer.conversation_id.0.clone())
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| offer_from(&r))
+            .transpose()?;
+            sqlx::query(
+                "INSERT INTO transfer_offers (conversation_id, from_agent, from_name, to_agent, note, created_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(offer.conversation_id.0.clone())
+            .bind(offer.from.id.0.clone())
+            .bind(offer.from.name.clone())
+            .bind(offer.to.0.clone())
+            .bind(offer.note.clone())
+            .bind(offer.created_ms)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(before)
+        })
+    }
+
+    fn take_offer<'a>(&'a self, conv: &'a ConversationId) -> Fut<'a, Option<Offer>> {
+        Box::pin(async move {
+            sqlx::query(
+                "DELETE FROM transfer_offers WHERE conversation_id = $1
+                 RETURNING conversation_id, from_agent, from_name, to_agent, note, created_ms",
+            )
+            .bind(conv.0.clone())
+            .fetch_optional(&self.write)
+            .await?
+            .map(|r| offer_from(&r))
+            .transpose()
+        })
+    }
+
+    fn offers_to<'a>(&'a self, agent: &'a AgentId) -> Fut<'a, Vec<Offer>> {
+        Box::pin(async move {
+            sqlx::query(
+                "SELECT conversation_id, from_agent, from_name, to_agent, note, created_ms
+                 FROM transfer_offers WHERE to_agent = $1 ORDER BY created_ms, conversation_id",
+            )
+            .bind(agent.0.clone())
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(offer_from)
             .collect()
         })
     }

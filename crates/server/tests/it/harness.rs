@@ -348,8 +348,10 @@ impl TestServer {
 type Stream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// A WebSocket client speaking JSON frames.
-pub struct Ws(pub Stream);
+/// A WebSocket client speaking JSON frames. On an agent socket it passes over `team`
+/// frames (they come whenever presence or load changes anywhere) unless made with
+/// [`Ws::connect_with_team`].
+pub struct Ws(pub Stream, bool);
 
 /// How long a test waits for a frame.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -357,7 +359,13 @@ pub const WAIT: Duration = Duration::from_secs(10);
 impl Ws {
     pub async fn connect(url: &str) -> Self {
         let (s, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-        Self(s)
+        Self(s, url.contains("/api/v1/agent/ws"))
+    }
+
+    /// An agent socket whose `team` frames are read like any other.
+    pub async fn connect_with_team(url: &str) -> Self {
+        let (s, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        Self(s, false)
     }
 
     pub async fn send<T: Serialize>(&mut self, frame: &T) {
@@ -377,6 +385,7 @@ impl Ws {
                 .expect("socket open")
                 .unwrap();
             match msg {
+                Message::Text(t) if self.1 && t.starts_with(r#"{"type":"team""#) => {}
                 Message::Text(t) => {
                     return serde_json::from_str(&t).unwrap_or_else(|e| panic!("{e}: {t}"));
                 }

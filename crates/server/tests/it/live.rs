@@ -234,3 +234,529 @@ async fn typing_and_seen(agents: &TestServer, visitors: &TestServer) {
     );
     drop((again, reloaded, sam_console));
 }
+
+const TEAM: &str = r#"
+[[agents]]
+email = "dana@x"
+name = "Dana"
+password = "pw-dana"
+
+[[agents]]
+email = "sam@x"
+name = "Sam"
+password = "pw-sam"
+
+[[agents]]
+email = "kim@x"
+name = "Kim"
+password = "pw-kim"
+queues = ["billing"]
+
+[[agents]]
+email = "sue@x"
+name = "Sue"
+password = "pw-sue"
+role = "supervisor"
+"#;
+
+/// The next frame that `pick` takes, skipping others.
+async fn next<T>(ws: &mut Ws, pick: impl Fn(AgentServerFrame) -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + crate::harness::WAIT;
+    loop {
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let f: AgentServerFrame = tokio::time::timeout(remaining, ws.recv())
+            .await
+            .expect("the frame in time");
+        if let Some(t) = pick(f) {
+            return t;
+        }
+    }
+}
+
+async fn refused(ws: &mut Ws) -> (ErrorCode, String) {
+    next(ws, |f| match f {
+        AgentServerFrame::Error { code, message, .. } => Some((code, message)),
+        _ => None,
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_chat_goes_to_another_agent_who_accepts_or_declines() {
+    let s = start_with(Backend::Sqlite, TEAM, Default::default()).await;
+    transferred_to_an_agent(&s, &s).await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_chat_goes_to_an_agent_on_another_replica_on_postgres_and_nats() {
+    let a = start_with(Backend::PostgresNats, TEAM, Default::default()).await;
+    let b = replica_of(&a, TEAM).await;
+    // Dana and the visitor on replica a, Sam on replica b.
+    transferred_to_an_agent(&a, &b).await;
+    b.stop().await;
+    a.stop().await;
+}
+
+async fn transferred_to_an_agent(a: &TestServer, b: &TestServer) {
+    let dana = a.login_as("dana@x", "pw-dana").await;
+    let mut dana_ws = a.agent_ws(&dana.token).await;
+    let sam = b.login_as("sam@x", "pw-sam").await;
+    let mut sam_ws = b.agent_ws(&sam.token).await;
+    let (_v, id, mut ws) = queued_visitor(a, "hello").await;
+    accept(&mut dana_ws, &id).await;
+    agent_says(&mut dana_ws, &id, "d1", "Hi, I'm Dana.").await;
+    let sam_id = sam.agent.id.clone();
+    let offer_to_sam = |note: &str| AgentFrame::Transfer {
+        conversation_id: id.clone(),
+        to: Some(sam_id.clone()),
+        queue: None,
+        note: Some(note.into()),
+    };
+
+    // Not to herself, not to nobody, not to an agent who is offline.
+    dana_ws
+        .send(&AgentFrame::Transfer {
+            conversation_id: id.clone(),
+            to: Some(dana.agent.id.clone()),
+            queue: None,
+            note: None,
+        })
+        .await;
+    assert_eq!(refused(&mut dana_ws).await.0, ErrorCode::BadRequest);
+    dana_ws
+        .send(&AgentFrame::Transfer {
+            conversation_id: id.clone(),
+            to: None,
+            queue: None,
+            note: None,
+        })
+        .await;
+    assert_eq!(refused(&mut dana_ws).await.0, ErrorCode::BadRequest);
+    let kim = a.login_as("kim@x", "pw-kim").await;
+    dana_ws
+        .send(&AgentFrame::Transfer {
+            conversation_id: id.clone(),
+            to: Some(kim.agent.id.clone()),
+            queue: None,
+            note: None,
+        })
+        .await;
+    let (code, message) = refused(&mut dana_ws).await;
+    assert_eq!(
+        (code, message.as_str()),
+        (ErrorCode::InvalidState, "Kim is offline")
+    );
+
+    // Sam is offered the chat with Dana's note, and declines: Dana hears it, and nothing
+    // changes for the visitor.
+    dana_ws.send(&offer_to_sam("Wants a refund")).await;
+    let offer = next(&mut sam_ws, |f| match f {
+        AgentServerFrame::Offer { offer } => Some(offer),
+        _ => None,
+    })
+    .await;
+    assert_eq!(offer.conversation.conversation_id, id);
+    assert_eq!(offer.from.name, "Dana");
+    assert_eq!(offer.note.as_deref(), Some("Wants a refund"));
+    assert_eq!(offer.conversation.preview.as_deref(), Some("hello"));
+    sam_ws
+        .send(&AgentFrame::TransferAnswer {
+            conversation_id: id.clone(),
+            accept: false,
+        })
+        .await;
+    let ended = next(&mut dana_ws, |f| match f {
+        AgentServerFrame::OfferEnded { to, accepted, .. } => Some((to.name, accepted)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(ended, ("Sam".to_owned(), false));
+    // Declined once is not accepted later.
+    sam_ws
+        .send(&AgentFrame::TransferAnswer {
+            conversation_id: id.clone(),
+            accept: true,
+        })
+        .await;
+    assert_eq!(refused(&mut sam_ws).await.0, ErrorCode::NotFound);
+
+    // Offered again, after a reload of Sam's console: the offer is still there, and he takes
+    // the chat with its whole transcript.
+    dana_ws.send(&offer_to_sam("Wants a refund, VIP")).await;
+    next(&mut sam_ws, |f| {
+        matches!(f, AgentServerFrame::Offer { .. }).then_some(())
+    })
+    .await;
+    drop(sam_ws);
+    let mut sam_ws = b.agent_ws(&sam.token).await;
+    let offer = next(&mut sam_ws, |f| match f {
+        AgentServerFrame::Offer { offer } => Some(offer),
+        _ => None,
+    })
+    .await;
+    assert_eq!(offer.note.as_deref(), Some("Wants a refund, VIP"));
+    sam_ws
+        .send(&AgentFrame::TransferAnswer {
+            conversation_id: id.clone(),
+            accept: true,
+        })
+        .await;
+    let events = next(&mut sam_ws, |f| match f {
+        AgentServerFrame::Transcript { events, .. } => Some(events),
+        _ => None,
+    })
+    .await;
+    let said: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::Message { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(said[0], "hello");
+    assert!(said.contains(&"Hi, I'm Dana."), "{said:?}");
+    assert!(
+        events.iter().any(|e| matches!(&e.body,
+            EventBody::Transferred { from, to: Some(to), note: Some(note), .. }
+                if from.name == "Dana" && to.name == "Sam" && note == "Wants a refund, VIP")),
+        "the agents see who, to whom and the note"
+    );
+    let ended = next(&mut dana_ws, |f| match f {
+        AgentServerFrame::OfferEnded { to, accepted, .. } => Some((to.name, accepted)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(ended, ("Sam".to_owned(), true));
+
+    // The visitor is told who takes over, and never reads the note.
+    let mut told = None;
+    loop {
+        let VisitorServerFrame::Event { event } = ws.recv::<VisitorServerFrame>().await else {
+            continue;
+        };
+        match event.body {
+            EventBody::Message {
+                role: Role::System,
+                text,
+                ..
+            } => told = Some(text),
+            EventBody::Transferred { to, note, .. } => {
+                assert_eq!(to.map(|t| t.name).as_deref(), Some("Sam"));
+                assert_eq!(note, None, "the note is for agents");
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        told.as_deref(),
+        Some("Dana has handed your chat to Sam, who can see everything you wrote.")
+    );
+
+    // Sam has it now; Dana no longer does.
+    agent_says(&mut sam_ws, &id, "s1", "Sam here, I'll sort it.").await;
+    dana_ws
+        .send(&AgentFrame::Message {
+            conversation_id: id.clone(),
+            client_msg_id: ClientMsgId::from("d2"),
+            text: "still me?".into(),
+        })
+        .await;
+    assert_eq!(refused(&mut dana_ws).await.0, ErrorCode::InvalidState);
+
+    // An offer ends with the chat: Sam offers it to Dana, then ends it.
+    sam_ws
+        .send(&AgentFrame::Transfer {
+            conversation_id: id.clone(),
+            to: Some(dana.agent.id.clone()),
+            queue: None,
+            note: None,
+        })
+        .await;
+    next(&mut dana_ws, |f| {
+        matches!(f, AgentServerFrame::Offer { .. }).then_some(())
+    })
+    .await;
+    sam_ws
+        .send(&AgentFrame::End {
+            conversation_id: id.clone(),
+        })
+        .await;
+    let ended = next(&mut dana_ws, |f| match f {
+        AgentServerFrame::OfferEnded {
+            conversation_id,
+            accepted,
+            ..
+        } => Some((conversation_id, accepted)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(ended, (id.clone(), false));
+    dana_ws
+        .send(&AgentFrame::TransferAnswer {
+            conversation_id: id.clone(),
+            accept: true,
+        })
+        .await;
+    assert_eq!(refused(&mut dana_ws).await.0, ErrorCode::NotFound);
+    drop((ws, dana_ws, sam_ws));
+}
+
+#[tokio::test]
+async fn a_chat_goes_back_to_another_queue_and_its_agents_take_it() {
+    let s = start_with(Backend::Sqlite, TEAM, Default::default()).await;
+    let dana = s.login_as("dana@x", "pw-dana").await;
+    let mut dana_ws = s.agent_ws(&dana.token).await;
+    let kim = s.login_as("kim@x", "pw-kim").await;
+    let mut kim_ws = s.agent_ws(&kim.token).await;
+    let (_v, id, mut ws) = queued_visitor(&s, "my invoice is wrong").await;
+    accept(&mut dana_ws, &id).await;
+    dana_ws
+        .send(&AgentFrame::Transfer {
+            conversation_id: id.clone(),
+            to: None,
+            queue: Some("billing".into()),
+            note: Some("Invoice 42 is doubled".into()),
+        })
+        .await;
+    // Kim serves billing: the chat waits for her now.
+    let waiting = next(&mut kim_ws, |f| match f {
+        AgentServerFrame::Waiting { conversation } => Some(conversation),
+        _ => None,
+    })
+    .await;
+    assert_eq!(waiting.conversation_id, id);
+    assert_eq!(waiting.queue.as_deref(), Some("billing"));
+    // The visitor is told, and waits again.
+    let mut told = None;
+    loop {
+        match ws.recv::<VisitorServerFrame>().await {
+            VisitorServerFrame::Event { event } => match event.body {
+                EventBody::Message {
+                    role: Role::System,
+                    text,
+                    ..
+                } => told = Some(text),
+                EventBody::Transferred { queue, .. } => {
+                    assert_eq!(queue.as_deref(), Some("billing"));
+                    break;
+                }
+                _ => {}
+            },
+            _ => continue,
+        }
+    }
+    assert!(
+        told.as_deref()
+            .is_some_and(|t| t.starts_with("Dana has passed your chat on to a colleague.")),
+        "{told:?}"
+    );
+    let position = ws
+        .recv_until(|f: &VisitorServerFrame| matches!(f, VisitorServerFrame::Queue { .. }))
+        .await;
+    assert!(
+        matches!(
+            position,
+            VisitorServerFrame::Queue {
+                position: Some(1),
+                ..
+            }
+        ),
+        "{position:?}"
+    );
+    // Kim takes it, with the note.
+    kim_ws
+        .send(&AgentFrame::Accept {
+            conversation_id: id.clone(),
+        })
+        .await;
+    let events = next(&mut kim_ws, |f| match f {
+        AgentServerFrame::Transcript { events, .. } => Some(events),
+        _ => None,
+    })
+    .await;
+    assert!(events.iter().any(|e| matches!(&e.body,
+        EventBody::Transferred { note: Some(n), queue: Some(q), .. } if n == "Invoice 42 is doubled" && q == "billing")));
+    ws.recv_until(|f: &VisitorServerFrame| {
+        matches!(f, VisitorServerFrame::Event { event } if matches!(&event.body, EventBody::AgentJoined { agent } if agent.name == "Kim"))
+    })
+    .await;
+    drop((ws, dana_ws, kim_ws));
+    s.stop().await;
+}
+
+/// The `team` frames of a console (made with `connect_with_team`).
+async fn team(ws: &mut Ws) -> (Vec<TeamMember>, Vec<String>, Vec<ConversationSummary>) {
+    next(ws, |f| match f {
+        AgentServerFrame::Team {
+            agents,
+            queues,
+            chats,
+        } => Some((agents, queues, chats)),
+        _ => None,
+    })
+    .await
+}
+
+fn presence_of(agents: &[TeamMember], name: &str) -> (Presence, u32, u32) {
+    let m = agents
+        .iter()
+        .find(|m| m.agent.name == name)
+        .unwrap_or_else(|| panic!("{name} is on the team"));
+    (m.presence, m.chats, m.max_chats)
+}
+
+#[tokio::test]
+async fn away_and_full_agents_are_not_counted_and_supervisors_see_the_team() {
+    let cfg = format!("{TEAM}\n[offloading]\nmax_chats = 1\n");
+    let s = start_with(Backend::Sqlite, &cfg, Default::default()).await;
+    let sue = s.login_as("sue@x", "pw-sue").await;
+    let mut sue_ws =
+        Ws::connect_with_team(&s.ws_url(&format!("/api/v1/agent/ws?token={}", sue.token))).await;
+    let (agents, queues, chats) = team(&mut sue_ws).await;
+    assert_eq!(presence_of(&agents, "Sue"), (Presence::Online, 0, 1));
+    assert_eq!(presence_of(&agents, "Dana").0, Presence::Offline);
+    assert!(queues.contains(&"billing".to_owned()) && queues.contains(&"default".to_owned()));
+    assert!(chats.is_empty());
+    // Sue is away: she does not count for a visitor asking now.
+    sue_ws.send(&AgentFrame::Presence { away: true }).await;
+    loop {
+        let (agents, ..) = team(&mut sue_ws).await;
+        if presence_of(&agents, "Sue").0 == Presence::Away {
+            break;
+        }
+    }
+    let (_v, id, mut ws) = queued_visitor(&s, "hello").await;
+    let status = ws
+        .recv_until(|f: &VisitorServerFrame| matches!(f, VisitorServerFrame::Status { .. }))
+        .await;
+    assert!(
+        matches!(&status, VisitorServerFrame::Status { status } if status.agents_online == Some(false)),
+        "{status:?}"
+    );
+    // Dana comes: agents online; she takes the chat and is full (max_chats = 1): nobody
+    // available again for the next visitor.
+    let dana = s.login_as("dana@x", "pw-dana").await;
+    let mut dana_ws =
+        Ws::connect_with_team(&s.ws_url(&format!("/api/v1/agent/ws?token={}", dana.token))).await;
+    ws.recv_until(|f: &VisitorServerFrame| {
+        matches!(f, VisitorServerFrame::Status { status } if status.agents_online == Some(true))
+    })
+    .await;
+    dana_ws
+        .send(&AgentFrame::Accept {
+            conversation_id: id.clone(),
+        })
+        .await;
+    next(&mut dana_ws, |f| {
+        matches!(f, AgentServerFrame::Transcript { .. }).then_some(())
+    })
+    .await;
+    let (_w, other, mut other_ws) = queued_visitor(&s, "hi there").await;
+    let status = other_ws
+        .recv_until(|f: &VisitorServerFrame| matches!(f, VisitorServerFrame::Status { .. }))
+        .await;
+    assert!(
+        matches!(&status, VisitorServerFrame::Status { status } if status.agents_online == Some(false)),
+        "Dana is full: {status:?}"
+    );
+    // One more is refused, with the reason.
+    dana_ws
+        .send(&AgentFrame::Accept {
+            conversation_id: other.clone(),
+        })
+        .await;
+    let (code, message) = refused(&mut dana_ws).await;
+    assert_eq!(code, ErrorCode::Conflict);
+    assert!(message.contains("1 chats open, your limit"), "{message}");
+
+    // Sue sees every agent's presence and load, and the live chat with its agent; Dana,
+    // not a supervisor, sees the team but no one's chats.
+    let (agents, chats) = loop {
+        let (agents, _, chats) = team(&mut sue_ws).await;
+        if presence_of(&agents, "Dana") == (Presence::Online, 1, 1) && !chats.is_empty() {
+            break (agents, chats);
+        }
+    };
+    assert_eq!(presence_of(&agents, "Sue").0, Presence::Away);
+    assert_eq!(presence_of(&agents, "Sam").0, Presence::Offline);
+    assert_eq!(chats.len(), 1);
+    assert_eq!(chats[0].conversation_id, id);
+    assert!(
+        matches!(&chats[0].state, baton_protocol::state::ConversationState::AgentJoined { agent } if agent.name == "Dana")
+    );
+    let (_, _, dana_chats) = team(&mut dana_ws).await;
+    assert!(dana_chats.is_empty(), "only supervisors see every chat");
+
+    // Sue reads Dana's chat as it happens, and cannot write in it.
+    sue_ws
+        .send(&AgentFrame::Open {
+            conversation_id: id.clone(),
+        })
+        .await;
+    next(&mut sue_ws, |f| {
+        matches!(f, AgentServerFrame::Transcript { .. }).then_some(())
+    })
+    .await;
+    let said = agent_says(&mut dana_ws, &id, "d1", "Dana here.").await;
+    let live = next(&mut sue_ws, |f| match f {
+        AgentServerFrame::Event { event, .. } => Some(event.seq),
+        _ => None,
+    })
+    .await;
+    assert_eq!(live, said);
+    sue_ws
+        .send(&AgentFrame::Message {
+            conversation_id: id.clone(),
+            client_msg_id: ClientMsgId::from("sue1"),
+            text: "Supervisor here".into(),
+        })
+        .await;
+    assert_eq!(refused(&mut sue_ws).await.0, ErrorCode::InvalidState);
+    drop((ws, other_ws, sue_ws, dana_ws));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn two_accepts_at_once_never_pass_the_limit() {
+    at_once(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn two_accepts_at_once_never_pass_the_limit_on_postgres() {
+    at_once(Backend::PostgresNats).await;
+}
+
+/// Dana, limited to one chat, accepts two chats at the same instant from two consoles:
+/// one is hers, the other is refused.
+async fn at_once(backend: Backend) {
+    let cfg = format!("{TEAM}\n[offloading]\nmax_chats = 1\n");
+    let s = start_with(backend, &cfg, Default::default()).await;
+    let dana = s.login_as("dana@x", "pw-dana").await;
+    let mut one = s.agent_ws(&dana.token).await;
+    let mut two = s.agent_ws(&dana.token).await;
+    let (_v, first, _ws1) = queued_visitor(&s, "one").await;
+    let (_w, second, _ws2) = queued_visitor(&s, "two").await;
+    let (take_first, take_second) = (
+        AgentFrame::Accept {
+            conversation_id: first.clone(),
+        },
+        AgentFrame::Accept {
+            conversation_id: second.clone(),
+        },
+    );
+    tokio::join!(one.send(&take_first), two.send(&take_second));
+    let outcome = |f: AgentServerFrame| match f {
+        AgentServerFrame::Transcript { .. } => Some(true),
+        AgentServerFrame::Error { .. } => Some(false),
+        _ => None,
+    };
+    let (x, y) = tokio::join!(next(&mut one, outcome), next(&mut two, outcome));
+    assert!(x ^ y, "exactly one accept passes: {x} {y}");
+    let loads = s.service().store.agent_loads().await.unwrap();
+    assert_eq!(loads.len(), 1);
+    assert_eq!(loads[0].1, 1);
+    drop((one, two));
+    s.stop().await;
+}

@@ -9,7 +9,8 @@ use baton_protocol::state::{AgentRef, ConversationState, EndedBy};
 use baton_protocol::status::{Offload, OffloadState};
 use baton_protocol::ws::{Event, EventBody, Role};
 use baton_server::store::{
-    AgentRecord, AgentRole, Commit, NewConversation, Scope, SqlStore, Store, StoreError,
+    AgentRecord, AgentRole, Capacity, Commit, NewConversation, Offer, Scope, SqlStore, Store,
+    StoreError,
 };
 
 use crate::harness::TestDb;
@@ -77,6 +78,7 @@ async fn append(
             events: events.clone(),
             reply_to: None,
             now_ms,
+            capacity: None,
         })
         .await?;
     Ok((events, handover))
@@ -584,7 +586,7 @@ async fn presence_leases_expire(store: &dyn Store) {
     let online = |at| async move {
         let list = store.agents_online(at).await.unwrap();
         list.into_iter()
-            .map(|(id, scope)| format!("{}:{}", id.as_str(), scope.queues.join("+")))
+            .map(|a| format!("{}:{}", a.id.as_str(), a.scope.queues.join("+")))
             .collect::<Vec<_>>()
     };
     assert_eq!(online(T0).await, ["a_p1:", "a_p2:sales"], "distinct agents");
@@ -612,6 +614,214 @@ async fn presence_leases_expire(store: &dyn Store) {
         Vec::<String>::new(),
         "no longer than the lease"
     );
+}
+
+fn sam() -> AgentRef {
+    AgentRef {
+        id: AgentId::from("a_sam"),
+        name: "Sam".into(),
+    }
+}
+
+/// Decides `command` and commits it with an agent's limit of chats, as an accept does.
+async fn run_limited(
+    store: &dyn Store,
+    id: &ConversationId,
+    command: Command,
+    capacity: Capacity,
+) -> Result<(), StoreError> {
+    let before = store.conversation(id).await?.expect("conversation exists");
+    let cx = Context {
+        now_ms: T0,
+        offload: &Offload::open(),
+        agents_online: 1,
+    };
+    let bodies = decide::decide(&before.view, &command, &cx).expect("decided");
+    let mut view = before.view.clone();
+    let events: Vec<Event> = bodies
+        .into_iter()
+        .zip(view.head_seq + 1..)
+        .map(|(body, seq)| Event {
+            seq,
+            ts: String::new(),
+            body,
+        })
+        .collect();
+    decide::replay(&mut view, &events);
+    store
+        .commit(&Commit {
+            conversation: id.clone(),
+            expected_head: before.view.head_seq,
+            view,
+            events,
+            reply_to: None,
+            now_ms: T0,
+            capacity: Some(capacity),
+        })
+        .await
+        .map(drop)
+}
+
+async fn limits_away_offers_and_transfers(store: &dyn Store) {
+    for a in [dana(), sam()] {
+        store
+            .upsert_agent(
+                &AgentRecord {
+                    id: a.id.clone(),
+                    email: format!("{}@x", a.name),
+                    name: a.name.clone(),
+                    password_hash: "h".into(),
+                    scope: Scope::default(),
+                    role: AgentRole::Agent,
+                    max_chats: Some(2),
+                },
+                T0,
+            )
+            .await
+            .unwrap();
+    }
+    let ids = [
+        create(store, "l1").await,
+        create(store, "l2").await,
+        create(store, "l3").await,
+    ];
+    let limit = |agent: &AgentRef| Capacity {
+        agent: agent.id.clone(),
+        limit: 2,
+    };
+    let accept = |agent: AgentRef| Command::Accept {
+        agent,
+        notice: None,
+    };
+    for id in &ids {
+        run(store, id, ask("default"), T0).await.unwrap();
+    }
+    // Dana takes two; the third is one too many, refused in the commit itself.
+    for id in &ids[..2] {
+        run_limited(store, id, accept(dana()), limit(&dana()))
+            .await
+            .unwrap();
+    }
+    let third = run_limited(store, &ids[2], accept(dana()), limit(&dana())).await;
+    assert!(matches!(third, Err(StoreError::Full(2))), "{third:?}");
+    assert!(
+        matches!(
+            store
+                .conversation(&ids[2])
+                .await
+                .unwrap()
+                .unwrap()
+                .view
+                .state,
+            ConversationState::Queued { .. }
+        ),
+        "nothing was written"
+    );
+    let mut loads = store.agent_loads().await.unwrap();
+    loads.sort();
+    assert_eq!(loads, [(dana().id, 2)]);
+    assert_eq!(store.live_chats().await.unwrap().len(), 2);
+
+    // Away is kept with the agent, and presence reads it.
+    store
+        .renew_presence("k_d", &dana().id, "r1", T0 + 30_000)
+        .await
+        .unwrap();
+    store.set_away(&dana().id, true).await.unwrap();
+    let online = store.agents_online(T0).await.unwrap();
+    assert_eq!(
+        online
+            .iter()
+            .map(|a| (a.id.as_str(), a.away, a.max_chats))
+            .collect::<Vec<_>>(),
+        [("a_dana", true, Some(2))]
+    );
+    store.set_away(&dana().id, false).await.unwrap();
+    assert!(!store.agents_online(T0).await.unwrap()[0].away);
+
+    // An offer to Sam, replaced by one to Dana's colleague again, taken once.
+    let offer = |to: &AgentRef, note: &str| Offer {
+        conversation_id: ids[0].clone(),
+        from: dana(),
+        to: to.id.clone(),
+        note: Some(note.into()),
+        created_ms: T0,
+    };
+    assert_eq!(
+        store.put_offer(&offer(&sam(), "first")).await.unwrap(),
+        None
+    );
+    let replaced = store.put_offer(&offer(&sam(), "VIP")).await.unwrap();
+    assert_eq!(replaced.map(|o| o.note), Some(Some("first".into())));
+    assert_eq!(
+        store.offers_to(&sam().id).await.unwrap(),
+        [offer(&sam(), "VIP")]
+    );
+    assert_eq!(
+        store.take_offer(&ids[0]).await.unwrap(),
+        Some(offer(&sam(), "VIP"))
+    );
+    assert_eq!(store.take_offer(&ids[0]).await.unwrap(), None, "taken once");
+    assert!(store.offers_to(&sam().id).await.unwrap().is_empty());
+
+    // Sam takes the chat over: the handover row names him, and his load counts it.
+    let to_sam = Command::Transfer {
+        from: dana(),
+        to: Some(sam()),
+        queue: None,
+        note: Some("VIP".into()),
+        notice: "Dana has handed your chat to Sam.".into(),
+    };
+    run_limited(store, &ids[0], to_sam, limit(&sam()))
+        .await
+        .unwrap();
+    let c = store.conversation(&ids[0]).await.unwrap().unwrap();
+    assert_eq!(
+        c.view.state,
+        ConversationState::AgentJoined { agent: sam() }
+    );
+    assert_eq!(c.handover.unwrap().agent_id, Some(sam().id));
+    let mut loads = store.agent_loads().await.unwrap();
+    loads.sort();
+    assert_eq!(loads, [(dana().id, 1), (sam().id, 1)]);
+
+    // Dana hands her other chat back to another queue: it waits there, before later
+    // requests (its request's place), and needs no skill there.
+    let later = create(store, "l4").await;
+    run(store, &later, ask("billing"), T0 + 60_000)
+        .await
+        .unwrap();
+    run(
+        store,
+        &ids[1],
+        Command::Transfer {
+            from: dana(),
+            to: None,
+            queue: Some("billing".into()),
+            note: None,
+            notice: "Dana has passed your chat on.".into(),
+        },
+        T0 + 120_000,
+    )
+    .await
+    .unwrap();
+    let c = store.conversation(&ids[1]).await.unwrap().unwrap();
+    assert!(matches!(c.view.state, ConversationState::Queued { .. }));
+    let h = c.handover.unwrap();
+    assert_eq!(
+        (h.queue.as_str(), h.agent_id, h.outcome.as_str()),
+        ("billing", None, "queued")
+    );
+    let billing: Vec<ConversationId> = store
+        .queue_order()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(_, q)| q == "billing")
+        .map(|(c, _)| c)
+        .collect();
+    assert_eq!(billing, [ids[1].clone(), later]);
+    assert_eq!(store.agent_loads().await.unwrap(), [(sam().id, 1)]);
 }
 
 macro_rules! backend_suite {
@@ -656,6 +866,7 @@ backend_suite!(
     credentials_and_plain_senders,
     sessions_slide_and_end,
     presence_leases_expire,
+    limits_away_offers_and_transfers,
 );
 
 #[tokio::test]
