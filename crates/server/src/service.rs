@@ -1724,6 +1724,12 @@ impl Service {
             .create_session(&auth::token_hash(&token), &agent.id, now, expires)
             .await
             .map_err(internal)?;
+        // A new login starts online (away was for the last sitting).
+        self.store
+            .set_away(&agent.id, false)
+            .await
+            .map_err(internal)?;
+        self.team_changed().await;
         Ok(Some(LoginResponse {
             token,
             agent: agent.as_ref(),

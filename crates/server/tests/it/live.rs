@@ -714,6 +714,14 @@ async fn away_and_full_agents_are_not_counted_and_supervisors_see_the_team() {
         })
         .await;
     assert_eq!(refused(&mut sue_ws).await.0, ErrorCode::InvalidState);
+    // Away lasts for the sitting: a new login starts online.
+    s.login_as("sue@x", "pw-sue").await;
+    loop {
+        let (agents, ..) = team(&mut sue_ws).await;
+        if presence_of(&agents, "Sue").0 == Presence::Online {
+            break;
+        }
+    }
     drop((ws, other_ws, sue_ws, dana_ws));
     s.stop().await;
 }
