@@ -128,6 +128,11 @@ pub struct Chat {
     pub typing: RwSignal<Option<String>>,
     /// The agent has read the visitor's last message ("Seen").
     pub seen: RwSignal<bool>,
+    /// After an agent chat: its agent, until the visitor asks for a person again (the
+    /// rating and the transcript download are offered meanwhile).
+    pub rate_for: RwSignal<Option<String>>,
+    /// That chat is rated.
+    pub rated: RwSignal<bool>,
 }
 
 /// The store's plain state: settings, credential, the socket's life and the bookkeeping of
@@ -183,6 +188,8 @@ struct Inner {
     locale: String,
     /// Whether the page named it: then the bot is told to answer in it.
     locale_chosen: bool,
+    /// The seq of the agent chat's end that `rate_for` is about.
+    ended_seq: u64,
     /// How far the agent has read the conversation (seq).
     agent_read: u64,
     /// How far this visitor's reading was reported (seq).
@@ -204,6 +211,8 @@ const VISITOR_KEY: &str = "baton.visitor";
 const OUTBOX_KEY: &str = "baton.outbox";
 const TOKEN_KEY: &str = "baton.token";
 const SESSION_KEY: &str = "baton.session";
+/// The seq of the chat end last rated (so a reload does not ask again).
+const RATED_KEY: &str = "baton.rated";
 
 fn local_storage() -> Option<web_sys::Storage> {
     web_sys::window().and_then(|w| w.local_storage().ok().flatten())
@@ -387,6 +396,7 @@ impl Chat {
                 texts: vec![],
                 locale: String::new(),
                 locale_chosen: false,
+                ended_seq: 0,
                 agent_read: 0,
                 read_sent: 0,
                 typing_frames: 0,
@@ -410,6 +420,8 @@ impl Chat {
             written: RwSignal::new(0),
             typing: RwSignal::new(None),
             seen: RwSignal::new(false),
+            rate_for: RwSignal::new(None),
+            rated: RwSignal::new(false),
         }
     }
 
@@ -800,39 +812,36 @@ impl Chat {
     ) {
         self.busy.set(true);
         self.history_loaded().await;
-        let credential = match self.ensure_credential().await {
-            Ok(c) => c,
-            Err(e) => {
-                self.busy.set(false);
-                delivery.set(Delivery::Failed);
-                self.error.set(Some(e));
-                return;
-            }
-        };
         // After an agent chat ended, the next bot call says so (the bot may greet back).
         let event = self.with(|st| st.handback).then(|| "handback".to_owned());
-        let req = BotRequest {
-            sender: credential.visitor_id,
-            message,
-            metadata: Some(BotMetadata {
-                wcp: Some(WcpMetadata {
-                    v: PROTOCOL_VERSION,
-                    client_msg_id: Some(id.clone()),
-                    source: Some(source),
-                    event,
-                    page_url: page_url(),
-                    locale: self.language().filter(|_| self.with(|st| st.locale_chosen)),
+        let locale = self.language().filter(|_| self.with(|st| st.locale_chosen));
+        let key = id.clone();
+        let answer = self
+            .post_as_visitor(
+                // Baton's own sentences (the bot unreachable) in the widget's language.
+                &format!("/webhooks/rest/webhook?locale={}", self.locale()),
+                Box::new(move |sender| {
+                    wire::write_bot_request(&BotRequest {
+                        sender,
+                        message,
+                        metadata: Some(BotMetadata {
+                            wcp: Some(WcpMetadata {
+                                v: PROTOCOL_VERSION,
+                                client_msg_id: Some(key),
+                                source: Some(source),
+                                event,
+                                page_url: page_url(),
+                                locale,
+                            }),
+                        }),
+                    })
                 }),
-            }),
-        };
-        let answer = fetch_text(
-            // Baton's own sentences (the bot unreachable) in the widget's language.
-            &self.url(&format!("/webhooks/rest/webhook?locale={}", self.locale())),
-            Some(wire::write_bot_request(&req)),
-            Some(&credential.token),
-        )
-        .await
-        .and_then(|t| wire::read_bot_answer(&t).map_err(|e| baton_browser::unexpected(&e)));
+            )
+            .await
+            .and_then(|t| {
+                wire::read_bot_answer(&t)
+                    .map_err(|e| self.fetch_error(baton_browser::unexpected(&e)))
+            });
         self.busy.set(false);
         match answer {
             Ok(items) => {
@@ -844,8 +853,7 @@ impl Chat {
             }
             Err(e) => {
                 delivery.set(Delivery::Failed);
-                let message = self.fetch_error(e);
-                self.error.set(Some(message));
+                self.error.set(Some(e));
             }
         }
     }
@@ -885,29 +893,26 @@ impl Chat {
         self.requesting.set(true);
         self.notice.set(None);
         let chat = *self;
+        let locale = self.language();
         spawn_local(async move {
             chat.history_loaded().await;
-            let result = match chat.ensure_credential().await {
-                Ok(c) => {
-                    let req = HandoverRequest {
-                        visitor_id: c.visitor_id,
-                        directive,
-                        page_url: page_url(),
-                        locale: chat.language(),
-                    };
-                    fetch_text(
-                        &chat.url("/api/v1/handover"),
-                        Some(wire::write_handover_request(&req)),
-                        Some(&c.token),
-                    )
-                    .await
-                    .and_then(|t| {
-                        wire::read_handover_response(&t).map_err(|e| baton_browser::unexpected(&e))
-                    })
-                    .map_err(|e| chat.fetch_error(e))
-                }
-                Err(e) => Err(e),
-            };
+            let result = chat
+                .post_as_visitor(
+                    "/api/v1/handover",
+                    Box::new(move |visitor_id| {
+                        wire::write_handover_request(&HandoverRequest {
+                            visitor_id,
+                            directive,
+                            page_url: page_url(),
+                            locale,
+                        })
+                    }),
+                )
+                .await
+                .and_then(|t| {
+                    wire::read_handover_response(&t)
+                        .map_err(|e| chat.fetch_error(baton_browser::unexpected(&e)))
+                });
             chat.requesting.set(false);
             match result {
                 Ok(resp) => chat.on_handover(resp),
@@ -938,34 +943,104 @@ impl Chat {
     pub fn leave_message(&self, name: String, email: String, text: String) {
         let chat = *self;
         spawn_local(async move {
-            let sent = match chat.ensure_credential().await {
-                Ok(c) => {
-                    let req = baton_protocol::ws::LeaveMessageRequest {
-                        visitor_id: c.visitor_id,
-                        name,
-                        email,
-                        text,
-                        page_url: page_url(),
-                    };
-                    fetch_text(
-                        &chat.url("/api/v1/visitor/message"),
-                        Some(wire::write_leave_message(&req)),
-                        Some(&c.token),
-                    )
-                    .await
-                    .map_err(|e| chat.fetch_error(e))
-                }
-                Err(e) => Err(e),
-            };
-            match sent {
-                Ok(_) => {
-                    chat.error.set(None);
-                    chat.leaving.set(false);
-                    chat.left.set(true);
-                }
-                Err(e) => chat.error.set(Some(e)),
+            let sent = chat
+                .post_as_visitor(
+                    "/api/v1/visitor/message",
+                    Box::new(move |visitor_id| {
+                        wire::write_leave_message(&baton_protocol::ws::LeaveMessageRequest {
+                            visitor_id,
+                            name,
+                            email,
+                            text,
+                            page_url: page_url(),
+                        })
+                    }),
+                )
+                .await;
+            if chat.done(sent, chat.left) {
+                chat.leaving.set(false);
             }
         });
+    }
+
+    /// POSTs the body `body` writes for this visitor to `path`, with its credential (fetched
+    /// on first contact): the answer's text, or the sentence the visitor is told. (One
+    /// function for every such request keeps one future in the wasm, not one each.)
+    async fn post_as_visitor(
+        &self,
+        path: &str,
+        body: Box<dyn FnOnce(VisitorId) -> String>,
+    ) -> Result<String, String> {
+        let c = self.ensure_credential().await?;
+        fetch_text(&self.url(path), Some(body(c.visitor_id)), Some(&c.token))
+            .await
+            .map_err(|e| self.fetch_error(e))
+    }
+
+    /// After a visitor's request: on success the error line clears and `flag` is set;
+    /// otherwise the error is shown. Whether it succeeded.
+    fn done(&self, sent: Result<String, String>, flag: RwSignal<bool>) -> bool {
+        match sent {
+            Ok(_) => {
+                self.error.set(None);
+                flag.set(true);
+                true
+            }
+            Err(e) => {
+                self.error.set(Some(e));
+                false
+            }
+        }
+    }
+
+    /// Rates the agent chat that ended (1 to 5 stars, a comment); shows the thanks once the
+    /// server stored it.
+    pub fn rate(&self, stars: u8, comment: String) {
+        let chat = *self;
+        spawn_local(async move {
+            let sent = chat
+                .post_as_visitor(
+                    "/api/v1/visitor/rating",
+                    Box::new(move |visitor_id| {
+                        wire::write_rating(&baton_protocol::ws::RatingRequest {
+                            visitor_id,
+                            stars,
+                            comment: Some(comment).filter(|c| !c.trim().is_empty()),
+                        })
+                    }),
+                )
+                .await;
+            if chat.done(sent, chat.rated)
+                && chat.with(|st| st.persist)
+                && let Some(s) = local_storage()
+            {
+                let _ = s.set_item(RATED_KEY, &chat.with(|st| st.ended_seq).to_string());
+            }
+        });
+    }
+
+    /// The transcript as a text file's contents: the title, then each line with its author.
+    pub fn transcript_text(&self) -> String {
+        let mut out = self.title();
+        out.push_str("\n\n");
+        self.lines.with_untracked(|lines| {
+            for l in lines {
+                let who = match l.role {
+                    Role::Visitor => self.t(Text::AuthorYou),
+                    Role::Bot => self.t(Text::AuthorBot),
+                    Role::Agent => l
+                        .author
+                        .clone()
+                        .unwrap_or_else(|| self.t(Text::AuthorAgent)),
+                    Role::System => self.t(Text::AuthorNotice),
+                };
+                out.push_str(&who);
+                out.push_str(": ");
+                out.push_str(&l.text);
+                out.push('\n');
+            }
+        });
+        out
     }
 
     /// Withdraws a queued request.
@@ -1418,6 +1493,20 @@ impl Chat {
             _ => {}
         }
         self.show(&event.body, &before);
+        match (&event.body, &before) {
+            // An agent chat is over: it may be rated (once) and its transcript kept.
+            (EventBody::ChatEnded { .. }, ConversationState::AgentJoined { agent }) => {
+                let rated = self.with(|st| st.persist)
+                    && local_storage()
+                        .and_then(|s| s.get_item(RATED_KEY).ok().flatten())
+                        .is_some_and(|seq| seq == event.seq.to_string());
+                self.edit(|st| st.ended_seq = event.seq);
+                self.rated.set(rated);
+                self.rate_for.set(Some(agent.name.clone()));
+            }
+            (EventBody::HandoverRequested { .. }, _) => self.rate_for.set(None),
+            _ => {}
+        }
         match &event.body {
             // Its message is what it was typing.
             EventBody::Message {

@@ -338,12 +338,14 @@ fn Transcript() -> impl IntoView {
             <ol class="baton-transcript__list">
                 <For each=shown key=|line| line.key children=move |line| view! { <Message line=line/> }/>
             </ol>
-            // "Seen" under the visitor's last message, once the agent has read it.
-            <p class="baton-seen" hidden=move || {
-                !chat.seen.get() || chat.lines.with(|l| l.last().is_none_or(|l| l.role != Role::Visitor))
-            }>
-                {chat.t(Text::Seen)}
+            // "Seen" under the visitor's last message, once the agent has read it (announced).
+            <p class="baton-seen" role="status">
+                {move || {
+                    (chat.seen.get() && chat.lines.with(|l| l.last().is_some_and(|l| l.role == Role::Visitor)))
+                        .then(|| chat.t(Text::Seen))
+                }}
             </p>
+            <AfterChat/>
             <p class="baton-typing" role="status">
                 {move || match chat.typing.get() {
                     _ if chat.busy.get() => Some(chat.t(Text::Typing)),
@@ -353,6 +355,155 @@ fn Transcript() -> impl IntoView {
             </p>
         </div>
     }
+}
+
+/// After an agent chat: rate it (1 to 5 stars, a comment) and download the transcript as a
+/// text file (built when the link is followed, as a `data:` address: no Blob or object URL).
+///
+/// Built with DOM calls into one element rather than with `view!`: as a typed view this small
+/// form cost the widget 4 KB brotli (each element type is compiled on its own), about a
+/// quarter of that this way. Texts are text nodes and attributes, as everywhere.
+#[component]
+fn AfterChat() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let root = NodeRef::<leptos::html::Div>::new();
+    // The closures behind the listeners live as long as the panel.
+    let listeners = StoredValue::new_local(Vec::new());
+    Effect::new(move |built: Option<bool>| {
+        if built == Some(true) {
+            return true;
+        }
+        let Some(div) = root.get() else {
+            return false;
+        };
+        untrack(|| after_chat(chat, &div, listeners));
+        true
+    });
+    view! { <div class="baton-after" node_ref=root hidden=move || chat.rate_for.with(Option::is_none)></div> }
+}
+
+/// The closures behind DOM listeners, kept (and dropped) with the component.
+type Listeners =
+    StoredValue<Vec<wasm_bindgen::closure::Closure<dyn Fn(web_sys::Event)>>, LocalStorage>;
+
+/// An element with attributes, appended to `parent`.
+fn child(parent: &web_sys::Element, tag: &str, attrs: &[(&str, &str)]) -> web_sys::Element {
+    let el = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.create_element(tag).ok())
+        .expect("a document");
+    for (k, v) in attrs {
+        let _ = el.set_attribute(k, v);
+    }
+    let _ = parent.append_child(&el);
+    el
+}
+
+/// Listens to `event` on `el` for as long as the panel lives.
+fn listen(
+    el: &web_sys::Element,
+    event: &str,
+    f: impl Fn(web_sys::Event) + 'static,
+    keep: Listeners,
+) {
+    use wasm_bindgen::JsCast;
+    let f = wasm_bindgen::closure::Closure::<dyn Fn(web_sys::Event)>::new(f);
+    let _ = el.add_event_listener_with_callback(event, f.as_ref().unchecked_ref());
+    keep.update_value(|k| k.push(f));
+}
+
+fn after_chat(chat: Chat, div: &web_sys::Element, keep: Listeners) {
+    let form = child(div, "form", &[("class", "baton-rate")]);
+    let stars = child(&form, "fieldset", &[("class", "baton-rate__stars")]);
+    let legend = child(&stars, "legend", &[]);
+    for n in ["1", "2", "3", "4", "5"] {
+        let label = child(&stars, "label", &[("class", "baton-rate__star")]);
+        // The input's own name is the sentence; the star is what the eye sees.
+        let name = chat.tf(Text::RateStars, &[("stars", n)]);
+        child(
+            &label,
+            "input",
+            &[
+                ("type", "radio"),
+                ("name", "baton-stars"),
+                ("value", n),
+                ("required", ""),
+                ("aria-label", &name),
+            ],
+        );
+        child(&label, "span", &[]).set_text_content(Some("★"));
+    }
+    child(&form, "label", &[("for", "baton-rate-comment")])
+        .set_text_content(Some(&chat.t(Text::RateComment)));
+    child(
+        &form,
+        "textarea",
+        &[
+            ("id", "baton-rate-comment"),
+            ("rows", "2"),
+            ("maxlength", "1000"),
+        ],
+    );
+    child(
+        &form,
+        "button",
+        &[("type", "submit"), ("class", "baton-leave__send")],
+    )
+    .set_text_content(Some(&chat.t(Text::RateSend)));
+    let thanks = child(
+        div,
+        "p",
+        &[("class", "baton-rate__thanks"), ("role", "status")],
+    );
+    let link = child(
+        div,
+        "a",
+        &[
+            ("class", "baton-link baton-download"),
+            ("download", "chat-transcript.txt"),
+            ("href", "data:,"),
+        ],
+    );
+    link.set_text_content(Some(&chat.t(Text::Download)));
+    let value = |form: &web_sys::Element, css: &str| {
+        form.query_selector(css)
+            .ok()
+            .flatten()
+            .and_then(|e| js_sys::Reflect::get(&e, &"value".into()).ok())
+            .and_then(|v| v.as_string())
+            .unwrap_or_default()
+    };
+    let rated = form.clone();
+    listen(
+        &form,
+        "submit",
+        move |ev| {
+            ev.prevent_default();
+            if let Ok(stars) = value(&rated, "input:checked").parse() {
+                chat.rate(stars, value(&rated, "textarea"));
+            }
+        },
+        keep,
+    );
+    let a = link.clone();
+    listen(
+        &link,
+        "click",
+        move |_| {
+            let text = String::from(js_sys::encode_uri_component(&chat.transcript_text()));
+            let _ = a.set_attribute("href", &format!("data:text/plain;charset=utf-8,{text}"));
+        },
+        keep,
+    );
+    Effect::new(move |_| {
+        let agent = chat.rate_for.get().unwrap_or_default();
+        legend.set_text_content(Some(&chat.tf(Text::RatePrompt, &[("agent", &agent)])));
+    });
+    Effect::new(move |_| {
+        let done = chat.rated.get();
+        let _ = form.toggle_attribute_with_force("hidden", done);
+        thanks.set_text_content(done.then(|| chat.t(Text::RateThanks)).as_deref());
+    });
 }
 
 /// One card of a bot's carousel: its buttons answer the bot, its links open a new tab.

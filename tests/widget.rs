@@ -1298,15 +1298,19 @@ async fn the_agent_typing_and_seen_show_and_go() {
         r#"{"type": "event", "event": {"seq": 4, "ts": "t", "type": "message", "role": "visitor", "text": "Where is my order?"}}"#,
     );
     tick().await;
-    assert!(
-        w.get(".baton-seen").has_attribute("hidden"),
+    assert_eq!(
+        w.text(".baton-seen"),
+        "",
         "not seen before the agent reads it"
     );
-    // The agent reads up to the visitor's line: "Seen" under it.
+    // The agent reads up to the visitor's line: "Seen" under it, in a status region.
     frame(r#"{"type": "read", "seq": 4}"#);
     tick().await;
-    assert!(!w.get(".baton-seen").has_attribute("hidden"));
     assert_eq!(w.text(".baton-seen"), "Seen");
+    assert_eq!(
+        w.get(".baton-seen").get_attribute("role").as_deref(),
+        Some("status")
+    );
     // The agent types: its name, in a status region; its message ends it.
     frame(r#"{"type": "typing", "agent": {"id": "a", "name": "Dana"}}"#);
     w.wait_for_text(".baton-typing", "Dana is typing…").await;
@@ -1320,16 +1324,16 @@ async fn the_agent_typing_and_seen_show_and_go() {
     tick().await;
     assert_eq!(w.text(".baton-typing"), "");
     // The last line is the agent's now: nothing to say "Seen" under.
-    assert!(w.get(".baton-seen").has_attribute("hidden"));
+    assert_eq!(w.text(".baton-seen"), "");
     // A new visitor line is not seen until read again.
     frame(
         r#"{"type": "event", "event": {"seq": 6, "ts": "t", "type": "message", "role": "visitor", "text": "Thanks"}}"#,
     );
     tick().await;
-    assert!(w.get(".baton-seen").has_attribute("hidden"));
+    assert_eq!(w.text(".baton-seen"), "");
     frame(r#"{"type": "read", "seq": 6}"#);
     tick().await;
-    assert!(!w.get(".baton-seen").has_attribute("hidden"));
+    assert_eq!(w.text(".baton-seen"), "Seen");
     // An indicator with no message after it goes after a few seconds.
     frame(r#"{"type": "typing", "agent": {"id": "a", "name": "Dana"}}"#);
     w.wait_for_text(".baton-typing", "Dana is typing…").await;
@@ -1345,4 +1349,89 @@ async fn the_agent_typing_and_seen_show_and_go() {
     JsFuture::from(p).await.unwrap();
     tick().await;
     assert_eq!(w.text(".baton-typing"), "");
+}
+
+#[wasm_bindgen_test]
+async fn after_an_agent_chat_the_visitor_may_rate_it_and_keep_the_transcript() {
+    let w = mount(NOWHERE);
+    w.chat.open.set(true);
+    for e in request(
+        1,
+        ConversationState::Queued {
+            position: Some(1),
+            agents_online: Some(true),
+        },
+    ) {
+        w.chat.apply_event(e);
+    }
+    tick().await;
+    assert!(
+        w.get(".baton-after").has_attribute("hidden"),
+        "nothing to rate before an agent chat"
+    );
+    for frame in [
+        r#"{"type": "event", "event": {"seq": 3, "ts": "t", "type": "agent_joined", "agent": {"id": "a", "name": "Dana"}}}"#,
+        r#"{"type": "event", "event": {"seq": 4, "ts": "t", "type": "message", "role": "agent", "text": "Your tent ships today.", "agent": {"id": "a", "name": "Dana"}}}"#,
+        r#"{"type": "event", "event": {"seq": 5, "ts": "t", "type": "chat_ended", "by": "agent"}}"#,
+    ] {
+        w.chat
+            .on_frame(baton_client::wire::read_visitor_server_frame(frame).unwrap());
+    }
+    tick().await;
+    assert!(!w.get(".baton-after").has_attribute("hidden"));
+    assert_eq!(w.text(".baton-rate legend"), "How was your chat with Dana?");
+    // Five stars, each a named radio button; a comment; the download link.
+    assert_eq!(
+        w.root
+            .query_selector_all(".baton-rate input[type=radio]")
+            .unwrap()
+            .length(),
+        5
+    );
+    assert_eq!(
+        w.get(".baton-rate input[value='4']")
+            .get_attribute("aria-label")
+            .as_deref(),
+        Some("4 of 5 stars")
+    );
+    assert_eq!(
+        w.get(".baton-download")
+            .get_attribute("download")
+            .as_deref(),
+        Some("chat-transcript.txt")
+    );
+    let text = w.chat.transcript_text();
+    assert!(text.starts_with("Support\n\n"), "{text}");
+    assert!(text.contains("Dana: Your tent ships today.\n"), "{text}");
+    assert!(text.contains("Notice: Dana ended the chat."), "{text}");
+    // Following the link makes the file from the transcript as it is.
+    w.click(".baton-download");
+    let href = w.get(".baton-download").get_attribute("href").unwrap();
+    assert!(
+        href.starts_with("data:text/plain;charset=utf-8,Support"),
+        "{href}"
+    );
+    assert!(href.contains("Your%20tent%20ships%20today."), "{href}");
+    // A new request for a person puts the rating away.
+    w.chat.apply_event(Event {
+        seq: 6,
+        ts: "t".into(),
+        body: EventBody::ReturnedToBot,
+    });
+    w.chat.apply_event(Event {
+        seq: 7,
+        ts: "t".into(),
+        body: EventBody::HandoverRequested {
+            reason: HandoverReason::UserRequest,
+            reason_text: None,
+            message_to_agent: None,
+            queue: None,
+            skill: None,
+            page_url: None,
+            slots: vec![],
+            locale: None,
+        },
+    });
+    tick().await;
+    assert!(w.get(".baton-after").has_attribute("hidden"));
 }

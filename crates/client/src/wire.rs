@@ -485,6 +485,15 @@ pub fn write_leave_message(r: &baton_protocol::ws::LeaveMessageRequest) -> Strin
         .text()
 }
 
+/// Writes `POST /api/v1/visitor/rating`.
+pub fn write_rating(r: &baton_protocol::ws::RatingRequest) -> String {
+    Obj::new()
+        .str("visitor_id", r.visitor_id.as_str())
+        .u64("stars", r.stars.into())
+        .opt_str("comment", r.comment.as_deref())
+        .text()
+}
+
 /// Writes `POST /api/v1/handover`.
 pub fn write_handover_request(r: &HandoverRequest) -> String {
     Obj::new()

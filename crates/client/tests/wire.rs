@@ -591,3 +591,26 @@ fn the_outbox_round_trips_and_reads_what_serde_wrote() {
     let serde_text = serde_json::to_string(&items).unwrap();
     assert_eq!(wire::read_pending(&serde_text).unwrap(), items);
 }
+
+#[test]
+fn a_rating_is_written_as_serde_reads_it() {
+    for r in [
+        baton_protocol::ws::RatingRequest {
+            visitor_id: VisitorId("v_1".into()),
+            stars: 5,
+            comment: Some("Quick \"and\" kind\nthank you".into()),
+        },
+        baton_protocol::ws::RatingRequest {
+            visitor_id: VisitorId("v_1".into()),
+            stars: 1,
+            comment: None,
+        },
+    ] {
+        let text = wire::write_rating(&r);
+        assert_eq!(
+            serde_json::from_str::<baton_protocol::ws::RatingRequest>(&text).unwrap(),
+            r,
+            "{text}"
+        );
+    }
+}

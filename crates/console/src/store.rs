@@ -18,7 +18,7 @@ use baton_protocol::state::{AgentRef, ConversationState};
 use baton_protocol::status::OffloadStatus;
 use baton_protocol::ws::{
     AgentFrame, AgentServerFrame, CannedReply, ConversationSummary, ErrorCode, Event, EventBody,
-    LeftMessage, LoginRequest, LoginResponse, OffloadingRequest, OffloadingResponse, Role,
+    LeftMessage, LoginRequest, LoginResponse, OffloadingRequest, OffloadingResponse, Ratings, Role,
     TYPING_EVERY_MS, TYPING_SHOWN_MS, TeamMember, TransferOffer, close,
 };
 
@@ -123,6 +123,10 @@ pub struct Console {
     pub show_messages: RwSignal<bool>,
     /// The team view (supervisors) is shown instead of a conversation.
     pub show_team: RwSignal<bool>,
+    /// The ratings view (supervisors) is shown instead of a conversation.
+    pub show_ratings: RwSignal<bool>,
+    /// The ratings, as last fetched.
+    pub ratings: RwSignal<Option<Ratings>>,
     /// This agent said it is away (routing does not count it).
     pub away: RwSignal<bool>,
     /// Replies to insert with `/`.
@@ -189,6 +193,8 @@ impl Console {
             messages: RwSignal::new(vec![]),
             show_messages: RwSignal::new(false),
             show_team: RwSignal::new(false),
+            show_ratings: RwSignal::new(false),
+            ratings: RwSignal::new(None),
             away: RwSignal::new(false),
             canned: RwSignal::new(vec![]),
             offers: RwSignal::new(vec![]),
@@ -287,8 +293,7 @@ impl Console {
             .update(|o| o.retain(|x| x.conversation.conversation_id != id));
         if accept {
             self.selected.set(Some(id.clone()));
-            self.show_team.set(false);
-            self.show_messages.set(false);
+            self.show(None);
         }
         self.send(AgentFrame::TransferAnswer {
             conversation_id: id,
@@ -340,6 +345,40 @@ impl Console {
                 Err(e) => c.error.set(Some(e)),
             }
         });
+    }
+
+    /// Fetches the ratings (supervisors).
+    pub fn load_ratings(&self) {
+        let c = *self;
+        let Some(token) = self.token.get_value() else {
+            return;
+        };
+        spawn_local(async move {
+            let got = baton_browser::fetch_text(
+                &format!("{}/api/v1/ratings", origin()),
+                None,
+                Some(&token),
+            )
+            .await
+            .map_err(|e| e.message)
+            .and_then(|t| serde_json::from_str::<Ratings>(&t).map_err(|e| e.to_string()));
+            match got {
+                Ok(r) => c.ratings.set(Some(r)),
+                Err(e) => c.error.set(Some(e)),
+            }
+        });
+    }
+
+    /// Shows one of the views instead of a conversation (or none: the conversation).
+    pub fn show(&self, view: Option<&str>) {
+        self.show_messages.set(view == Some("messages"));
+        self.show_team.set(view == Some("team"));
+        self.show_ratings.set(view == Some("ratings"));
+        match view {
+            Some("messages") => self.load_messages(),
+            Some("ratings") => self.load_ratings(),
+            _ => {}
+        }
     }
 
     /// Marks a left message done, then fetches the list again.

@@ -92,21 +92,18 @@ fn Workspace() -> impl IntoView {
                 <Show when=move || c.supervisor.get()>
                     <button type="button" class="console-link console-team-button"
                         aria-pressed=move || c.show_team.get().to_string()
-                        on:click=move |_| {
-                            c.show_messages.set(false);
-                            c.show_team.update(|t| *t = !*t);
-                        }>
+                        on:click=move |_| c.show((!c.show_team.get_untracked()).then_some("team"))>
                         "Team"
+                    </button>
+                    <button type="button" class="console-link console-ratings-button"
+                        aria-pressed=move || c.show_ratings.get().to_string()
+                        on:click=move |_| c.show((!c.show_ratings.get_untracked()).then_some("ratings"))>
+                        "Ratings"
                     </button>
                 </Show>
                 <button type="button" class="console-link console-messages-button"
                     aria-pressed=move || c.show_messages.get().to_string()
-                    on:click=move |_| {
-                        let show = !c.show_messages.get_untracked();
-                        c.show_team.set(false);
-                        c.show_messages.set(show);
-                        if show { c.load_messages(); }
-                    }>
+                    on:click=move |_| c.show((!c.show_messages.get_untracked()).then_some("messages"))>
                     "Messages"
                 </button>
                 <button type="button" class="console-link" on:click=move |_| c.logout()>"Log out"</button>
@@ -132,6 +129,8 @@ fn Workspace() -> impl IntoView {
                 view! { <Messages/> }.into_any()
             } else if c.show_team.get() && c.supervisor.get() {
                 view! { <Team/> }.into_any()
+            } else if c.show_ratings.get() && c.supervisor.get() {
+                view! { <RatingsView/> }.into_any()
             } else {
                 view! { <ConversationPane/> }.into_any()
             }}
@@ -239,7 +238,7 @@ fn Team() -> impl IntoView {
                     view! {
                         <li>
                             <button type="button" class="console-list__item console-live-chat"
-                                on:click=move |_| { c.show_team.set(false); c.open(id.clone()); }>
+                                on:click=move |_| { c.show(None); c.open(id.clone()); }>
                                 <span class="console-list__visitor">{format!("Visitor {}", short(s.visitor_id.as_str()))}</span>
                                 <span>{state_label(&s.state)}</span>
                                 <span class="console-list__queue">{routing(s.queue.as_deref(), s.skill.as_deref())}</span>
@@ -249,6 +248,46 @@ fn Team() -> impl IntoView {
                     }
                 }/>
             </ul>
+        </main>
+    }
+}
+
+/// What visitors said of their agent chats (supervisors): the mean, and the latest ratings
+/// with their comments, each opening its chat.
+#[component]
+fn RatingsView() -> impl IntoView {
+    let c = expect_context::<Console>();
+    view! {
+        <main class="console-pane console-ratings">
+            <h2>"Ratings"</h2>
+            {move || c.ratings.get().map(|r| {
+                let summary = match r.average {
+                    Some(avg) => format!("{:.1} of 5 on average, from {} rated chats", avg, r.count),
+                    None => "No chat has been rated yet.".to_owned(),
+                };
+                view! {
+                    <p class="console-ratings__summary">{summary}</p>
+                    <ul class="console-ratings__list">
+                        {r.latest.into_iter().map(|x| {
+                            let id = x.conversation_id.clone();
+                            view! {
+                                <li class="console-rating">
+                                    <p class="console-rating__stars">
+                                        <span aria-hidden="true">{"★".repeat(x.stars.into())}{"☆".repeat(5 - usize::from(x.stars.min(5)))}</span>
+                                        <span class="console-visually-hidden">{format!("{} of 5 stars", x.stars)}</span>
+                                        " · "{x.agent.name}" · "{local_time(&x.rated_at)}
+                                    </p>
+                                    {x.comment.map(|t| view! { <p class="console-rating__comment">{t}</p> })}
+                                    <button type="button" class="console-link"
+                                        on:click=move |_| { c.show(None); c.open(id.clone()); }>
+                                        "Read the chat"
+                                    </button>
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }
+            })}
         </main>
     }
 }

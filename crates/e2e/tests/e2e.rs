@@ -2405,3 +2405,139 @@ async fn on_another_origin_a_chat_moves_from_one_agent_to_another_and_a_supervis
     drop(driver);
     sites.server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_another_origin_a_phone_visitor_rates_the_chat_and_keeps_the_transcript() {
+    let sites = sites().await;
+    let driver = start_chromedriver().await;
+    let agent = Agent(browser(&driver, Screen::Desktop).await);
+    let visitor = Visitor(browser(&driver, Screen::Phone).await);
+    agent.log_in(&sites.console).await;
+    visitor.ask_for_an_agent(&sites.page).await;
+    agent.accept(&visitor.visitor_id().await).await;
+    agent.reply("Your tent ships today.").await;
+    visitor
+        .wait_text(
+            ".baton-message--agent .baton-message__text",
+            "Your tent ships today.",
+        )
+        .await;
+    agent.find(".console-end").await.click().await.unwrap();
+    visitor
+        .wait_text(".baton-rate legend", "How was your chat with Dana?")
+        .await;
+    axe(&visitor.0, "#baton-widget", "with the rating").await;
+
+    // By keyboard alone: back from the message box to the stars, four of them with the
+    // arrow keys, a comment, Send.
+    visitor.tab_to("baton-composer__input", false).await;
+    let on_star = || async {
+        visitor
+            .in_widget("const e = r.activeElement; return e && e.name === 'baton-stars' ? Number(e.value) : 0;")
+            .await
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let mut star = 0;
+    for _ in 0..12 {
+        star = on_star().await;
+        if star > 0 {
+            break;
+        }
+        let seq = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down {
+                value: Key::Shift.into(),
+            })
+            .then(KeyAction::Down {
+                value: Key::Tab.into(),
+            })
+            .then(KeyAction::Up {
+                value: Key::Tab.into(),
+            })
+            .then(KeyAction::Up {
+                value: Key::Shift.into(),
+            });
+        visitor.0.perform_actions(seq).await.unwrap();
+    }
+    assert!(star > 0, "the keyboard reaches the stars");
+    visitor.press(&[' ']).await;
+    let arrow = if star > 4 { Key::Left } else { Key::Right };
+    for _ in 0..star.abs_diff(4) {
+        visitor.press(&[arrow.into()]).await;
+    }
+    assert_eq!(
+        visitor
+            .in_widget("return r.querySelector('input[name=baton-stars]:checked').value;")
+            .await,
+        json!("4")
+    );
+    visitor.press(&[Key::Tab.into()]).await;
+    for ch in "Quick and kind".chars() {
+        visitor.press(&[ch]).await;
+    }
+    visitor.press(&[Key::Tab.into()]).await;
+    visitor.press(&[Key::Enter.into()]).await;
+    visitor
+        .wait_text(".baton-rate__thanks", "Thank you for your feedback.")
+        .await;
+
+    // The transcript as a text file, with every line and who wrote it.
+    visitor.click(".baton-download").await;
+    let href = visitor
+        .in_widget("return r.querySelector('.baton-download').getAttribute('href');")
+        .await;
+    let href = href.as_str().unwrap_or_default();
+    let text = href
+        .strip_prefix("data:text/plain;charset=utf-8,")
+        .map(|t| {
+            url::form_urlencoded::parse(format!("x={}", t.replace('+', "%2B")).as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        })
+        .unwrap_or_else(|| panic!("a text file: {href}"));
+    for line in [
+        "You: hello",
+        "Dana: Your tent ships today.",
+        "Notice: Dana ended the chat.",
+    ] {
+        assert!(text.contains(line), "{line:?} in {text}");
+    }
+
+    // A reload does not ask again.
+    visitor.reload_and_open().await;
+    visitor
+        .wait_text(".baton-message__text", "Your tent ships today.")
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        visitor
+            .in_widget("return r.querySelector('.baton-rate').hasAttribute('hidden');")
+            .await,
+        json!(true),
+        "rated once"
+    );
+
+    // The supervisor reads it.
+    agent
+        .find(".console-ratings-button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    agent
+        .wait_text(
+            ".console-ratings__summary",
+            "4.0 of 5 on average, from 1 rated chats",
+        )
+        .await;
+    agent.wait_text(".console-rating", "Quick and kind").await;
+    axe(&agent.0, "body", "in the ratings").await;
+    visitor.no_csp_violations().await;
+
+    for c in [visitor.0, agent.0] {
+        c.close().await.unwrap();
+    }
+    drop(driver);
+    sites.server.stop().await.unwrap();
+}

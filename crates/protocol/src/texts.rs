@@ -160,6 +160,18 @@ texts! {
     NotAllowed = "not_allowed",
     /// The server refused what was entered (e.g. the leave-a-message form).
     CheckInput = "check_input",
+    /// After an agent chat: the rating's question.
+    RatePrompt = "rate_prompt" ["agent"],
+    /// The name of one choice of stars, for screen readers.
+    RateStars = "rate_stars" ["stars"],
+    /// The rating's optional comment field.
+    RateComment = "rate_comment",
+    /// The rating's send button.
+    RateSend = "rate_send",
+    /// After the rating was stored.
+    RateThanks = "rate_thanks",
+    /// After an agent chat: saves the transcript as a text file.
+    Download = "download",
     /// A bot image's text alternative (Rasa images carry none).
     Image = "image",
     /// The label of a bot carousel (a row of cards).

@@ -714,6 +714,51 @@ pub struct LeaveMessageRequest {
     pub page_url: Option<String>,
 }
 
+/// `POST /api/v1/visitor/rating` body: after an agent chat ended, the visitor rates it
+/// (with the visitor credential as bearer). Rating again replaces the rating.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatingRequest {
+    /// The visitor; must be the credential's.
+    pub visitor_id: VisitorId,
+    /// 1 (bad) to 5 (very good).
+    pub stars: u8,
+    /// An optional comment (at most [`MAX_COMMENT_CHARS`] characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// Characters of a rating's comment at most.
+pub const MAX_COMMENT_CHARS: usize = 1000;
+
+/// A rated agent chat, as supervisors list it (`GET /api/v1/ratings`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rating {
+    /// The visitor's conversation.
+    pub conversation_id: ConversationId,
+    /// The agent who had the chat (when it ended).
+    pub agent: AgentRef,
+    /// 1 to 5.
+    pub stars: u8,
+    /// The visitor's comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// When it was rated, RFC 3339 UTC.
+    pub rated_at: String,
+}
+
+/// `GET /api/v1/ratings` answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ratings {
+    /// How many chats were rated, in all.
+    pub count: u32,
+    /// Their mean stars (absent with none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub average: Option<f64>,
+    /// The latest ratings, newest first (at most 200).
+    pub latest: Vec<Rating>,
+}
+
 /// A left message, as agents list it (`GET /api/v1/messages`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeftMessage {

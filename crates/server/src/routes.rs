@@ -28,7 +28,8 @@ use baton_protocol::status::{OffloadState, OffloadStatus};
 use baton_protocol::time::rfc3339_from_unix_ms;
 use baton_protocol::ws::{
     ErrorCode, HandoverRequest, HandoverResponse, LeaveMessageRequest, LeftMessage, LoginRequest,
-    LoginResponse, OffloadingRequest, OffloadingResponse, VisitorCredentials,
+    LoginResponse, OffloadingRequest, OffloadingResponse, RatingRequest, Ratings,
+    VisitorCredentials,
 };
 use serde::Deserialize;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -225,6 +226,7 @@ pub fn app(svc: Arc<Service>) -> Router {
         .route("/api/v1/visitor", post(new_visitor))
         .route("/api/v1/handover", post(handover))
         .route("/api/v1/visitor/message", post(leave_message))
+        .route("/api/v1/visitor/rating", post(rate))
         .route("/api/v1/visitor/ws", get(visitor_ws))
         // Before the layers, so that a preflight still reaches CORS.
         .method_not_allowed_fallback(not_allowed)
@@ -235,6 +237,7 @@ pub fn app(svc: Arc<Service>) -> Router {
         .route("/api/v1/agent/logout", post(logout))
         .route("/api/v1/agent/ws", get(agent_ws))
         .route("/api/v1/offloading", get(offloading).post(set_offloading))
+        .route("/api/v1/ratings", get(ratings))
         .route("/api/v1/messages", get(left_messages))
         .route("/api/v1/messages/done", post(message_done))
         .method_not_allowed_fallback(not_allowed)
@@ -661,6 +664,29 @@ async fn leave_message(
     let token = bearer(&headers).ok_or_else(no_credential)?.to_owned();
     let id = detached(async move { svc.leave_message(&token, req).await }).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
+}
+
+/// `POST /api/v1/visitor/rating`: a visitor rates its ended agent chat.
+async fn rate(
+    State(svc): Svc,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Result<Json<RatingRequest>, JsonRejection>,
+) -> Result<StatusCode, ApiErr> {
+    svc.limits
+        .ip(ip_of(&svc, peer, &headers))
+        .map_err(limited)?;
+    let Json(req) = body?;
+    let token = bearer(&headers).ok_or_else(no_credential)?.to_owned();
+    detached(async move { svc.rate(&token, req).await }).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/ratings`: the ratings, for supervisors.
+async fn ratings(State(svc): Svc, headers: HeaderMap) -> Result<Json<Ratings>, ApiErr> {
+    let who = staff(&svc, &headers).await?;
+    let s = svc.clone();
+    Ok(Json(detached(async move { s.ratings(&who).await }).await?))
 }
 
 #[derive(Deserialize)]

@@ -1170,6 +1170,94 @@ impl Service {
         Ok(id)
     }
 
+    /// A visitor rates its agent chat that ended last (1 to 5 stars, an optional comment);
+    /// rating again replaces it. Only an ended agent chat can be rated.
+    pub async fn rate(
+        &self,
+        token: &str,
+        req: baton_protocol::ws::RatingRequest,
+    ) -> Result<(), Refusal> {
+        check_visitor_id(&req.visitor_id)?;
+        let conv = self.visitor_by_token(token).await?;
+        if conv.visitor_id != req.visitor_id {
+            return Err(Refusal::new(
+                ErrorCode::Forbidden,
+                "this credential belongs to another visitor",
+            ));
+        }
+        self.visitor_limit(&req.visitor_id)?;
+        if !(1..=5).contains(&req.stars) {
+            return Err(Refusal::new(ErrorCode::BadRequest, "stars: 1 to 5, please"));
+        }
+        let comment = match req.comment.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(c)
+                if c.chars().count() > baton_protocol::ws::MAX_COMMENT_CHARS
+                    || c.chars()
+                        .any(|ch| ch.is_control() && !matches!(ch, '\n' | '\r' | '\t')) =>
+            {
+                return Err(Refusal::new(
+                    ErrorCode::BadRequest,
+                    format!(
+                        "comment: at most {} characters of text, please",
+                        baton_protocol::ws::MAX_COMMENT_CHARS
+                    ),
+                ));
+            }
+            Some(c) => Some(c.to_owned()),
+        };
+        // The chat rated is the latest handover's, once its agent chat is over.
+        let conv = self.fresh(&conv.id).await?;
+        let rateable = conv
+            .handover
+            .as_ref()
+            .filter(|h| h.outcome == "ended")
+            .and_then(|h| Some((h.id, h.agent_id.clone()?)));
+        let Some((handover_id, agent_id)) = rateable else {
+            return Err(Refusal::new(
+                ErrorCode::InvalidState,
+                "there is no ended chat with an agent to rate",
+            ));
+        };
+        let name = self
+            .store
+            .agents()
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .find(|a| a.id == agent_id)
+            .map_or_else(|| "Agent".to_owned(), |a| a.name);
+        self.store
+            .rate(
+                &store::NewRating {
+                    handover_id,
+                    conversation_id: conv.id.clone(),
+                    agent: AgentRef { id: agent_id, name },
+                    stars: req.stars,
+                    comment,
+                },
+                self.now_ms(),
+            )
+            .await
+            .map_err(internal)
+    }
+
+    /// The ratings, for a supervisor: how many, their mean, the latest 200.
+    pub async fn ratings(&self, staff: &Staff) -> Result<baton_protocol::ws::Ratings, Refusal> {
+        if staff.role != AgentRole::Supervisor {
+            return Err(Refusal::new(
+                ErrorCode::Forbidden,
+                "only supervisors read the ratings",
+            ));
+        }
+        let (count, average, latest) = self.store.ratings(200).await.map_err(internal)?;
+        Ok(baton_protocol::ws::Ratings {
+            count,
+            average,
+            latest,
+        })
+    }
+
     /// The messages visitors left: open ones, or the latest 200 with those done.
     pub async fn left_messages(
         &self,

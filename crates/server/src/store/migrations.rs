@@ -134,6 +134,17 @@ pub const SQLITE: &[&str] = &[
         created_ms BIGINT NOT NULL
     );
     CREATE INDEX transfer_offers_to ON transfer_offers(to_agent);",
+    // 13: visitors' ratings of agent chats, one per handover.
+    "CREATE TABLE ratings (
+        handover_id BIGINT NOT NULL PRIMARY KEY,
+        conversation_id TEXT NOT NULL REFERENCES conversations(id),
+        agent_id TEXT NOT NULL,
+        agent_name TEXT NOT NULL,
+        stars INTEGER NOT NULL,
+        comment TEXT,
+        created_ms BIGINT NOT NULL
+    );
+    CREATE INDEX ratings_by_time ON ratings(created_ms);",
 ];
 
 /// PostgreSQL.
@@ -266,6 +277,17 @@ pub const POSTGRES: &[&str] = &[
         created_ms BIGINT NOT NULL
     );
     CREATE INDEX transfer_offers_to ON transfer_offers(to_agent);",
+    // 13: visitors' ratings of agent chats, one per handover.
+    "CREATE TABLE ratings (
+        handover_id BIGINT NOT NULL PRIMARY KEY,
+        conversation_id TEXT NOT NULL REFERENCES conversations(id),
+        agent_id TEXT NOT NULL,
+        agent_name TEXT NOT NULL,
+        stars INTEGER NOT NULL,
+        comment TEXT,
+        created_ms BIGINT NOT NULL
+    );
+    CREATE INDEX ratings_by_time ON ratings(created_ms);",
 ];
 
 #[cfg(test)]

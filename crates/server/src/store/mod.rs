@@ -22,7 +22,7 @@ use baton_protocol::bot::{HandoverReason, Slot};
 use baton_protocol::decide::View;
 use baton_protocol::ids::{AgentId, ClientMsgId, ConversationId, VisitorId};
 use baton_protocol::state::{AgentRef, ConversationState, EndedBy};
-use baton_protocol::ws::{Event, EventBody, LeftMessage, Role};
+use baton_protocol::ws::{Event, EventBody, LeftMessage, Rating, Role};
 
 pub use sql::SqlStore;
 
@@ -185,6 +185,21 @@ pub struct Commit {
     pub now_ms: i64,
     /// When the commit gives an agent one more chat: its limit, checked in the commit.
     pub capacity: Option<Capacity>,
+}
+
+/// A visitor's rating of one agent chat.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewRating {
+    /// The handover whose agent chat it rates.
+    pub handover_id: i64,
+    /// The conversation.
+    pub conversation_id: ConversationId,
+    /// The agent who had the chat.
+    pub agent: AgentRef,
+    /// 1 to 5.
+    pub stars: u8,
+    /// The comment.
+    pub comment: Option<String>,
 }
 
 /// A message a visitor leaves for agents.
@@ -526,6 +541,13 @@ pub trait Store: Send + Sync + 'static {
     fn left_messages(&self, include_done: bool, limit: u32) -> Fut<'_, Vec<LeftMessage>>;
     /// Marks a message done; `false` when there is no such message.
     fn mark_message_done<'a>(&'a self, id: i64, by: &'a str, now_ms: i64) -> Fut<'a, bool>;
+
+    // ---- ratings ----
+
+    /// Stores (or replaces) the visitor's rating of one agent chat.
+    fn rate<'a>(&'a self, r: &'a NewRating, now_ms: i64) -> Fut<'a, ()>;
+    /// The latest ratings, newest first, with how many there are in all and their mean.
+    fn ratings(&self, limit: u32) -> Fut<'_, (u32, Option<f64>, Vec<Rating>)>;
 
     // ---- settings changed at run time ----
 

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use baton_protocol::ids::{AgentId, ClientMsgId, ConversationId, VisitorId};
 use baton_protocol::time::rfc3339_from_unix_ms;
-use baton_protocol::ws::{Event, EventBody, LeftMessage, Role};
+use baton_protocol::ws::{Event, EventBody, LeftMessage, Rating, Role};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 use super::migrations;
 use super::{
     AgentRecord, AgentRole, Commit, Conversation, Fut, Handover, NewConversation, NewMessage,
-    Offer, OnlineAgent, Scope, Staff, StateColumns, Store, StoreError, author_of,
+    NewRating, Offer, OnlineAgent, Scope, Staff, StateColumns, Store, StoreError, author_of,
 };
 use baton_protocol::bot::{HandoverReason, Slot};
 use baton_protocol::decide::View;
@@ -1522,6 +1522,60 @@ impl Store for SqlStore {
                     .execute(&self.write)
                     .await?;
             Ok(done.rows_affected() > 0)
+        })
+    }
+
+    fn rate<'a>(&'a self, r: &'a NewRating, now_ms: i64) -> Fut<'a, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO ratings (handover_id, conversation_id, agent_id, agent_name, stars, comment, created_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (handover_id) DO UPDATE SET stars = excluded.stars,
+                     comment = excluded.comment, created_ms = excluded.created_ms",
+            )
+            .bind(r.handover_id)
+            .bind(r.conversation_id.0.clone())
+            .bind(r.agent.id.0.clone())
+            .bind(r.agent.name.clone())
+            .bind(i64::from(r.stars))
+            .bind(r.comment.clone())
+            .bind(now_ms)
+            .execute(&self.write)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn ratings(&self, limit: u32) -> Fut<'_, (u32, Option<f64>, Vec<Rating>)> {
+        Box::pin(async move {
+            let all = sqlx::query("SELECT COUNT(*) AS n, SUM(stars) AS total FROM ratings")
+                .fetch_one(&self.read)
+                .await?;
+            let n = count(&all)?;
+            let total: Option<i64> = all.try_get("total")?;
+            let latest = sqlx::query(
+                "SELECT conversation_id, agent_id, agent_name, stars, comment, created_ms
+                 FROM ratings ORDER BY created_ms DESC, handover_id DESC LIMIT $1",
+            )
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(Rating {
+                    conversation_id: ConversationId(r.try_get("conversation_id")?),
+                    agent: baton_protocol::state::AgentRef {
+                        id: AgentId(r.try_get("agent_id")?),
+                        name: r.try_get("agent_name")?,
+                    },
+                    stars: u8::try_from(r.try_get::<i64, _>("stars")?).unwrap_or(0),
+                    comment: r.try_get("comment")?,
+                    rated_at: rfc3339_from_unix_ms(r.try_get("created_ms")?),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+            let average = (n > 0).then(|| total.unwrap_or(0) as f64 / f64::from(n));
+            Ok((n, average, latest))
         })
     }
 

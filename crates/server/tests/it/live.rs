@@ -768,3 +768,121 @@ async fn at_once(backend: Backend) {
     drop((one, two));
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_visitor_rates_an_ended_agent_chat_and_supervisors_read_the_ratings() {
+    let s = start_with(Backend::Sqlite, TEAM, Default::default()).await;
+    let dana = s.login_as("dana@x", "pw-dana").await;
+    let mut dana_ws = s.agent_ws(&dana.token).await;
+    let (v, id, ws) = queued_visitor(&s, "hello").await;
+    let rate = |stars: u8, comment: Option<&str>, who: &Visitor| serde_json::json!({"visitor_id": who.id, "stars": stars, "comment": comment});
+    // Nothing to rate while waiting.
+    let (status, body) = s
+        .post_as("/api/v1/visitor/rating", Some(&v.token), &rate(5, None, &v))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("invalid_state"))
+    );
+    accept(&mut dana_ws, &id).await;
+    agent_says(&mut dana_ws, &id, "d1", "All sorted.").await;
+    // Nor during the chat.
+    let (status, _) = s
+        .post_as("/api/v1/visitor/rating", Some(&v.token), &rate(5, None, &v))
+        .await;
+    assert_eq!(status, 409);
+    dana_ws
+        .send(&AgentFrame::End {
+            conversation_id: id.clone(),
+        })
+        .await;
+    crate::harness::eventually("the chat ended", || async {
+        let c = s.service().store.conversation(&id).await.unwrap()?;
+        matches!(
+            c.view.state,
+            baton_protocol::state::ConversationState::Ended { .. }
+        )
+        .then_some(())
+    })
+    .await;
+
+    // Bad input gets a clear refusal and stores nothing.
+    let other = s.visitor().await;
+    for (token, body, code, error) in [
+        (None, rate(5, None, &v), 401, "unauthorized"),
+        (Some(&v.token), rate(0, None, &v), 400, "bad_request"),
+        (Some(&v.token), rate(6, None, &v), 400, "bad_request"),
+        (
+            Some(&v.token),
+            rate(4, Some(&"x".repeat(1001)), &v),
+            400,
+            "bad_request",
+        ),
+        (Some(&v.token), rate(4, None, &other), 403, "forbidden"),
+        (
+            Some(&other.token),
+            rate(4, None, &other),
+            409,
+            "invalid_state",
+        ),
+    ] {
+        let (status, answer) = s
+            .post_as("/api/v1/visitor/rating", token.map(String::as_str), &body)
+            .await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (code, Some(error)),
+            "{body} → {answer}"
+        );
+    }
+    let (status, _) = s
+        .post_as(
+            "/api/v1/visitor/rating",
+            Some(&v.token),
+            &rate(3, Some("Took a while"), &v),
+        )
+        .await;
+    assert_eq!(status, 204);
+    // Rated again: the rating is replaced, not added.
+    let (status, _) = s
+        .post_as(
+            "/api/v1/visitor/rating",
+            Some(&v.token),
+            &rate(5, Some("  Dana was great <b>really</b>  "), &v),
+        )
+        .await;
+    assert_eq!(status, 204);
+
+    // An agent may not read them; a supervisor may; nobody without a session.
+    let get = |token: Option<String>| {
+        let req = s.http.get(s.url("/api/v1/ratings"));
+        async move {
+            let req = match token {
+                Some(t) => req.bearer_auth(t),
+                None => req,
+            };
+            let r = req.send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    assert_eq!(get(None).await.0, 401);
+    assert_eq!(get(Some(dana.token.clone())).await.0, 403);
+    let sue = s.login_as("sue@x", "pw-sue").await;
+    let (status, body) = get(Some(sue.token.clone())).await;
+    assert_eq!(status, 200, "{body}");
+    let ratings: Ratings = serde_json::from_value(body).unwrap();
+    assert_eq!(ratings.count, 1);
+    assert_eq!(ratings.average, Some(5.0));
+    assert_eq!(ratings.latest.len(), 1);
+    let r = &ratings.latest[0];
+    assert_eq!(
+        (r.conversation_id.clone(), r.agent.name.as_str(), r.stars),
+        (id.clone(), "Dana", 5)
+    );
+    assert_eq!(r.comment.as_deref(), Some("Dana was great <b>really</b>"));
+    drop((ws, dana_ws));
+    s.stop().await;
+}
