@@ -672,6 +672,16 @@ fn bench() -> Result {
         .arg("--widget-dir")
         .arg(env.root.join("dist"))
         .args(["--chromedriver", CHROMEDRIVER, "--chromium", CHROMIUM]))?;
+    // The agent console: one agent with 20 chats, 10 and 500 visitors queued.
+    build_console(&env)?;
+    run(env
+        .cmd(&release.join("baton-bench").to_string_lossy())
+        .arg("console")
+        .arg("--server")
+        .arg(release.join("baton-server"))
+        .arg("--console-dir")
+        .arg(env.root.join("crates/console/dist"))
+        .args(["--chromedriver", CHROMEDRIVER, "--chromium", CHROMIUM]))?;
     let services = services::start()?;
     let postgres = services
         .env

@@ -9,8 +9,10 @@
 //! and, from Baton's `/metrics`, where the time went. Figures are printed, never asserted.
 //!
 //! `baton-bench widget --server … --widget-dir dist` runs the widget benchmark in headless
-//! Chromium (see `widget.rs`).
+//! Chromium (see `widget.rs`), and `baton-bench console --server … --console-dir …` the agent
+//! console's (see `console.rs`).
 
+mod console;
 mod relay;
 mod widget;
 
@@ -59,6 +61,19 @@ enum Mode {
         /// Seconds per relay phase.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+    /// Run the agent console benchmark in headless Chromium.
+    Console {
+        /// The baton-server binary (a release build).
+        #[arg(long)]
+        server: PathBuf,
+        /// The release build of the console (its Trunk `dist`).
+        #[arg(long)]
+        console_dir: PathBuf,
+        #[arg(long, default_value = "/usr/bin/chromedriver")]
+        chromedriver: PathBuf,
+        #[arg(long, default_value = "/usr/bin/chromium")]
+        chromium: PathBuf,
     },
     /// Run the widget benchmark in headless Chromium.
     Widget {
@@ -221,6 +236,18 @@ async fn start_baton(
     database: Option<String>,
     widget_dir: Option<&std::path::Path>,
 ) -> Server {
+    start_baton_with(server, kind, database, widget_dir, None, "").await
+}
+
+/// [`start_baton`] serving the console from `console_dir`, with `extra` configuration.
+async fn start_baton_with(
+    server: &PathBuf,
+    kind: Kind,
+    database: Option<String>,
+    widget_dir: Option<&std::path::Path>,
+    console_dir: Option<&std::path::Path>,
+    extra: &str,
+) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let database = database.unwrap_or_else(|| {
         dir.path()
@@ -233,9 +260,10 @@ async fn start_baton(
          max_connections = 40000\nwidget_dir = \"{w}\"\nconsole_dir = \"{d}\"\n\
          [limits]\nvisitor_per_minute = 100000000\nip_per_minute = 100000000\n\
          new_visitors_per_hour = 100000000\nlogin_failures = 100000\n",
-        d = dir.path().display(),
+        d = console_dir.unwrap_or(dir.path()).display(),
         w = widget_dir.unwrap_or(dir.path()).display()
     );
+    config.push_str(extra);
     for i in 0..AGENTS {
         config.push_str(&format!(
             "[[agents]]\nemail = \"a{i}@bench\"\nname = \"Agent {i}\"\npassword = \"pw{i}\"\n"
@@ -1077,6 +1105,12 @@ async fn main() {
             chromedriver,
             chromium,
         } => widget::run(&server, &widget_dir, &chromedriver, &chromium).await,
+        Mode::Console {
+            server,
+            console_dir,
+            chromedriver,
+            chromium,
+        } => console::run(&server, &console_dir, &chromedriver, &chromium).await,
         Mode::Run {
             server,
             postgres,

@@ -101,7 +101,7 @@ async fn host(baton: String) -> String {
     format!("http://localhost:{port}")
 }
 
-async fn chromedriver(bin: &Path) -> (Child, String) {
+pub(crate) async fn chromedriver(bin: &Path) -> (Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -126,7 +126,7 @@ async fn chromedriver(bin: &Path) -> (Child, String) {
     panic!("chromedriver did not start on port {port}");
 }
 
-async fn browser(driver: &str, chromium: &Path) -> Client {
+pub(crate) async fn browser(driver: &str, chromium: &Path) -> Client {
     let options = json!({
         "binary": chromium,
         "args": [
@@ -149,12 +149,12 @@ async fn browser(driver: &str, chromium: &Path) -> Client {
         .expect("a Chromium session")
 }
 
-async fn js(c: &Client, script: &str) -> Value {
+pub(crate) async fn js(c: &Client, script: &str) -> Value {
     c.execute(script, vec![]).await.unwrap()
 }
 
 /// Polls the page until `script` returns something other than null.
-async fn until(c: &Client, what: &str, script: &str, limit: Duration) -> Value {
+pub(crate) async fn until(c: &Client, what: &str, script: &str, limit: Duration) -> Value {
     let start = Instant::now();
     loop {
         let v = js(c, script).await;
@@ -180,7 +180,7 @@ async fn app_ready(c: &Client) {
 }
 
 /// The JS heap in use after a full collection, in MB.
-async fn heap_mb(c: &Client) -> f64 {
+pub(crate) async fn heap_mb(c: &Client) -> f64 {
     js(
         c,
         "if (window.gc) { gc(); } return performance.memory.usedJSHeapSize / 1048576;",
@@ -220,15 +220,15 @@ fn send(agent: &Conn, conversation: &str, text: &str) {
     );
 }
 
-fn median(v: &[f64]) -> f64 {
+pub(crate) fn median(v: &[f64]) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-fn p90(v: &[f64]) -> f64 {
+pub(crate) fn p90(v: &[f64]) -> f64 {
     v.get(v.len() * 9 / 10).copied().unwrap_or(f64::NAN)
 }
 
-fn mark(ok: bool) -> &'static str {
+pub(crate) fn mark(ok: bool) -> &'static str {
     if ok { "✓" } else { "✗" }
 }
 
