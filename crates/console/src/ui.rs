@@ -362,6 +362,9 @@ fn ConversationList(
                                         {move || waited(c.now_ms.get() - since)}" · "{why.clone()}
                                     </span>
                                 })}
+                                {waiting.then(|| s.message_to_agent.clone()).flatten().map(|n| view! {
+                                    <span class="console-list__note">"Note: "{n}</span>
+                                })}
                                 <span class="console-list__preview">{s.preview.clone().unwrap_or_default()}</span>
                                 <Show when=move || { unread.get() > 0 }>
                                     <span class="console-unread">{move || format!("{} unread", unread.get())}</span>

@@ -99,6 +99,35 @@ async fn a_visitor_id_alone_opens_nothing() {
     let theirs = s.service().visitor_by_token(&v.token).await.unwrap();
     assert_ne!(conversation_id, theirs.id);
 
+    // A visitor's credential opens no agent endpoint: not the console socket, the left
+    // messages, the ratings or the offloading switch.
+    assert_eq!(
+        ws_status(
+            &s.ws_url(&format!("/api/v1/agent/ws?token={}", v.token)),
+            None
+        )
+        .await,
+        4401
+    );
+    for path in ["/api/v1/messages", "/api/v1/ratings", "/api/v1/offloading"] {
+        let r = s
+            .http
+            .get(s.url(path))
+            .bearer_auth(&v.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401, "{path}");
+    }
+    let (status, _) = s
+        .post_as(
+            "/api/v1/offloading",
+            Some(&v.token),
+            &json!({"enabled": false}),
+        )
+        .await;
+    assert_eq!(status, 401);
+
     // Credentials are stored hashed: the token itself is nowhere in the database.
     let db = std::fs::read(s.dir.path().join("baton.sqlite3")).unwrap();
     let wal = std::fs::read(s.dir.path().join("baton.sqlite3-wal")).unwrap_or_default();

@@ -611,6 +611,22 @@ fn presence_of(agents: &[TeamMember], name: &str) -> (Presence, u32, u32) {
 async fn away_and_full_agents_are_not_counted_and_supervisors_see_the_team() {
     let cfg = format!("{TEAM}\n[offloading]\nmax_chats = 1\n");
     let s = start_with(Backend::Sqlite, &cfg, Default::default()).await;
+    away_and_full(&s, &s).await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn away_and_full_agents_count_across_replicas_on_postgres_and_nats() {
+    let cfg = format!("{TEAM}\n[offloading]\nmax_chats = 1\n");
+    let a = start_with(Backend::PostgresNats, &cfg, Default::default()).await;
+    let b = replica_of(&a, &cfg).await;
+    // The agents on replica a, the visitors on replica b.
+    away_and_full(&a, &b).await;
+    b.stop().await;
+    a.stop().await;
+}
+
+async fn away_and_full(s: &TestServer, visitors: &TestServer) {
     let sue = s.login_as("sue@x", "pw-sue").await;
     let mut sue_ws =
         Ws::connect_with_team(&s.ws_url(&format!("/api/v1/agent/ws?token={}", sue.token))).await;
@@ -627,7 +643,7 @@ async fn away_and_full_agents_are_not_counted_and_supervisors_see_the_team() {
             break;
         }
     }
-    let (_v, id, mut ws) = queued_visitor(&s, "hello").await;
+    let (_v, id, mut ws) = queued_visitor(visitors, "hello").await;
     let status = ws
         .recv_until(|f: &VisitorServerFrame| matches!(f, VisitorServerFrame::Status { .. }))
         .await;
@@ -653,7 +669,7 @@ async fn away_and_full_agents_are_not_counted_and_supervisors_see_the_team() {
         matches!(f, AgentServerFrame::Transcript { .. }).then_some(())
     })
     .await;
-    let (_w, other, mut other_ws) = queued_visitor(&s, "hi there").await;
+    let (_w, other, mut other_ws) = queued_visitor(visitors, "hi there").await;
     let status = other_ws
         .recv_until(|f: &VisitorServerFrame| matches!(f, VisitorServerFrame::Status { .. }))
         .await;
@@ -723,7 +739,6 @@ async fn away_and_full_agents_are_not_counted_and_supervisors_see_the_team() {
         }
     }
     drop((ws, other_ws, sue_ws, dana_ws));
-    s.stop().await;
 }
 
 #[tokio::test]

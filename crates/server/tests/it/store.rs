@@ -9,8 +9,8 @@ use baton_protocol::state::{AgentRef, ConversationState, EndedBy};
 use baton_protocol::status::{Offload, OffloadState};
 use baton_protocol::ws::{Event, EventBody, Role};
 use baton_server::store::{
-    AgentRecord, AgentRole, Capacity, Commit, NewConversation, Offer, Scope, SqlStore, Store,
-    StoreError,
+    AgentRecord, AgentRole, Capacity, Commit, NewConversation, NewRating, Offer, Scope, SqlStore,
+    Store, StoreError,
 };
 
 use crate::harness::TestDb;
@@ -824,6 +824,50 @@ async fn limits_away_offers_and_transfers(store: &dyn Store) {
     assert_eq!(store.agent_loads().await.unwrap(), [(sam().id, 1)]);
 }
 
+async fn ratings_replace_and_average(store: &dyn Store) {
+    let (a, b) = (create(store, "r1").await, create(store, "r2").await);
+    let (none, average, latest) = store.ratings(10).await.unwrap();
+    assert_eq!((none, average, latest.len()), (0, None, 0));
+    let rating =
+        |handover_id, conversation_id: &ConversationId, stars, comment: Option<&str>| NewRating {
+            handover_id,
+            conversation_id: conversation_id.clone(),
+            agent: dana(),
+            stars,
+            comment: comment.map(str::to_owned),
+        };
+    store.rate(&rating(1, &a, 2, None), T0).await.unwrap();
+    store
+        .rate(&rating(2, &b, 5, Some("Kind")), T0 + 1_000)
+        .await
+        .unwrap();
+    // The same chat rated again replaces its rating.
+    store
+        .rate(&rating(1, &a, 4, Some("Better")), T0 + 2_000)
+        .await
+        .unwrap();
+    let (n, average, latest) = store.ratings(10).await.unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(average, Some(4.5));
+    assert_eq!(
+        latest
+            .iter()
+            .map(|r| (r.conversation_id.clone(), r.stars, r.comment.clone()))
+            .collect::<Vec<_>>(),
+        [
+            (a.clone(), 4, Some("Better".to_owned())),
+            (b.clone(), 5, Some("Kind".to_owned()))
+        ],
+        "newest first"
+    );
+    assert_eq!(latest[0].agent, dana());
+    assert_eq!(
+        store.ratings(1).await.unwrap().2.len(),
+        1,
+        "the limit holds"
+    );
+}
+
 macro_rules! backend_suite {
     ($($check:ident),* $(,)?) => {
         mod sqlite {
@@ -867,6 +911,7 @@ backend_suite!(
     sessions_slide_and_end,
     presence_leases_expire,
     limits_away_offers_and_transfers,
+    ratings_replace_and_average,
 );
 
 #[tokio::test]
