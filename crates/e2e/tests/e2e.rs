@@ -486,21 +486,7 @@ impl Visitor {
                 return;
             }
             if backwards {
-                let mut seq = KeyActions::new("keyboard".into());
-                seq = seq
-                    .then(KeyAction::Down {
-                        value: Key::Shift.into(),
-                    })
-                    .then(KeyAction::Down {
-                        value: Key::Tab.into(),
-                    })
-                    .then(KeyAction::Up {
-                        value: Key::Tab.into(),
-                    })
-                    .then(KeyAction::Up {
-                        value: Key::Shift.into(),
-                    });
-                self.0.perform_actions(seq).await.unwrap();
+                self.shift_tab().await;
             } else {
                 self.press(&[Key::Tab.into()]).await;
             }
@@ -509,6 +495,24 @@ impl Visitor {
             "the keyboard never reached {needle:?}; focus is on {:?}",
             self.focused().await
         );
+    }
+
+    /// Shift+Tab, as a person at a keyboard goes back.
+    async fn shift_tab(&self) {
+        let seq = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down {
+                value: Key::Shift.into(),
+            })
+            .then(KeyAction::Down {
+                value: Key::Tab.into(),
+            })
+            .then(KeyAction::Up {
+                value: Key::Tab.into(),
+            })
+            .then(KeyAction::Up {
+                value: Key::Shift.into(),
+            });
+        self.0.perform_actions(seq).await.unwrap();
     }
 
     /// Evaluates `script` (a function body) with the widget's shadow root as `r`.
@@ -2444,20 +2448,7 @@ async fn on_another_origin_a_phone_visitor_rates_the_chat_and_keeps_the_transcri
         if star > 0 {
             break;
         }
-        let seq = KeyActions::new("keyboard".into())
-            .then(KeyAction::Down {
-                value: Key::Shift.into(),
-            })
-            .then(KeyAction::Down {
-                value: Key::Tab.into(),
-            })
-            .then(KeyAction::Up {
-                value: Key::Tab.into(),
-            })
-            .then(KeyAction::Up {
-                value: Key::Shift.into(),
-            });
-        visitor.0.perform_actions(seq).await.unwrap();
+        visitor.shift_tab().await;
     }
     assert!(star > 0, "the keyboard reaches the stars");
     visitor.press(&[' ']).await;

@@ -1134,15 +1134,7 @@ impl Service {
         token: &str,
         req: baton_protocol::ws::LeaveMessageRequest,
     ) -> Result<i64, Refusal> {
-        check_visitor_id(&req.visitor_id)?;
-        let conv = self.visitor_by_token(token).await?;
-        if conv.visitor_id != req.visitor_id {
-            return Err(Refusal::new(
-                ErrorCode::Forbidden,
-                "this credential belongs to another visitor",
-            ));
-        }
-        self.visitor_limit(&req.visitor_id)?;
+        let conv = self.credential_of(token, &req.visitor_id).await?;
         let bad = |what: &str| Refusal::new(ErrorCode::BadRequest, what.to_owned());
         let name = req.name.trim();
         if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
@@ -1170,6 +1162,25 @@ impl Service {
         Ok(id)
     }
 
+    /// The conversation of a visitor's request: the credential's, which must be that
+    /// visitor's, within the visitor's rate limit.
+    async fn credential_of(
+        &self,
+        token: &str,
+        visitor_id: &VisitorId,
+    ) -> Result<Conversation, Refusal> {
+        check_visitor_id(visitor_id)?;
+        let conv = self.visitor_by_token(token).await?;
+        if conv.visitor_id != *visitor_id {
+            return Err(Refusal::new(
+                ErrorCode::Forbidden,
+                "this credential belongs to another visitor",
+            ));
+        }
+        self.visitor_limit(visitor_id)?;
+        Ok(conv)
+    }
+
     /// A visitor rates its agent chat that ended last (1 to 5 stars, an optional comment);
     /// rating again replaces it. Only an ended agent chat can be rated.
     pub async fn rate(
@@ -1177,15 +1188,7 @@ impl Service {
         token: &str,
         req: baton_protocol::ws::RatingRequest,
     ) -> Result<(), Refusal> {
-        check_visitor_id(&req.visitor_id)?;
-        let conv = self.visitor_by_token(token).await?;
-        if conv.visitor_id != req.visitor_id {
-            return Err(Refusal::new(
-                ErrorCode::Forbidden,
-                "this credential belongs to another visitor",
-            ));
-        }
-        self.visitor_limit(&req.visitor_id)?;
+        let conv = self.credential_of(token, &req.visitor_id).await?;
         if !(1..=5).contains(&req.stars) {
             return Err(Refusal::new(ErrorCode::BadRequest, "stars: 1 to 5, please"));
         }

@@ -345,6 +345,19 @@ impl TestServer {
     }
 }
 
+/// A visitor that said `first` to the bot, asked for a person and waits, with its socket
+/// open.
+pub async fn queued_visitor(
+    s: &TestServer,
+    first: &str,
+) -> (Visitor, baton_protocol::ids::ConversationId, Ws) {
+    let v = s.visitor().await;
+    s.bot(&v, first).await;
+    let session = s.handover(&v).await.session.expect("queued");
+    let ws = s.visitor_ws(&v, session.head_seq).await;
+    (v, session.conversation_id, ws)
+}
+
 type Stream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 

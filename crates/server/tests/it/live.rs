@@ -4,7 +4,7 @@
 use baton_protocol::ids::{ClientMsgId, ConversationId};
 use baton_protocol::ws::*;
 
-use crate::harness::{Backend, TestServer, Visitor, Ws, replica_of, start_with};
+use crate::harness::{Backend, TestServer, Visitor, Ws, queued_visitor, replica_of, start_with};
 
 const STAFF: &str = r#"
 [[agents]]
@@ -17,15 +17,6 @@ email = "sam@x"
 name = "Sam"
 password = "pw-sam"
 "#;
-
-/// A visitor that asked for a person and waits, with its socket open.
-pub async fn queued_visitor(s: &TestServer, first: &str) -> (Visitor, ConversationId, Ws) {
-    let v = s.visitor().await;
-    s.bot(&v, first).await;
-    let session = s.handover(&v).await.session.expect("queued");
-    let ws = s.visitor_ws(&v, session.head_seq).await;
-    (v, session.conversation_id, ws)
-}
 
 /// `console` takes `id`.
 pub async fn accept(console: &mut Ws, id: &ConversationId) {

@@ -12,7 +12,7 @@ use baton_protocol::ws::*;
 use baton_server::Deps;
 use baton_server::clock::ManualClock;
 
-use crate::harness::{Backend, TestServer, Visitor, Ws, start_with};
+use crate::harness::{Backend, Ws, queued_visitor, start_with};
 
 const STAFF: &str = r#"
 [[agents]]
@@ -40,15 +40,6 @@ fn texts(events: &[Event]) -> Vec<String> {
             _ => None,
         })
         .collect()
-}
-
-/// A visitor that asked for a person and waits, with its socket open.
-async fn queued_visitor(s: &TestServer, first: &str) -> (Visitor, ConversationId, Ws) {
-    let v = s.visitor().await;
-    s.bot(&v, first).await;
-    let session = s.handover(&v).await.session.expect("queued");
-    let ws = s.visitor_ws(&v, session.head_seq).await;
-    (v, session.conversation_id, ws)
 }
 
 /// `console` takes `id` and writes a line in it.

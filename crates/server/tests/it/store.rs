@@ -59,6 +59,18 @@ async fn append(
     bodies: Vec<EventBody>,
     now_ms: i64,
 ) -> Result<(Vec<Event>, Option<i64>), StoreError> {
+    append_limited(store, id, view, bodies, now_ms, None).await
+}
+
+/// [`append`], with an agent's limit of chats checked in the commit.
+async fn append_limited(
+    store: &dyn Store,
+    id: &ConversationId,
+    view: &View,
+    bodies: Vec<EventBody>,
+    now_ms: i64,
+    capacity: Option<Capacity>,
+) -> Result<(Vec<Event>, Option<i64>), StoreError> {
     let mut next = view.clone();
     let events: Vec<Event> = bodies
         .into_iter()
@@ -78,7 +90,7 @@ async fn append(
             events: events.clone(),
             reply_to: None,
             now_ms,
-            capacity: None,
+            capacity,
         })
         .await?;
     Ok((events, handover))
@@ -637,27 +649,7 @@ async fn run_limited(
         agents_online: 1,
     };
     let bodies = decide::decide(&before.view, &command, &cx).expect("decided");
-    let mut view = before.view.clone();
-    let events: Vec<Event> = bodies
-        .into_iter()
-        .zip(view.head_seq + 1..)
-        .map(|(body, seq)| Event {
-            seq,
-            ts: String::new(),
-            body,
-        })
-        .collect();
-    decide::replay(&mut view, &events);
-    store
-        .commit(&Commit {
-            conversation: id.clone(),
-            expected_head: before.view.head_seq,
-            view,
-            events,
-            reply_to: None,
-            now_ms: T0,
-            capacity: Some(capacity),
-        })
+    append_limited(store, id, &before.view, bodies, T0, Some(capacity))
         .await
         .map(drop)
 }
