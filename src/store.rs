@@ -194,6 +194,8 @@ struct Inner {
     agent_read: u64,
     /// How far this visitor's reading was reported (seq).
     read_sent: u64,
+    /// The seq of the newest line from the other side (agent, bot or notice).
+    other_seq: u64,
     /// Counts typing frames, so only the last one's timer clears the indicator.
     typing_frames: u64,
     /// When this visitor's last typing frame was sent (ms since the epoch).
@@ -399,6 +401,7 @@ impl Chat {
                 ended_seq: 0,
                 agent_read: 0,
                 read_sent: 0,
+                other_seq: 0,
                 typing_frames: 0,
                 typing_sent: f64::NEG_INFINITY,
                 request_item_after: 0,
@@ -753,6 +756,8 @@ impl Chat {
             Media::default(),
             Delivery::Pending,
         );
+        // Not seen before it is even stored.
+        self.seen.set(false);
         self.deliver(id, message, source, delivery);
     }
 
@@ -1256,7 +1261,7 @@ impl Chat {
                 self.state.get_untracked(),
                 ConversationState::AgentJoined { .. }
             )
-            && seq > self.with(|st| st.read_sent)
+            && self.with(|st| st.other_seq > st.read_sent)
         {
             self.edit(|st| st.read_sent = seq);
             self.send_frame(&VisitorFrame::Read { seq });
@@ -1418,6 +1423,8 @@ impl Chat {
                 head_seq: self.last_seq(),
             });
         }
+        // What arrived while the page was away is read now, if the panel shows it.
+        self.report_read();
     }
 
     /// Remembers the live session, so a reload reconnects and replays the conversation.
@@ -1508,14 +1515,17 @@ impl Chat {
             _ => {}
         }
         match &event.body {
-            // Its message is what it was typing.
-            EventBody::Message {
-                role: Role::Agent, ..
-            } => self.typing.set(None),
             EventBody::Message {
                 role: Role::Visitor,
                 ..
             } => self.agent_read(0),
+            EventBody::Message { role, .. } => {
+                self.edit(|st| st.other_seq = event.seq);
+                // Its message is what it was typing.
+                if *role == Role::Agent {
+                    self.typing.set(None);
+                }
+            }
             _ => {}
         }
         if next != before {

@@ -30,6 +30,8 @@ pub fn App() -> impl IntoView {
             chat.report_read();
         }
     });
+    // Back to a tab that was hidden: what the agent wrote meanwhile is read now.
+    let _ = window_event_listener_untyped("visibilitychange", move |_| chat.report_read());
     // Live status while the panel is open with the bot (the socket carries it otherwise).
     Effect::new(move |_| {
         let with_bot = chat
@@ -495,9 +497,13 @@ fn after_chat(chat: Chat, div: &web_sys::Element, keep: Listeners) {
         },
         keep,
     );
+    let fresh = form.clone();
     Effect::new(move |_| {
         let agent = chat.rate_for.get().unwrap_or_default();
         legend.set_text_content(Some(&chat.tf(Text::RatePrompt, &[("agent", &agent)])));
+        // Another chat to rate: no stars or comment from the last one.
+        use wasm_bindgen::JsCast;
+        fresh.unchecked_ref::<web_sys::HtmlFormElement>().reset();
     });
     Effect::new(move |_| {
         let done = chat.rated.get();

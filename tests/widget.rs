@@ -1434,4 +1434,18 @@ async fn after_an_agent_chat_the_visitor_may_rate_it_and_keep_the_transcript() {
     });
     tick().await;
     assert!(w.get(".baton-after").has_attribute("hidden"));
+    // A star chosen but not sent stays with that chat: the next chat's form starts empty.
+    let star = w.get(".baton-rate input[value='3']");
+    js_sys::Reflect::set(&star, &"checked".into(), &true.into()).unwrap();
+    for frame in [
+        r#"{"type": "event", "event": {"seq": 8, "ts": "t", "type": "handover_outcome", "outcome": {"state": "queued", "position": 1, "agents_online": true}}}"#,
+        r#"{"type": "event", "event": {"seq": 9, "ts": "t", "type": "agent_joined", "agent": {"id": "s", "name": "Sam"}}}"#,
+        r#"{"type": "event", "event": {"seq": 10, "ts": "t", "type": "chat_ended", "by": "agent"}}"#,
+    ] {
+        w.chat
+            .on_frame(baton_client::wire::read_visitor_server_frame(frame).unwrap());
+    }
+    tick().await;
+    assert_eq!(w.text(".baton-rate legend"), "How was your chat with Sam?");
+    assert!(w.find(".baton-rate input:checked").is_none());
 }

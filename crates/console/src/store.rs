@@ -18,8 +18,8 @@ use baton_protocol::state::{AgentRef, ConversationState};
 use baton_protocol::status::OffloadStatus;
 use baton_protocol::ws::{
     AgentFrame, AgentServerFrame, CannedReply, ConversationSummary, ErrorCode, Event, EventBody,
-    LeftMessage, LoginRequest, LoginResponse, OffloadingRequest, OffloadingResponse, Ratings, Role,
-    TYPING_EVERY_MS, TYPING_SHOWN_MS, TeamMember, TransferOffer, close,
+    LeftMessage, LoginRequest, LoginResponse, OfferOutcome, OffloadingRequest, OffloadingResponse,
+    Presence, Ratings, Role, TYPING_EVERY_MS, TYPING_SHOWN_MS, TeamMember, TransferOffer, close,
 };
 
 const TOKEN_KEY: &str = "baton.console.token";
@@ -133,8 +133,9 @@ pub struct Console {
     pub canned: RwSignal<Vec<CannedReply>>,
     /// Chats other agents offer this one.
     pub offers: RwSignal<Vec<TransferOffer>>,
-    /// Chats this agent offered to someone, by conversation: to whom (until answered).
-    pub offered: RwSignal<HashMap<ConversationId, String>>,
+    /// Chats this agent offered to someone, by conversation: to whom (from the server's
+    /// `offered` until the offer ends).
+    pub offered: RwSignal<HashMap<ConversationId, AgentRef>>,
     /// Every agent with presence and load.
     pub team: RwSignal<Vec<TeamMember>>,
     /// Queues a chat can be handed back to.
@@ -227,6 +228,12 @@ impl Console {
         }
         // Waiting times move on by themselves.
         let now = c.now_ms;
+        // Back to a tab that was hidden: the chat on screen is read now.
+        let _ = leptos::prelude::window_event_listener_untyped("visibilitychange", move |_| {
+            if let Some(id) = c.selected.get_untracked() {
+                c.report_read(&id);
+            }
+        });
         // (The console lives as long as the page: the interval is never cleared.)
         let _ = set_interval_with_handle(
             move || now.set(js_sys::Date::now()),
@@ -260,15 +267,6 @@ impl Console {
 
     /// Offers a chat this agent has to another agent, with a note.
     pub fn transfer_to_agent(&self, id: ConversationId, to: AgentId, note: String) {
-        let name = self.team.with_untracked(|t| {
-            t.iter()
-                .find(|m| m.agent.id == to)
-                .map(|m| m.agent.name.clone())
-                .unwrap_or_default()
-        });
-        self.offered.update(|o| {
-            o.insert(id.clone(), name);
-        });
         self.send(AgentFrame::Transfer {
             conversation_id: id,
             to: Some(to),
@@ -560,19 +558,26 @@ impl Console {
             .and_then(|w| w.document())
             .is_some_and(|d| !d.hidden());
         let me = self.agent.get_untracked().map(|a| a.id);
+        // The head, when a visitor line came since the last mark (the agent's own lines need
+        // no telling).
         let head = self.transcripts.with_untracked(|t| {
             t.get(id).and_then(|thread| match &thread.state {
                 ConversationState::AgentJoined { agent } if Some(&agent.id) == me.as_ref() => {
-                    Some(thread.timeline.head_seq())
+                    Some((
+                        thread.timeline.head_seq(),
+                        thread.timeline.view().last_visitor_seq,
+                    ))
                 }
                 _ => None,
             })
         });
-        let Some(seq) = head else { return };
+        let Some((seq, visitor_seq)) = head else {
+            return;
+        };
         let sent = self
             .read_sent
             .with_value(|r| r.get(id).copied().unwrap_or(0));
-        if visible && seq > sent {
+        if visible && visitor_seq > sent {
             self.read_sent.update_value(|r| {
                 r.insert(id.clone(), seq);
             });
@@ -677,6 +682,7 @@ impl Console {
                 supervisor,
                 away,
                 canned,
+                offers,
                 ..
             } => {
                 self.agent.set(Some(agent));
@@ -684,8 +690,8 @@ impl Console {
                 self.away.set(away);
                 self.canned.set(canned);
                 self.waiting.set(waiting);
-                // The offers follow the welcome again.
-                self.offers.set(vec![]);
+                // Open offers are news only when made (no sound for them here).
+                self.offers.set(offers);
                 // Follow every chat this agent has (after a reload or a reconnect each one
                 // streams again, from its whole transcript), and what was on screen; then
                 // re-send what was not acknowledged.
@@ -730,23 +736,37 @@ impl Console {
                     self.notify();
                 }
             }
+            AgentServerFrame::Offered {
+                conversation_id,
+                to,
+            } => self.offered.update(|o| {
+                o.insert(conversation_id, to);
+            }),
             AgentServerFrame::OfferEnded {
                 conversation_id,
                 to,
-                accepted,
+                outcome,
             } => {
                 self.offers
                     .update(|o| o.retain(|x| x.conversation.conversation_id != conversation_id));
+                // About this agent's offer as it stands (not one it replaced since).
                 let mine = self
                     .offered
-                    .try_update(|o| o.remove(&conversation_id))
-                    .flatten();
-                if mine.is_some() {
-                    self.info.set(Some(if accepted {
-                        format!("{} took over the chat.", to.name)
-                    } else {
-                        format!("{} did not take the chat; it is still yours.", to.name)
-                    }));
+                    .with_untracked(|o| o.get(&conversation_id).is_some_and(|a| a.id == to.id));
+                if mine {
+                    self.offered.update(|o| {
+                        o.remove(&conversation_id);
+                    });
+                    match outcome {
+                        OfferOutcome::Taken => self
+                            .info
+                            .set(Some(format!("{} took over the chat.", to.name))),
+                        OfferOutcome::Declined => self.info.set(Some(format!(
+                            "{} did not take the chat; it is still yours.",
+                            to.name
+                        ))),
+                        OfferOutcome::Withdrawn | OfferOutcome::Unknown => {}
+                    }
                 }
             }
             AgentServerFrame::Team {
@@ -754,6 +774,11 @@ impl Console {
                 queues,
                 chats,
             } => {
+                // This agent's own presence, as another tab or a new login left it.
+                let me = self.agent.get_untracked().map(|a| a.id);
+                if let Some(m) = agents.iter().find(|m| Some(&m.agent.id) == me.as_ref()) {
+                    self.away.set(m.presence == Presence::Away);
+                }
                 self.team.set(agents);
                 self.queues.set(queues);
                 self.live_chats.set(chats);

@@ -529,7 +529,10 @@ fn Conversation(
     let end_id = id.clone();
     let unsent_id = id.clone();
     let offered_id = id.clone();
-    let offered = move || c.offered.with(|o| o.get(&offered_id).cloned());
+    let offered = move || {
+        c.offered
+            .with(|o| o.get(&offered_id).map(|a| a.name.clone()))
+    };
     view! {
         <section class="console-conversation" aria-label="Conversation">
             <header class="console-conversation__header">

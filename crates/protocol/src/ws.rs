@@ -482,6 +482,9 @@ pub enum AgentServerFrame {
         /// Replies to insert with `/`, from the configuration.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         canned: Vec<CannedReply>,
+        /// Chats other agents offer this one now (later ones come as `offer`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        offers: Vec<TransferOffer>,
     },
     /// The offloading status: after `welcome`, and whenever it changes.
     Status {
@@ -508,21 +511,29 @@ pub enum AgentServerFrame {
         #[serde(default, skip_serializing_if = "is_zero")]
         visitor_read_seq: u64,
     },
-    /// A chat offered to this agent by another (after `welcome` for each open offer, and
-    /// when one is made).
+    /// A chat offered to this agent by another, as the offer is made (those open when the
+    /// console connects come with `welcome`).
     Offer {
         /// The offer.
         offer: TransferOffer,
     },
-    /// A transfer offer is over: the agent it was made to took it or declined it (told to
-    /// the offering agent), or it was withdrawn or the chat moved on (told to both).
+    /// This agent's offer of a chat is made: `to` has it on screen now (the answer to a
+    /// `transfer` to an agent).
+    Offered {
+        /// Which conversation.
+        conversation_id: ConversationId,
+        /// The agent it is offered to.
+        to: AgentRef,
+    },
+    /// A transfer offer is over (told to both agents): taken, declined, or withdrawn (the
+    /// offering agent offered the chat to someone else, or the chat ended or moved on).
     OfferEnded {
         /// Which conversation.
         conversation_id: ConversationId,
         /// The agent it was offered to.
         to: AgentRef,
-        /// Whether that agent took the chat.
-        accepted: bool,
+        /// How it ended.
+        outcome: OfferOutcome,
     },
     /// Who is on the team now: after `welcome`, then whenever presence, load or the live
     /// chats change. A supervisor also gets every live chat with its agent.
@@ -648,6 +659,21 @@ pub struct TransferOffer {
     /// Its note for the agent taking over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+
+/// How a transfer offer ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OfferOutcome {
+    /// The agent it was offered to has the chat now.
+    Taken,
+    /// That agent declined (or could not take it: at its limit, the chat gone meanwhile).
+    Declined,
+    /// The offering agent offered it to someone else, or the chat ended or moved on.
+    Withdrawn,
+    /// A value this build does not know.
+    #[serde(other)]
+    Unknown,
 }
 
 /// Where an agent is.

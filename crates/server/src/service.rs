@@ -19,8 +19,8 @@ use baton_protocol::status::{Offload, OffloadState, OffloadStatus, RequestItem};
 use baton_protocol::texts::Text;
 use baton_protocol::time::rfc3339_from_unix_ms;
 use baton_protocol::ws::{
-    ConversationSummary, ErrorCode, Event, EventBody, HandoverResponse, LoginResponse, Presence,
-    Role, TeamMember, TransferOffer, VisitorCredentials, VisitorSession,
+    ConversationSummary, ErrorCode, Event, EventBody, HandoverResponse, LoginResponse,
+    OfferOutcome, Presence, Role, TeamMember, TransferOffer, VisitorCredentials, VisitorSession,
 };
 use baton_protocol::{MAX_CLIENT_MSG_ID_BYTES, PROTOCOL_VERSION};
 use tokio::sync::watch;
@@ -93,7 +93,14 @@ pub struct Service {
     /// Who was online when `status_told` was last set: a queued visitor's line follows its
     /// own queue's agents, which can come and go while the site-wide status stays the same.
     online_told: std::sync::Mutex<Option<Online>>,
+    /// The team list as last read, with the presence generation and the time it was read:
+    /// every console of this replica reads the team again after the same notice, and the
+    /// first one's reading serves them all.
+    team_kept: std::sync::Mutex<Option<(u64, i64, Arc<TeamLists>)>>,
 }
+
+/// Every agent with presence and load, the queues, and every live chat.
+type TeamLists = (Vec<TeamMember>, Vec<String>, Vec<ConversationSummary>);
 
 /// What each agent online serves.
 type Online = Arc<Vec<Scope>>;
@@ -247,6 +254,7 @@ impl Service {
             switch: std::sync::Mutex::new(None),
             status_told: watch::channel(None).0,
             online_told: std::sync::Mutex::new(None),
+            team_kept: std::sync::Mutex::new(None),
         });
         svc.ensure_agents().await?;
         tokio::spawn(crate::queue::run(svc.clone()));
@@ -693,8 +701,12 @@ impl Service {
             if was.is_some()
                 && let Ok(Some(offer)) = self.store.take_offer(id).await
             {
-                self.offer_ended(&offer, now.as_ref() == Some(&offer.to))
-                    .await;
+                let outcome = if now.as_ref() == Some(&offer.to) {
+                    OfferOutcome::Taken
+                } else {
+                    OfferOutcome::Withdrawn
+                };
+                self.offer_ended(&offer, outcome).await;
             }
             self.team_changed().await;
         }
@@ -1610,10 +1622,11 @@ impl Service {
         })
     }
 
-    /// Whether `agent` has the chat now: this replica's copy says so, or else a fresh read.
+    /// Whether `agent` has the chat now (read afresh: a copy may predate a transfer made on
+    /// another replica).
     async fn owned_by(&self, id: &ConversationId, agent: &AgentRef) -> Result<(), Refusal> {
         let owns = |c: &Conversation| matches!(&c.view.state, ConversationState::AgentJoined { agent: a } if a.id == agent.id);
-        if self.cache.get(id).is_some_and(|c| owns(&c)) || owns(&self.fresh(id).await?) {
+        if owns(&self.fresh(id).await?) {
             Ok(())
         } else {
             Err(Refusal::new(
@@ -1659,7 +1672,7 @@ impl Service {
         let by_agent = agent.is_some();
         if self
             .store
-            .mark_read(id, by_agent, seq)
+            .mark_read(id, agent.map(|a| &a.id), seq)
             .await
             .map_err(internal)?
         {
@@ -2024,7 +2037,7 @@ impl Service {
         to: Option<&AgentId>,
         queue: Option<&str>,
         note: Option<String>,
-    ) -> Result<(), Refusal> {
+    ) -> Result<Option<AgentRef>, Refusal> {
         let conv = self.fresh(id).await?;
         let from = &staff.agent;
         match (to, queue) {
@@ -2089,10 +2102,21 @@ impl Service {
                     note: note.clone(),
                     created_ms: self.now_ms(),
                 };
-                if let Some(earlier) = self.store.put_offer(&offer).await.map_err(internal)?
+                let earlier = match self.store.put_offer(&offer).await {
+                    Ok(earlier) => earlier,
+                    // The chat ended or moved on since it was read.
+                    Err(StoreError::Conflict) => {
+                        return Err(Refusal::new(
+                            ErrorCode::InvalidState,
+                            "you no longer have this chat",
+                        ));
+                    }
+                    Err(e) => return Err(internal(e)),
+                };
+                if let Some(earlier) = earlier
                     && earlier.to != *to
                 {
-                    self.offer_ended(&earlier, false).await;
+                    self.offer_ended(&earlier, OfferOutcome::Withdrawn).await;
                 }
                 let summary = self.summary(&conv, conv.view.state.clone());
                 self.bus
@@ -2108,9 +2132,28 @@ impl Service {
                         },
                     )
                     .await;
-                Ok(())
+                Ok(Some(target.as_ref()))
             }
             (None, Some(queue)) => {
+                // Only to a queue someone serves or the configuration names.
+                let queue = queue.trim();
+                let known = queue == decide::DEFAULT_QUEUE
+                    || self.config.queues.contains_key(queue)
+                    || self
+                        .store
+                        .agents()
+                        .await
+                        .map_err(internal)?
+                        .iter()
+                        .any(|a| {
+                            a.scope.queues.is_empty() || a.scope.queues.iter().any(|q| q == queue)
+                        });
+                if !known {
+                    return Err(Refusal::new(
+                        ErrorCode::NotFound,
+                        format!("there is no queue `{queue}`"),
+                    ));
+                }
                 let notice =
                     self.visitor_text(&conv, Text::TransferredQueue, &[("agent", &from.name)]);
                 self.execute(
@@ -2125,7 +2168,7 @@ impl Service {
                     None,
                 )
                 .await
-                .map(drop)
+                .map(|_| None)
             }
             _ => Err(Refusal::new(
                 ErrorCode::BadRequest,
@@ -2134,8 +2177,8 @@ impl Service {
         }
     }
 
-    /// Tells both agents of an offer that it is over.
-    async fn offer_ended(&self, offer: &store::Offer, accepted: bool) {
+    /// Tells both agents of an offer that it is over, and how.
+    async fn offer_ended(&self, offer: &store::Offer, outcome: OfferOutcome) {
         let to = self
             .store
             .agents()
@@ -2154,7 +2197,7 @@ impl Service {
                     Notice::OfferEnded {
                         conversation_id: offer.conversation_id.clone(),
                         to: to.clone(),
-                        accepted,
+                        outcome,
                     },
                 )
                 .await;
@@ -2188,21 +2231,19 @@ impl Service {
         id: &ConversationId,
         accept: bool,
     ) -> Result<(), Refusal> {
-        let offer = match self.store.take_offer(id).await.map_err(internal)? {
-            Some(o) if o.to == staff.agent.id => o,
-            other => {
-                // Not this agent's to answer (offered to someone else meanwhile): put back.
-                if let Some(o) = other {
-                    self.store.put_offer(&o).await.map_err(internal)?;
-                }
-                return Err(Refusal::new(
-                    ErrorCode::NotFound,
-                    "this chat is not offered to you (any more)",
-                ));
-            }
+        let Some(offer) = self
+            .store
+            .take_offer_for(id, &staff.agent.id)
+            .await
+            .map_err(internal)?
+        else {
+            return Err(Refusal::new(
+                ErrorCode::NotFound,
+                "this chat is not offered to you (any more)",
+            ));
         };
         if !accept {
-            self.offer_ended(&offer, false).await;
+            self.offer_ended(&offer, OfferOutcome::Declined).await;
             return Ok(());
         }
         let conv = self.fresh(id).await?;
@@ -2232,11 +2273,11 @@ impl Service {
             .await;
         match taken {
             Ok(_) => {
-                self.offer_ended(&offer, true).await;
+                self.offer_ended(&offer, OfferOutcome::Taken).await;
                 Ok(())
             }
             Err(r) => {
-                self.offer_ended(&offer, false).await;
+                self.offer_ended(&offer, OfferOutcome::Declined).await;
                 Err(match r.code {
                     ErrorCode::InvalidState => Refusal::new(
                         ErrorCode::InvalidState,
@@ -2254,7 +2295,30 @@ impl Service {
         &self,
         staff: &Staff,
     ) -> Result<(Vec<TeamMember>, Vec<String>, Vec<ConversationSummary>), Refusal> {
+        let lists = self.team_lists().await?;
+        let (members, queues, chats) = &*lists;
+        Ok((
+            members.clone(),
+            queues.clone(),
+            if staff.role == AgentRole::Supervisor {
+                chats.clone()
+            } else {
+                vec![]
+            },
+        ))
+    }
+
+    /// The team lists, read once per presence change (and at most every
+    /// [`PRESENCE_FRESH_MS`]) for every console of this replica.
+    async fn team_lists(&self) -> Result<Arc<TeamLists>, Refusal> {
         let now = self.now_ms();
+        let generation = self.presence.lock().unwrap_or_else(|p| p.into_inner()).1;
+        if let Some((g, at, lists)) = &*self.team_kept.lock().unwrap_or_else(|p| p.into_inner())
+            && *g == generation
+            && (0..PRESENCE_FRESH_MS).contains(&(now - at))
+        {
+            return Ok(lists.clone());
+        }
         let agents = self.store.agents().await.map_err(internal)?;
         let online = self.store.agents_online(now).await.map_err(internal)?;
         let loads: HashMap<AgentId, u32> = self
@@ -2294,18 +2358,18 @@ impl Service {
             .collect();
         queues.sort();
         queues.dedup();
-        let chats = if staff.role == AgentRole::Supervisor {
-            self.store
-                .live_chats()
-                .await
-                .map_err(internal)?
-                .iter()
-                .map(|c| self.summary(c, c.view.state.clone()))
-                .collect()
-        } else {
-            vec![]
-        };
-        Ok((members, queues, chats))
+        let chats = self
+            .store
+            .live_chats()
+            .await
+            .map_err(internal)?
+            .iter()
+            .map(|c| self.summary(c, c.view.state.clone()))
+            .collect();
+        let lists = Arc::new((members, queues, chats));
+        *self.team_kept.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((generation, now, lists.clone()));
+        Ok(lists)
     }
 
     /// An agent's reply.

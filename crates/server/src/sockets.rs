@@ -362,6 +362,7 @@ pub async fn visitor(
     }
     let mut live = Liveness::new(svc.config.idle_timeout);
     let mut typing = Throttle::default();
+    let mut read = 0;
     loop {
         tokio::select! {
             msg = ws.recv() => {
@@ -378,7 +379,12 @@ pub async fn visitor(
                             None
                         }
                     }
-                    Incoming::Frame(VisitorFrame::Read { seq }) => svc.read(&id, None, seq).await.err().map(|r| visitor_error(r, None)),
+                    // A mark this socket already made is not written again.
+                    Incoming::Frame(VisitorFrame::Read { seq }) if seq <= read => None,
+                    Incoming::Frame(VisitorFrame::Read { seq }) => {
+                        read = seq;
+                        svc.read(&id, None, seq).await.err().map(|r| visitor_error(r, None))
+                    }
                     Incoming::Frame(VisitorFrame::Message { client_msg_id, text }) => {
                         Some(match svc.visitor_message(&conv, &client_msg_id, &text, locale.as_deref()).await {
                             Ok(stored) => VisitorServerFrame::Ack { client_msg_id, seq: stored.seq },
@@ -471,6 +477,8 @@ struct Watching {
     cursors: HashMap<ConversationId, (u64, tokio::task::AbortHandle)>,
     /// This console's typing notices.
     typing: Throttle,
+    /// The read marks this console made, by conversation.
+    read: HashMap<ConversationId, u64>,
     tx: tokio::sync::mpsc::UnboundedSender<(ConversationId, Notice)>,
     rx: tokio::sync::mpsc::UnboundedReceiver<(ConversationId, Notice)>,
 }
@@ -481,6 +489,7 @@ impl Default for Watching {
         Self {
             cursors: HashMap::new(),
             typing: Throttle::default(),
+            read: HashMap::new(),
             tx,
             rx,
         }
@@ -594,8 +603,12 @@ async fn send_offers(svc: &Service, ws: &mut WebSocket, staff: &Staff) -> bool {
 const TEAM_SETTLE: Duration = Duration::from_millis(250);
 
 async fn agent_welcome(svc: &Service, ws: &mut WebSocket, staff: &Staff) -> bool {
-    let frame = match svc.agent_lists(staff).await {
-        Ok((waiting, mine)) => AgentServerFrame::Welcome {
+    let lists = async {
+        let (waiting, mine) = svc.agent_lists(staff).await?;
+        Ok::<_, Refusal>((waiting, mine, svc.offers_to(staff).await?))
+    };
+    let frame = match lists.await {
+        Ok((waiting, mine, offers)) => AgentServerFrame::Welcome {
             v: PROTOCOL_VERSION,
             agent: staff.agent.clone(),
             waiting,
@@ -603,6 +616,7 @@ async fn agent_welcome(svc: &Service, ws: &mut WebSocket, staff: &Staff) -> bool
             supervisor: staff.role == AgentRole::Supervisor,
             away: staff.away,
             canned: svc.config.canned.clone(),
+            offers,
         },
         Err(r) => AgentServerFrame::Error {
             code: r.code,
@@ -657,7 +671,7 @@ pub async fn agent(svc: Arc<Service>, staff: Staff, token: String, mut ws: WebSo
     {
         return;
     }
-    if !send_offers(&svc, &mut ws, &staff).await || !send_team(&svc, &mut ws, &staff).await {
+    if !send_team(&svc, &mut ws, &staff).await {
         return;
     }
     // When the team list is due again (presence news settles for a moment first).
@@ -698,8 +712,8 @@ pub async fn agent(svc: Arc<Service>, staff: Staff, token: String, mut ws: WebSo
                         return close_with(&mut ws, close::UNAUTHORIZED, "session ended").await;
                     }
                     Notice::Offer { offer, .. } => send(&mut ws, &AgentServerFrame::Offer { offer: *offer }).await,
-                    Notice::OfferEnded { conversation_id, to, accepted } => {
-                        send(&mut ws, &AgentServerFrame::OfferEnded { conversation_id, to, accepted }).await
+                    Notice::OfferEnded { conversation_id, to, outcome } => {
+                        send(&mut ws, &AgentServerFrame::OfferEnded { conversation_id, to, outcome }).await
                     }
                     Notice::Resync => send_offers(&svc, &mut ws, &staff).await,
                     _ => true,
@@ -740,6 +754,12 @@ pub async fn agent(svc: Arc<Service>, staff: Staff, token: String, mut ws: WebSo
             Some((id, notice)) = watching.rx.recv() => {
                 // A notice queued before the conversation was unwatched is dropped.
                 let Some(cursor) = watching.cursor(&id) else { continue };
+                // Handed to a colleague: this console stops following it once it has the
+                // event (as after `end`).
+                let handed_on = matches!(&notice, Notice::Events { events, .. } if events.iter().any(|e| {
+                    matches!(&e.body, EventBody::Transferred { from, to, .. }
+                        if from.id == agent.id && to.as_ref().is_none_or(|t| t.id != agent.id))
+                }));
                 let behind = match notice {
                     Notice::Events { head_seq, events, .. } if head_seq > *cursor => {
                         match contiguous(events, *cursor, head_seq) {
@@ -774,6 +794,9 @@ pub async fn agent(svc: Arc<Service>, staff: Staff, token: String, mut ws: WebSo
                         Ok(false) => return,
                         Err(r) => if !send(&mut ws, &AgentServerFrame::Error { code: r.code, message: r.message, client_msg_id: None }).await { return },
                     }
+                }
+                if handed_on {
+                    watching.unwatch(&id);
                 }
             }
             Ok(()) = status.changed() => {
@@ -853,9 +876,19 @@ async fn handle_agent_frame(
             queue,
             note,
         } => {
-            svc.transfer(staff, &conversation_id, to.as_ref(), queue.as_deref(), note)
+            let offered = svc
+                .transfer(staff, &conversation_id, to.as_ref(), queue.as_deref(), note)
                 .await?;
-            if queue.is_some() {
+            if let Some(to) = offered {
+                send(
+                    ws,
+                    &AgentServerFrame::Offered {
+                        conversation_id,
+                        to,
+                    },
+                )
+                .await
+            } else if queue.is_some() {
                 // Back in a queue: the transfer reaches the console, then it stops following
                 // the chat (as after `end`).
                 let mut at = watching.cursor(&conversation_id).copied().unwrap_or(0);
@@ -897,7 +930,12 @@ async fn handle_agent_frame(
             conversation_id,
             seq,
         } => {
-            svc.read(&conversation_id, Some(agent), seq).await?;
+            // A mark this console already made is not written again.
+            let last = watching.read.entry(conversation_id.clone()).or_default();
+            if seq > *last {
+                svc.read(&conversation_id, Some(agent), seq).await?;
+                *last = seq;
+            }
             true
         }
         AgentFrame::End { conversation_id } => {

@@ -579,6 +579,7 @@ fn agent_server_frames() {
             supervisor: false,
             away: false,
             canned: vec![],
+            offers: vec![],
         },
         json!({"type":"welcome","v":1,"agent":{"id":"a_1","name":"Dana"},"waiting":[summary_json.clone()],"mine":[]}),
     );
@@ -594,9 +595,15 @@ fn agent_server_frames() {
                 name: "hello".into(),
                 text: "Hello!".into(),
             }],
+            offers: vec![TransferOffer {
+                conversation: summary(),
+                from: agent(),
+                note: None,
+            }],
         },
         json!({"type":"welcome","v":1,"agent":{"id":"a_1","name":"Dana"},"waiting":[],"mine":[],"supervisor":true,
-               "away":true,"canned":[{"name":"hello","text":"Hello!"}]}),
+               "away":true,"canned":[{"name":"hello","text":"Hello!"}],
+               "offers":[{"conversation":summary_json.clone(),"from":{"id":"a_1","name":"Dana"}}]}),
     );
     check(
         AgentServerFrame::Offer {
@@ -609,13 +616,26 @@ fn agent_server_frames() {
         json!({"type":"offer","offer":{"conversation":summary_json.clone(),"from":{"id":"a_1","name":"Dana"},"note":"VIP"}}),
     );
     check(
-        AgentServerFrame::OfferEnded {
+        AgentServerFrame::Offered {
             conversation_id: ConversationId::from("c1"),
             to: agent(),
-            accepted: false,
         },
-        json!({"type":"offer_ended","conversation_id":"c1","to":{"id":"a_1","name":"Dana"},"accepted":false}),
+        json!({"type":"offered","conversation_id":"c1","to":{"id":"a_1","name":"Dana"}}),
     );
+    for (outcome, name) in [
+        (OfferOutcome::Taken, "taken"),
+        (OfferOutcome::Declined, "declined"),
+        (OfferOutcome::Withdrawn, "withdrawn"),
+    ] {
+        check(
+            AgentServerFrame::OfferEnded {
+                conversation_id: ConversationId::from("c1"),
+                to: agent(),
+                outcome,
+            },
+            json!({"type":"offer_ended","conversation_id":"c1","to":{"id":"a_1","name":"Dana"},"outcome":name}),
+        );
+    }
     check(
         AgentServerFrame::Team {
             agents: vec![TeamMember {

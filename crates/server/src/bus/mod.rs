@@ -141,8 +141,8 @@ pub enum Notice {
         conversation_id: ConversationId,
         /// The agent it was offered to.
         to: baton_protocol::state::AgentRef,
-        /// Whether that agent took the chat.
-        accepted: bool,
+        /// How it ended.
+        outcome: baton_protocol::ws::OfferOutcome,
     },
     /// A supervisor switched offloading on or off (published on the presence topic, which
     /// every replica's status task follows).

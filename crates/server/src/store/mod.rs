@@ -430,10 +430,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> Fut<'a, Option<Event>>;
     /// The bot's stored answer to the visitor message at `seq`.
     fn replies_to<'a>(&'a self, conv: &'a ConversationId, seq: u64) -> Fut<'a, Vec<Event>>;
-    /// Records that the visitor (or, `by_agent`, the conversation's agent) has read it up
-    /// to `seq`; a mark never moves back. Returns whether it moved.
-    fn mark_read<'a>(&'a self, conv: &'a ConversationId, by_agent: bool, seq: u64)
-    -> Fut<'a, bool>;
+    /// Records that the visitor (or `agent`, while it has the chat) has read the
+    /// conversation up to `seq`; a mark never moves back nor past the log. Returns whether it
+    /// moved.
+    fn mark_read<'a>(
+        &'a self,
+        conv: &'a ConversationId,
+        agent: Option<&'a AgentId>,
+        seq: u64,
+    ) -> Fut<'a, bool>;
     /// Events after `after`, oldest first, at most `limit`.
     fn events_after<'a>(
         &'a self,
@@ -526,10 +531,18 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- transfer offers ----
 
-    /// Offers a chat to an agent; returns the offer it replaces, if there was one.
+    /// Offers a chat to an agent, if the offering agent has the chat now (checked in the
+    /// same transaction, the conversation's row locked, so an offer never outlives its chat);
+    /// `Err(StoreError::Conflict)` when it does not. Returns the offer it replaces, if any.
     fn put_offer<'a>(&'a self, offer: &'a Offer) -> Fut<'a, Option<Offer>>;
     /// Removes and returns a chat's offer.
     fn take_offer<'a>(&'a self, conv: &'a ConversationId) -> Fut<'a, Option<Offer>>;
+    /// Removes and returns a chat's offer if it is made to `to` (else leaves it).
+    fn take_offer_for<'a>(
+        &'a self,
+        conv: &'a ConversationId,
+        to: &'a AgentId,
+    ) -> Fut<'a, Option<Offer>>;
     /// The chats offered to an agent, oldest first.
     fn offers_to<'a>(&'a self, agent: &'a AgentId) -> Fut<'a, Vec<Offer>>;
 

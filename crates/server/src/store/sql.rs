@@ -922,22 +922,35 @@ impl Store for SqlStore {
     fn mark_read<'a>(
         &'a self,
         conv: &'a ConversationId,
-        by_agent: bool,
+        agent: Option<&'a AgentId>,
         seq: u64,
     ) -> Fut<'a, bool> {
         Box::pin(async move {
-            let sql = if by_agent {
-                "UPDATE conversations SET agent_read_seq = $1 \
-                 WHERE id = $2 AND agent_read_seq < $1 AND head_seq >= $1"
-            } else {
-                "UPDATE conversations SET visitor_read_seq = $1 \
-                 WHERE id = $2 AND visitor_read_seq < $1 AND head_seq >= $1"
+            let done = match agent {
+                // Only the agent who has the chat now.
+                Some(agent) => {
+                    sqlx::query(
+                        "UPDATE conversations SET agent_read_seq = $1
+                         WHERE id = $2 AND agent_read_seq < $1 AND head_seq >= $1
+                           AND agent_id = $3 AND state = 'agent_joined'",
+                    )
+                    .bind(i64_of(seq))
+                    .bind(conv.0.clone())
+                    .bind(agent.0.clone())
+                    .execute(&self.write)
+                    .await?
+                }
+                None => {
+                    sqlx::query(
+                        "UPDATE conversations SET visitor_read_seq = $1
+                         WHERE id = $2 AND visitor_read_seq < $1 AND head_seq >= $1",
+                    )
+                    .bind(i64_of(seq))
+                    .bind(conv.0.clone())
+                    .execute(&self.write)
+                    .await?
+                }
             };
-            let done = sqlx::query(sql)
-                .bind(i64_of(seq))
-                .bind(conv.0.clone())
-                .execute(&self.write)
-                .await?;
             Ok(done.rows_affected() > 0)
         })
     }
@@ -1411,6 +1424,31 @@ impl Store for SqlStore {
     fn put_offer<'a>(&'a self, offer: &'a Offer) -> Fut<'a, Option<Offer>> {
         Box::pin(async move {
             let mut tx = self.write.begin().await?;
+            // The chat is the offering agent's now, and stays so until this commits: a
+            // commit that takes it away waits for the row (SQLite has one writer), and then
+            // finds the offer to remove.
+            let lock = if self.backend == "postgres" {
+                " FOR UPDATE"
+            } else {
+                ""
+            };
+            let owner = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT agent_id, state FROM conversations WHERE id = $1{lock}"
+            )))
+            .bind(offer.conversation_id.0.clone())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let owns = match &owner {
+                Some(r) => {
+                    r.try_get::<Option<String>, _>("agent_id")?.as_deref()
+                        == Some(offer.from.id.as_str())
+                        && r.try_get::<String, _>("state")? == "agent_joined"
+                }
+                None => false,
+            };
+            if !owns {
+                return Err(StoreError::Conflict);
+            }
             let before = sqlx::query(
                 "DELETE FROM transfer_offers WHERE conversation_id = $1
                  RETURNING conversation_id, from_agent, from_name, to_agent, note, created_ms",
@@ -1434,6 +1472,25 @@ impl Store for SqlStore {
             .await?;
             tx.commit().await?;
             Ok(before)
+        })
+    }
+
+    fn take_offer_for<'a>(
+        &'a self,
+        conv: &'a ConversationId,
+        to: &'a AgentId,
+    ) -> Fut<'a, Option<Offer>> {
+        Box::pin(async move {
+            sqlx::query(
+                "DELETE FROM transfer_offers WHERE conversation_id = $1 AND to_agent = $2
+                 RETURNING conversation_id, from_agent, from_name, to_agent, note, created_ms",
+            )
+            .bind(conv.0.clone())
+            .bind(to.0.clone())
+            .fetch_optional(&self.write)
+            .await?
+            .map(|r| offer_from(&r))
+            .transpose()
         })
     }
 

@@ -342,6 +342,12 @@ async fn transferred_to_an_agent(a: &TestServer, b: &TestServer) {
     // Sam is offered the chat with Dana's note, and declines: Dana hears it, and nothing
     // changes for the visitor.
     dana_ws.send(&offer_to_sam("Wants a refund")).await;
+    let made = next(&mut dana_ws, |f| match f {
+        AgentServerFrame::Offered { to, .. } => Some(to.name),
+        _ => None,
+    })
+    .await;
+    assert_eq!(made, "Sam", "Dana hears the offer is made");
     let offer = next(&mut sam_ws, |f| match f {
         AgentServerFrame::Offer { offer } => Some(offer),
         _ => None,
@@ -358,11 +364,11 @@ async fn transferred_to_an_agent(a: &TestServer, b: &TestServer) {
         })
         .await;
     let ended = next(&mut dana_ws, |f| match f {
-        AgentServerFrame::OfferEnded { to, accepted, .. } => Some((to.name, accepted)),
+        AgentServerFrame::OfferEnded { to, outcome, .. } => Some((to.name, outcome)),
         _ => None,
     })
     .await;
-    assert_eq!(ended, ("Sam".to_owned(), false));
+    assert_eq!(ended, ("Sam".to_owned(), OfferOutcome::Declined));
     // Declined once is not accepted later.
     sam_ws
         .send(&AgentFrame::TransferAnswer {
@@ -380,13 +386,14 @@ async fn transferred_to_an_agent(a: &TestServer, b: &TestServer) {
     })
     .await;
     drop(sam_ws);
-    let mut sam_ws = b.agent_ws(&sam.token).await;
-    let offer = next(&mut sam_ws, |f| match f {
-        AgentServerFrame::Offer { offer } => Some(offer),
+    let mut sam_ws = Ws::connect(&b.ws_url(&format!("/api/v1/agent/ws?token={}", sam.token))).await;
+    let offers = next(&mut sam_ws, |f| match f {
+        AgentServerFrame::Welcome { offers, .. } => Some(offers),
         _ => None,
     })
     .await;
-    assert_eq!(offer.note.as_deref(), Some("Wants a refund, VIP"));
+    assert_eq!(offers.len(), 1, "the open offer comes with the welcome");
+    assert_eq!(offers[0].note.as_deref(), Some("Wants a refund, VIP"));
     sam_ws
         .send(&AgentFrame::TransferAnswer {
             conversation_id: id.clone(),
@@ -414,11 +421,11 @@ async fn transferred_to_an_agent(a: &TestServer, b: &TestServer) {
         "the agents see who, to whom and the note"
     );
     let ended = next(&mut dana_ws, |f| match f {
-        AgentServerFrame::OfferEnded { to, accepted, .. } => Some((to.name, accepted)),
+        AgentServerFrame::OfferEnded { to, outcome, .. } => Some((to.name, outcome)),
         _ => None,
     })
     .await;
-    assert_eq!(ended, ("Sam".to_owned(), true));
+    assert_eq!(ended, ("Sam".to_owned(), OfferOutcome::Taken));
 
     // The visitor is told who takes over, and never reads the note.
     let mut told = None;
@@ -477,13 +484,13 @@ async fn transferred_to_an_agent(a: &TestServer, b: &TestServer) {
     let ended = next(&mut dana_ws, |f| match f {
         AgentServerFrame::OfferEnded {
             conversation_id,
-            accepted,
+            outcome,
             ..
-        } => Some((conversation_id, accepted)),
+        } => Some((conversation_id, outcome)),
         _ => None,
     })
     .await;
-    assert_eq!(ended, (id.clone(), false));
+    assert_eq!(ended, (id.clone(), OfferOutcome::Withdrawn));
     dana_ws
         .send(&AgentFrame::TransferAnswer {
             conversation_id: id.clone(),
@@ -889,6 +896,45 @@ async fn a_visitor_rates_an_ended_agent_chat_and_supervisors_read_the_ratings() 
         (id.clone(), "Dana", 5)
     );
     assert_eq!(r.comment.as_deref(), Some("Dana was great <b>really</b>"));
+    drop((ws, dana_ws));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_chat_is_not_handed_to_a_queue_nobody_serves() {
+    let cfg = r#"
+[[agents]]
+email = "dana@x"
+name = "Dana"
+password = "pw-dana"
+queues = ["default"]
+
+[[agents]]
+email = "kim@x"
+name = "Kim"
+password = "pw-kim"
+queues = ["billing"]
+"#;
+    let s = start_with(Backend::Sqlite, cfg, Default::default()).await;
+    let dana = s.login_as("dana@x", "pw-dana").await;
+    let mut dana_ws = s.agent_ws(&dana.token).await;
+    let (_v, id, ws) = queued_visitor(&s, "hello").await;
+    accept(&mut dana_ws, &id).await;
+    dana_ws
+        .send(&AgentFrame::Transfer {
+            conversation_id: id.clone(),
+            to: None,
+            queue: Some("biling".into()),
+            note: None,
+        })
+        .await;
+    let (code, message) = refused(&mut dana_ws).await;
+    assert_eq!(
+        (code, message.as_str()),
+        (ErrorCode::NotFound, "there is no queue `biling`")
+    );
+    // Still Dana's: she can write.
+    agent_says(&mut dana_ws, &id, "d1", "Still here.").await;
     drop((ws, dana_ws));
     s.stop().await;
 }

@@ -743,6 +743,23 @@ async fn limits_away_offers_and_transfers(store: &dyn Store) {
         store.put_offer(&offer(&sam(), "first")).await.unwrap(),
         None
     );
+    // Only the agent who has the chat offers it: Dana does not have the third one.
+    let not_hers = Offer {
+        conversation_id: ids[2].clone(),
+        ..offer(&sam(), "x")
+    };
+    assert!(matches!(
+        store.put_offer(&not_hers).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(
+        store
+            .take_offer_for(&ids[0], &dana().id)
+            .await
+            .unwrap()
+            .is_none(),
+        "an offer is taken only by the agent it is made to"
+    );
     let replaced = store.put_offer(&offer(&sam(), "VIP")).await.unwrap();
     assert_eq!(replaced.map(|o| o.note), Some(Some("first".into())));
     assert_eq!(
