@@ -332,17 +332,32 @@ impl Service {
         command: Command,
         reply_to: Option<u64>,
     ) -> Result<Executed, Refusal> {
-        self.execute_limited(id, command, reply_to, None).await
+        self.execute_within(id, command, reply_to, None).await
     }
 
-    /// [`Service::execute`] for a command that gives an agent one more chat: the commit is
-    /// refused (`conflict`, with `refusal` and the count) when the agent is at `capacity`.
-    pub async fn execute_limited(
+    /// [`Service::execute`] for a command that gives `staff` one more chat: the commit is
+    /// refused (`conflict`) when the agent already has its `max_chats` (its own, else the
+    /// site's; 0: no limit), counted in the commit itself.
+    pub async fn execute_for(
+        &self,
+        id: &ConversationId,
+        command: Command,
+        staff: &Staff,
+    ) -> Result<Executed, Refusal> {
+        let limit = staff.max_chats.unwrap_or(self.config.offloading.max_chats);
+        let capacity = (limit > 0).then(|| store::Capacity {
+            agent: staff.agent.id.clone(),
+            limit,
+        });
+        self.execute_within(id, command, None, capacity).await
+    }
+
+    async fn execute_within(
         &self,
         id: &ConversationId,
         command: Command,
         reply_to: Option<u64>,
-        capacity: Option<(store::Capacity, &str)>,
+        capacity: Option<store::Capacity>,
     ) -> Result<Executed, Refusal> {
         if let Some((_, key, _)) = idempotency(&command) {
             decide::check_client_msg_id(key)?;
@@ -448,7 +463,7 @@ impl Service {
                 events,
                 reply_to,
                 now_ms,
-                capacity: capacity.as_ref().map(|(c, _)| c.clone()),
+                capacity: capacity.clone(),
             };
             let t = Instant::now();
             let committed = self.store.commit(&commit).await;
@@ -469,12 +484,10 @@ impl Service {
                     fresh = true;
                 }
                 Err(StoreError::Full(n)) => {
-                    let (cap, refusal) = capacity.as_ref().expect("only a limited commit is full");
                     return Err(Refusal::new(
                         ErrorCode::Conflict,
-                        baton_protocol::texts::fill(
-                            refusal,
-                            &[("count", &n.to_string()), ("limit", &cap.limit.to_string())],
+                        format!(
+                            "you have {n} chats open, your limit: end one before you take another"
                         ),
                     ));
                 }
@@ -1965,9 +1978,6 @@ impl Service {
     pub async fn accept(&self, staff: &Staff, id: &ConversationId) -> Result<(), Refusal> {
         let conv = self.fresh(id).await?;
         may_see(staff, &conv)?;
-        // At most `max_chats` at once (the agent's own, else the site's; 0: no limit),
-        // counted in the commit.
-        let capacity = self.capacity_of(&staff.agent.id, staff.max_chats);
         // In the visitor's language, when its widget said one.
         let notice = conv.handover.as_ref().and_then(|h| {
             let default = &self.config.texts_locale;
@@ -1983,31 +1993,17 @@ impl Service {
                 &[("agent", &staff.agent.name)],
             ))
         });
-        self.execute_limited(
+        // At most `max_chats` at once, counted in the commit.
+        self.execute_for(
             id,
             Command::Accept {
                 agent: staff.agent.clone(),
                 notice,
             },
-            None,
-            capacity.map(|c| {
-                (
-                    c,
-                    "you have {count} chats open, your limit: end one before you take another",
-                )
-            }),
+            staff,
         )
         .await
         .map(drop)
-    }
-
-    /// An agent's limit of chats at once, if it has one (its own, else the site's).
-    fn capacity_of(&self, agent: &AgentId, own: Option<u32>) -> Option<store::Capacity> {
-        let limit = own.unwrap_or(self.config.offloading.max_chats);
-        (limit > 0).then(|| store::Capacity {
-            agent: agent.clone(),
-            limit,
-        })
     }
 
     /// An agent says it is away (routing stops counting it; its chats stay) or back.
@@ -2253,7 +2249,7 @@ impl Service {
             &[("from", &offer.from.name), ("to", &staff.agent.name)],
         );
         let taken = self
-            .execute_limited(
+            .execute_for(
                 id,
                 Command::Transfer {
                     from: offer.from.clone(),
@@ -2262,13 +2258,7 @@ impl Service {
                     note: offer.note.clone(),
                     notice,
                 },
-                None,
-                self.capacity_of(&staff.agent.id, staff.max_chats).map(|c| {
-                    (
-                        c,
-                        "you have {count} chats open, your limit: end one before you take another",
-                    )
-                }),
+                staff,
             )
             .await;
         match taken {
